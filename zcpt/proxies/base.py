@@ -1,0 +1,79 @@
+"""The proxy registry and the one function that runs a proxy safely.
+
+A proxy is a small function ``fn(net, batch, loss_fn, **options) -> float``
+where ``batch = (inputs, targets)``; **higher is better** for every proxy.
+Register it with ``@register_proxy(name, needs_grad=...)``. Proxies that need
+no gradient are run under ``torch.no_grad()``.
+
+:func:`score_network` is what the rest of zcpt calls: it runs the proxy, then
+leaves the network as it found it (train/eval mode, no stale gradients).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from ..errors import NonFiniteScoreError
+from ..registry import Registry
+
+Batch = Tuple[torch.Tensor, torch.Tensor]
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+ProxyFn = Callable[..., float]
+
+PROXIES: Registry[ProxyFn] = Registry("proxy")
+
+
+def register_proxy(name: str, *, needs_grad: bool, **meta: Any):
+    """Register ``fn(net, batch, loss_fn, **options) -> float`` (higher = better)."""
+    return PROXIES.register(name, needs_grad=needs_grad, **meta)
+
+
+def get_proxy(name: str) -> ProxyFn:
+    return PROXIES.get(name)
+
+
+def list_proxies() -> List[str]:
+    return PROXIES.names()
+
+
+def proxy_needs_grad(name: str) -> bool:
+    return bool(PROXIES.entry(name).meta["needs_grad"])
+
+
+def score_network(
+    name: str,
+    net: nn.Module,
+    batch: Batch,
+    loss_fn: Optional[LossFn] = None,
+    **options: Any,
+) -> float:
+    """Score ``net`` on one minibatch with proxy ``name``; may return NaN/inf.
+
+    The result is a plain float. Non-finite values are returned as they are;
+    callers that take decisions on them use :func:`require_finite`.
+    """
+    entry = PROXIES.entry(name)
+    loss_fn = loss_fn or nn.functional.cross_entropy
+    was_training = net.training
+    try:
+        if entry.meta["needs_grad"]:
+            with torch.enable_grad():
+                value = entry.obj(net, batch, loss_fn, **options)
+        else:
+            with torch.no_grad():
+                value = entry.obj(net, batch, loss_fn, **options)
+    finally:
+        net.train(was_training)
+        for p in net.parameters():
+            p.grad = None
+    return float(value)
+
+
+def require_finite(value: float, what: str) -> float:
+    """Raise a one-line :class:`NonFiniteScoreError` if ``value`` is NaN or inf."""
+    if not math.isfinite(value):
+        raise NonFiniteScoreError(f"{what} is {value}; refusing to decide on a non-finite score")
+    return value

@@ -1,0 +1,237 @@
+"""The search-space interface every space implements.
+
+Three ideas, kept apart on purpose:
+
+* :class:`ArchState` — *which* candidate ops are still alive on each edge: a
+  boolean mask of shape ``(num_edges, num_ops)``. It is an immutable value;
+  perturbation ``A-(e,o)`` is :meth:`ArchState.without` and discretisation
+  ``A+(e,o)`` is :meth:`ArchState.only`. No weights live here.
+* :class:`Supernet` — the weights of every candidate op. Its forward pass reads
+  the current state and never computes an op that is not alive. Changing the
+  state never copies the network.
+* :class:`SearchSpace` — ties the two together and knows the space's own
+  notation (genotypes, arch strings), standalone networks and sampling.
+"""
+from __future__ import annotations
+
+import abc
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ZcptError
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One searchable edge: its index in the state mask, a readable name, and
+    the indices (into ``SearchSpace.op_names``) of its candidate ops."""
+
+    index: int
+    name: str
+    candidates: Tuple[int, ...]
+
+
+class ArchState:
+    """Alive-op mask of a supernet; immutable, hashable, cheap to derive from."""
+
+    __slots__ = ("_mask", "_key")
+
+    def __init__(self, mask: np.ndarray) -> None:
+        arr = np.array(mask, dtype=bool, copy=True)
+        if arr.ndim != 2:
+            raise ValueError(f"state mask must be 2-D (edges x ops), got shape {arr.shape}")
+        arr.setflags(write=False)
+        self._mask = arr
+        self._key = (arr.shape, arr.tobytes())
+
+    # -- reading -----------------------------------------------------------
+    @property
+    def mask(self) -> np.ndarray:
+        return self._mask
+
+    @property
+    def num_edges(self) -> int:
+        return self._mask.shape[0]
+
+    def alive(self, edge: int) -> Tuple[int, ...]:
+        return tuple(int(i) for i in np.flatnonzero(self._mask[edge]))
+
+    def num_alive(self, edge: int) -> int:
+        return int(self._mask[edge].sum())
+
+    def is_edge_discrete(self, edge: int) -> bool:
+        return self.num_alive(edge) == 1
+
+    def is_edge_removed(self, edge: int) -> bool:
+        return self.num_alive(edge) == 0
+
+    def is_discrete(self) -> bool:
+        """Every edge keeps at most one op (removed edges allowed, e.g. DARTS topology)."""
+        return bool((self._mask.sum(axis=1) <= 1).all())
+
+    def chosen(self, edge: int) -> int:
+        ops = self.alive(edge)
+        if len(ops) != 1:
+            raise ZcptError(f"edge {edge} is not discretised ({len(ops)} ops alive)")
+        return ops[0]
+
+    # -- deriving ------------------------------------------------------------
+    def _with_row(self, edge: int, row: np.ndarray) -> "ArchState":
+        mask = self._mask.copy()
+        mask[edge] = row
+        return ArchState(mask)
+
+    def without(self, edge: int, op: int) -> "ArchState":
+        """Perturbation A-(e,o): op ``op`` removed from edge ``edge``."""
+        if not self._mask[edge, op]:
+            raise ZcptError(f"op {op} is not alive on edge {edge}")
+        row = self._mask[edge].copy()
+        row[op] = False
+        return self._with_row(edge, row)
+
+    def only(self, edge: int, op: int) -> "ArchState":
+        """Discretisation A+(e,o): edge ``edge`` keeps only op ``op``."""
+        if not self._mask[edge, op]:
+            raise ZcptError(f"op {op} is not alive on edge {edge}")
+        row = np.zeros_like(self._mask[edge])
+        row[op] = True
+        return self._with_row(edge, row)
+
+    def without_edge(self, edge: int) -> "ArchState":
+        """The edge is removed from the cell altogether (contributes zero)."""
+        return self._with_row(edge, np.zeros_like(self._mask[edge]))
+
+    # -- value semantics ---------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ArchState) and self._key == other._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __repr__(self) -> str:
+        rows = ["".join("1" if v else "." for v in row) for row in self._mask]
+        return f"ArchState({'|'.join(rows)})"
+
+
+class Network(nn.Module):
+    """A classification network that exposes its pre-pooling feature map.
+
+    ``forward_features`` returns the last feature map before global pooling (the
+    Zen-score is defined on it); ``forward`` returns logits.
+    """
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.forward_features(x))
+
+
+class Supernet(Network):
+    """Weights of every candidate op; the architecture state is set separately."""
+
+    def __init__(self, space: "SearchSpace") -> None:
+        super().__init__()
+        self.space = space
+        self._state = space.initial_state()
+
+    @property
+    def state(self) -> ArchState:
+        return self._state
+
+    def set_state(self, state: ArchState) -> None:
+        expected = (len(self.space.edges()), len(self.space.op_names))
+        if state.mask.shape != expected:
+            raise ZcptError(f"state shape {state.mask.shape} does not fit {self.space.name} {expected}")
+        self._state = state
+
+    @contextlib.contextmanager
+    def use_state(self, state: ArchState) -> Iterator["Supernet"]:
+        """Temporarily evaluate the supernet under ``state``."""
+        previous = self._state
+        self.set_state(state)
+        try:
+            yield self
+        finally:
+            self._state = previous
+
+
+class SearchSpace(abc.ABC):
+    """Abstract API of a search space (edges, ops, supernet, genotypes).
+
+    A *genotype* is the space's own description of one standalone architecture
+    (a tuple of op names for NB201, a DARTS ``Genotype`` ...). ``parse`` and
+    ``format`` convert it from/to the space's textual notation.
+    """
+
+    name: str = ""
+    op_names: Tuple[str, ...] = ()
+
+    # -- structure -----------------------------------------------------------
+    @abc.abstractmethod
+    def edges(self) -> List[Edge]:
+        """The searchable edges, in the 'fixed' order (input to output)."""
+
+    def initial_state(self) -> ArchState:
+        edges = self.edges()
+        mask = np.zeros((len(edges), len(self.op_names)), dtype=bool)
+        for edge in edges:
+            mask[edge.index, list(edge.candidates)] = True
+        return ArchState(mask)
+
+    def op_index(self, op_name: str) -> int:
+        try:
+            return self.op_names.index(op_name)
+        except ValueError:
+            raise ZcptError(
+                f"unknown op '{op_name}' in space {self.name}; choose from: {', '.join(self.op_names)}"
+            ) from None
+
+    # -- networks ------------------------------------------------------------
+    @abc.abstractmethod
+    def build_supernet(self, num_classes: int = 10, **options: Any) -> Supernet:
+        """A randomly initialised supernet holding every candidate op."""
+
+    @abc.abstractmethod
+    def build_network(self, genotype: Any, num_classes: int = 10, **options: Any) -> nn.Module:
+        """The standalone network of a genotype."""
+
+    # -- genotypes -------------------------------------------------------------
+    @abc.abstractmethod
+    def genotype(self, state: ArchState) -> Any:
+        """The genotype of a fully discretised state; error if not discrete."""
+
+    @abc.abstractmethod
+    def state_of(self, genotype: Any) -> ArchState:
+        """The discretised state that corresponds to a genotype."""
+
+    @abc.abstractmethod
+    def parse(self, text: str) -> Any:
+        """Genotype from the space's notation; :class:`ArchStringError` if malformed."""
+
+    @abc.abstractmethod
+    def format(self, genotype: Any) -> str:
+        """The space's notation of a genotype (inverse of :meth:`parse`)."""
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        """A uniformly random genotype."""
+        state = self.initial_state()
+        for edge in self.edges():
+            state = state.only(edge.index, int(rng.choice(edge.candidates)))
+        return self.genotype(state)
+
+    # -- optional: a cell topology step (DARTS keeps 2 inputs per node) ---------
+    def topology_groups(self) -> List[Sequence[int]]:
+        """Groups of edges that feed the same node and must be pruned to
+        ``inputs_per_node`` edges after op selection. Empty: no topology step."""
+        return []
+
+    inputs_per_node: Optional[int] = None
