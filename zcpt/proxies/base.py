@@ -57,7 +57,10 @@ def score_network(
     """
     entry = PROXIES.entry(name)
     loss_fn = loss_fn or nn.functional.cross_entropy
-    was_training = net.training
+    modes = [(m, m.training) for m in net.modules()]  # per module: mixed modes survive
+    # Train-mode batch norm updates running statistics; restoring them keeps a
+    # score independent of what was scored before (and a resumed search exact).
+    buffers = [(b, b.detach().clone()) for b in net.buffers()]
     try:
         if entry.meta["needs_grad"]:
             with torch.enable_grad():
@@ -66,7 +69,11 @@ def score_network(
             with torch.no_grad():
                 value = entry.obj(net, batch, loss_fn, **options)
     finally:
-        net.train(was_training)
+        for module, mode in modes:
+            module.training = mode
+        with torch.no_grad():
+            for buf, saved in buffers:
+                buf.copy_(saved)
         for p in net.parameters():
             p.grad = None
     return float(value)

@@ -1,0 +1,72 @@
+"""NASWOT: log-determinant of the ReLU activation-pattern kernel."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Tuple
+
+import torch
+from torch import nn
+
+from ._utils import forward_hooks, proxy_mode, relu_modules
+from .base import Batch, LossFn, register_proxy
+
+
+def activation_kernel(net: nn.Module, inputs: torch.Tensor, bn_mode: str = "train") -> torch.Tensor:
+    """K = sum over ReLU calls of c c^T + (1-c)(1-c)^T, c = (ReLU input > 0) per sample.
+
+    ``K[i, j]`` counts the ReLU units on which samples i and j agree (both
+    active or both inactive). Float64, shape (B, B).
+
+    Computed exactly but cheaply: per call one float32 GEMM of the 0/1 codes
+    (integer sums below 2**24 are exact in float32), since
+    ``c c^T + (1-c)(1-c)^T = F - r_i - r_j + 2 c c^T`` with ``r`` the row sums;
+    several ReLU modules that read the very same tensor (the convs on the edges
+    leaving one node) share one GEMM, weighted by their count.
+    """
+    b = inputs.shape[0]
+    kernel = torch.zeros(b, b, dtype=torch.float64, device=inputs.device)
+    # tensor identity -> [codes, multiplicity, tensor]; holding the tensor keeps
+    # its memory from being reused by a later tensor with the same address.
+    seen: Dict[Tuple[Any, ...], List[Any]] = {}
+
+    def hook(module: nn.Module, args: Tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        x = args[0]
+        key = (x.data_ptr(), x.storage_offset(), tuple(x.shape), tuple(x.stride()), x._version)
+        if key in seen:
+            seen[key][1] += 1
+        else:
+            # For an in-place ReLU the input already holds max(x, 0); the sign
+            # pattern (x > 0) is the same either way. Keep the codes, not x.
+            seen[key] = [(x.detach() > 0).reshape(b, -1), 1, x]
+
+    with proxy_mode(net, bn_mode), forward_hooks(relu_modules(net, "nwot"), hook):
+        net(inputs)
+    for codes, count, _ in seen.values():
+        chunk = 1 << 23  # keep every float32 partial sum an exact integer
+        for start in range(0, codes.shape[1], chunk):
+            c = codes[:, start:start + chunk].to(torch.float32)
+            rows = c.sum(dim=1, dtype=torch.float64)
+            agree = 2.0 * (c @ c.T).to(torch.float64) - rows[:, None] - rows[None, :] + c.shape[1]
+            kernel.add_(agree, alpha=count)
+    return kernel
+
+
+def log_abs_det(kernel: torch.Tensor) -> float:
+    """log|det K| in float64; -inf when K is (numerically) singular."""
+    if int(torch.linalg.matrix_rank(kernel)) < kernel.shape[0]:
+        return float("-inf")
+    return float(torch.linalg.slogdet(kernel).logabsdet)
+
+
+@register_proxy("nwot", needs_grad=False)
+def nwot(net: nn.Module, batch: Batch, loss_fn: LossFn, *, bn_mode: str = "train") -> float:
+    """NASWOT: log|det| of the Hamming kernel of ReLU activation codes (Mellor et al. 2021).
+
+    Every ``nn.ReLU``/``nn.ReLU6`` module is hooked once (the reference code's
+    type-name match counted some activations twice); each call of a hooked
+    module adds its binary code to the kernel. ``bn_mode``: "train" (batch
+    statistics, buffers untouched) or "eval" (running statistics).
+    Higher = better. A singular kernel (e.g. all ReLUs dead, or two identical
+    samples) gives -inf, returned as is.
+    """
+    inputs, _ = batch
+    return log_abs_det(activation_kernel(net, inputs, bn_mode))
