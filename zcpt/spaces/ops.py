@@ -1,0 +1,79 @@
+"""Building blocks shared by the cell-based spaces (NAS-Bench-201 style).
+
+Kept deliberately small; DARTS-specific ops live in ``darts_ops.py``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ReLUConvBN(nn.Sequential):
+    """ReLU -> Conv (no bias) -> BN, the 'nor_conv' op of NAS-Bench-201."""
+
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        affine: bool = True,
+        track_running_stats: bool = True,
+    ) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=padding, bias=False),
+            nn.BatchNorm2d(c_out, affine=affine, track_running_stats=track_running_stats),
+        )
+
+
+class Zero(nn.Module):
+    """The 'none' op: an all-zero output of the input's shape (stride 1 only)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mul(0.0)
+
+
+class Identity(nn.Module):
+    """The 'skip_connect' op at stride 1 with equal channels."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class AvgPool3x3(nn.AvgPool2d):
+    """3x3 average pooling, padding 1, padded zeros excluded from the mean."""
+
+    def __init__(self, stride: int = 1) -> None:
+        super().__init__(kernel_size=3, stride=stride, padding=1, count_include_pad=False)
+
+
+class ResNetBasicBlock(nn.Module):
+    """NAS-Bench-201's reduction block: two ReLUConvBN 3x3 plus a shortcut.
+
+    With stride 2 the shortcut is AvgPool 2x2 followed by a 1x1 conv (no BN), as
+    in NAS-Bench-201; a shape-preserving block uses the identity.
+    """
+
+    def __init__(
+        self, c_in: int, c_out: int, stride: int, affine: bool = True, track_running_stats: bool = True
+    ) -> None:
+        super().__init__()
+        if stride not in (1, 2):
+            raise ValueError(f"stride must be 1 or 2, got {stride}")
+        self.conv_a = ReLUConvBN(c_in, c_out, 3, stride, 1, affine, track_running_stats)
+        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, 1, affine, track_running_stats)
+        self.downsample: nn.Module
+        if stride == 2:
+            self.downsample = nn.Sequential(
+                nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
+                nn.Conv2d(c_in, c_out, 1, stride=1, padding=0, bias=False),
+            )
+        elif c_in != c_out:
+            self.downsample = ReLUConvBN(c_in, c_out, 1, 1, 0, affine, track_running_stats)
+        else:
+            self.downsample = Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv_b(self.conv_a(x)) + self.downsample(x)
