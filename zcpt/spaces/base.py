@@ -195,6 +195,18 @@ class SearchSpace(abc.ABC):
                 f"unknown op '{op_name}' in space {self.name}; choose from: {', '.join(self.op_names)}"
             ) from None
 
+    def canonical(self, state: ArchState) -> ArchState:
+        """A state equal for every state that computes the same network.
+
+        The 'none' op contributes zero whether or not it is alive, so it is
+        dropped; a search uses this to score equivalent states only once.
+        """
+        if "none" not in self.op_names:
+            return state
+        mask = state.mask.copy()
+        mask[:, self.op_names.index("none")] = False
+        return ArchState(mask)
+
     # -- networks ------------------------------------------------------------
     @abc.abstractmethod
     def build_supernet(self, num_classes: int = 10, **options: Any) -> Supernet:
