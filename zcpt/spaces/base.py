@@ -142,6 +142,16 @@ class Supernet(Network):
         super().__init__()
         self.space = space
         self._state = space.initial_state()
+        self.op_weights: Optional[torch.Tensor] = None
+
+    def set_op_weights(self, weights: Optional[torch.Tensor]) -> None:
+        """Optional (edges x ops) weights that scale each alive op's output
+        before the mixed op sums them (DARTS's softmax(alpha)); None = plain sum.
+        Supported by spaces whose supernet reads ``self.op_weights``."""
+        expected = (len(self.space.edges()), len(self.space.op_names))
+        if weights is not None and tuple(weights.shape) != expected:
+            raise ZcptError(f"op weights of shape {tuple(weights.shape)} do not fit {self.space.name} {expected}")
+        self.op_weights = weights
 
     @property
     def state(self) -> ArchState:

@@ -137,7 +137,9 @@ class MixedCell(nn.Module):
             nn.ModuleList(make_op(op, channels, affine) for op in OP_NAMES) for _ in range(NUM_EDGES)
         )
 
-    def forward(self, x: torch.Tensor, alive: Sequence[Sequence[int]]) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, alive: Sequence[Sequence[int]], weights: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
         nodes = [x]
         for j in range(1, NUM_NODES):
             total: Optional[torch.Tensor] = None
@@ -145,6 +147,8 @@ class MixedCell(nn.Module):
                 e = edge_index(j, i)
                 for o in alive[e]:
                     out = self.edges[e][o](nodes[i])
+                    if weights is not None:
+                        out = out * weights[e, o]
                     total = out if total is None else total + out
             # A node with no contribution is exactly zero; later edges still see it.
             nodes.append(torch.zeros_like(x) if total is None else total)
@@ -173,7 +177,7 @@ class NB201Supernet(_MacroMixin, Supernet):
         alive = self._alive()
         x = self.stem(x)
         for cell in self.cells:
-            x = cell(x, alive) if isinstance(cell, MixedCell) else cell(x)
+            x = cell(x, alive, self.op_weights) if isinstance(cell, MixedCell) else cell(x)
         return self.lastact(x)
 
 

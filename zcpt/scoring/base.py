@@ -1,0 +1,128 @@
+"""Operation scoring functions: how good is op ``o`` on edge ``e`` of a state?
+
+Every scoring function has one signature and one convention::
+
+    fn(ctx, state, edge, ops) -> list[float]    # one score per op; HIGHER = better op
+
+so a search always takes the argmax. zc-pt, whose paper definition is an argmin
+of S(A-(e,o)), therefore returns ``-S(A-(e,o))``. ``ctx`` carries what a function
+may need (supernet, proxy, current minibatch, benchmark); functions that need
+nothing from it (oracles) ignore it.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from ..errors import NonFiniteScoreError, ZcptError
+from ..proxies import Batch, score_network
+from ..registry import Registry
+from ..spaces.base import ArchState, SearchSpace, Supernet
+
+ScoreFn = Callable[..., List[float]]
+
+SCORERS: Registry[ScoreFn] = Registry("scoring function")
+
+
+def register_scorer(name: str, **meta: Any):
+    """Register ``fn(ctx, state, edge, ops) -> list[float]`` (higher = better op)."""
+    return SCORERS.register(name, **meta)
+
+
+def get_scorer(name: str) -> ScoreFn:
+    return SCORERS.get(name)
+
+
+def list_scorers() -> List[str]:
+    return SCORERS.names()
+
+
+class ForwardCounter:
+    """Counts forward passes of a module (every call of its top-level forward)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._handles: List[Any] = []
+
+    def attach(self, module: torch.nn.Module) -> "ForwardCounter":
+        self._handles.append(module.register_forward_pre_hook(self._hook))
+        return self
+
+    def _hook(self, module: torch.nn.Module, inputs: Any) -> None:
+        self.count += 1
+
+    def detach(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+
+@dataclass
+class ScoringContext:
+    """What scoring functions share during one search or study.
+
+    ``batch`` is the current scoring minibatch; the search sets it per step so
+    that every op of a decision is scored on the same images.
+    """
+
+    space: SearchSpace
+    supernet: Optional[Supernet] = None
+    proxy: str = "nwot"
+    proxy_options: Dict[str, Any] = field(default_factory=dict)
+    batch: Optional[Batch] = None
+    batch_id: Any = None
+    nonfinite: str = "error"  # "error" | "skip"
+    counter: ForwardCounter = field(default_factory=ForwardCounter)
+    extras: Dict[str, Any] = field(default_factory=dict)
+    _memo: Dict[Tuple[Any, Any], float] = field(default_factory=dict, repr=False)
+
+    def set_batch(self, batch: Batch, batch_id: Any) -> None:
+        self.batch = batch
+        self.batch_id = batch_id
+
+    def score_state(self, state: ArchState) -> float:
+        """Proxy score S(state) of the supernet under ``state`` on the current batch.
+
+        States that compute the same network (see ``SearchSpace.canonical``) on
+        the same batch are scored once.
+        """
+        if self.supernet is None or self.batch is None:
+            raise ZcptError("this scoring function needs a supernet and a minibatch")
+        key = (self.space.canonical(state), self.batch_id)
+        if self.batch_id is not None and key in self._memo:
+            return self._memo[key]
+        with self.supernet.use_state(state):
+            value = score_network(self.proxy, self.supernet, self.batch, **self.proxy_options)
+        if self.batch_id is not None:
+            self._memo[key] = value
+        return value
+
+    def clear_memo(self) -> None:
+        self._memo.clear()
+
+
+def pick_best(scores: Sequence[float], labels: Sequence[str], nonfinite: str = "error") -> int:
+    """Index of the highest finite score. Non-finite scores never win or lose
+    silently: they raise, or with ``nonfinite='skip'`` are excluded with a warning."""
+    arr = np.asarray(scores, dtype=float)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        names = ", ".join(f"{labels[i]}={arr[i]}" for i in np.flatnonzero(bad))
+        if nonfinite != "skip":
+            raise NonFiniteScoreError(
+                f"non-finite score for {names}; use --nonfinite skip to exclude such candidates"
+            )
+        if bad.all():
+            raise NonFiniteScoreError(f"every candidate has a non-finite score ({names})")
+        warnings.warn(f"excluding non-finite scores: {names}", RuntimeWarning, stacklevel=2)
+        arr = np.where(bad, -np.inf, arr)
+    return int(np.argmax(arr))  # ties: the first (lowest index) wins
+
+
+def finite_or_nan(value: float) -> float:
+    return value if math.isfinite(value) else float("nan")

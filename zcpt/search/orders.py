@@ -1,0 +1,117 @@
+"""Edge orders of a proposal pass (paper section 4, "edge discretisation order").
+
+An order decides which undecided edge is discretised next. Each is a function
+``fn(step: PassStep) -> (edge, op)`` registered in :data:`ORDERS`; ``PassStep``
+gives it the state, the undecided edges, a scoring callback and the pass RNG.
+
+* fixed: input to output.           * random: uniformly among the undecided.
+* global-op-iter: score every alive (edge, op); the edge holding the best op.
+* global-edge-iter: the edge with the best mean op score.
+* global-op-once / global-edge-once: rank the edges once at the start of the
+  pass (by best / mean op score), then follow that ranking, best first,
+  scoring the ops of each edge when its turn comes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..registry import Registry
+from ..spaces.base import ArchState
+
+OrderFn = Callable[["PassStep"], Tuple[int, int]]
+ORDERS: Registry[OrderFn] = Registry("edge order")
+
+
+@dataclass
+class PassStep:
+    """One decision of a proposal pass, as seen by an order."""
+
+    state: ArchState
+    undecided: List[int]
+    score_edge: Callable[[ArchState, int], Dict[int, float]]  # op -> score, new batch per call
+    score_all: Callable[[ArchState, Sequence[int]], Dict[int, Dict[int, float]]]
+    choose: Callable[[Dict[int, float], int], int]  # (scores of an edge, edge) -> best op
+    rng: np.random.Generator
+    memory: Dict[str, object] = field(default_factory=dict)  # per-pass, for "once" orders
+
+
+def _decide(step: PassStep, edge: int) -> Tuple[int, int]:
+    return edge, step.choose(step.score_edge(step.state, edge), edge)
+
+
+@ORDERS.register("fixed")
+def fixed(step: PassStep) -> Tuple[int, int]:
+    """Edges from the cell input towards its output."""
+    return _decide(step, step.undecided[0])
+
+
+@ORDERS.register("random")
+def random(step: PassStep) -> Tuple[int, int]:
+    """A uniformly random undecided edge (as DARTS-PT)."""
+    return _decide(step, int(step.rng.choice(step.undecided)))
+
+
+def _global(step: PassStep, reduce: Callable[[List[float]], float]) -> Tuple[int, int]:
+    all_scores = step.score_all(step.state, step.undecided)
+    edge_value = {e: reduce(list(s.values())) for e, s in all_scores.items()}
+    edge = _argmax_edge(edge_value, step.undecided)
+    return edge, step.choose(all_scores[edge], edge)
+
+
+def _argmax_edge(values: Dict[int, float], edges: Sequence[int]) -> int:
+    finite = [e for e in edges if np.isfinite(values[e])]
+    pool = finite or list(edges)
+    return max(pool, key=lambda e: (values[e], -e))  # ties: lowest edge index
+
+
+def _best(values: List[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return max(finite) if finite else float("-inf")
+
+
+def _mean(values: List[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("-inf")
+
+
+@ORDERS.register("global-op-iter")
+def global_op_iter(step: PassStep) -> Tuple[int, int]:
+    """Re-score every alive (edge, op); discretise the edge holding the best op."""
+    return _global(step, _best)
+
+
+@ORDERS.register("global-edge-iter")
+def global_edge_iter(step: PassStep) -> Tuple[int, int]:
+    """Re-score every alive (edge, op); discretise the edge with the best mean."""
+    return _global(step, _mean)
+
+
+def _once(step: PassStep, reduce: Callable[[List[float]], float]) -> Tuple[int, int]:
+    ranking: Optional[List[int]] = step.memory.get("ranking")  # type: ignore[assignment]
+    if ranking is None:
+        all_scores = step.score_all(step.state, step.undecided)
+        values = {e: reduce(list(s.values())) for e, s in all_scores.items()}
+        # best first; unlike the reference code, which popped its ranking from the end
+        ranking = sorted(step.undecided, key=lambda e: (-values[e] if np.isfinite(values[e]) else np.inf, e))
+        step.memory["ranking"] = ranking
+    edge = next(e for e in ranking if e in step.undecided)
+    return _decide(step, edge)
+
+
+@ORDERS.register("global-op-once")
+def global_op_once(step: PassStep) -> Tuple[int, int]:
+    """Rank edges once by their best op score, then follow the ranking."""
+    return _once(step, _best)
+
+
+@ORDERS.register("global-edge-once")
+def global_edge_once(step: PassStep) -> Tuple[int, int]:
+    """Rank edges once by their mean op score, then follow the ranking."""
+    return _once(step, _mean)
+
+
+def list_orders() -> List[str]:
+    return ORDERS.names()

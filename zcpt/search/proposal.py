@@ -1,0 +1,126 @@
+"""The proposal stage: one pass discretises every edge of the supernet.
+
+A pass starts from the full supernet state, asks the order for the next
+(edge, op) until every edge keeps one op, and then, for spaces with a topology
+step (DARTS), keeps the ``inputs_per_node`` best incoming edges of each node.
+Every decision step draws a fresh minibatch; all ops scored in that step share it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from ..proxies import Batch
+from ..scoring import ScoringContext, get_scorer, pick_best
+from ..spaces.base import ArchState
+from .orders import ORDERS, PassStep
+
+BatchFn = Callable[[], Tuple[Batch, Any]]  # -> (batch, batch id)
+
+
+@dataclass
+class PassResult:
+    state: ArchState
+    decisions: List[Dict[str, Any]] = field(default_factory=list)
+
+
+def run_pass(
+    ctx: ScoringContext,
+    scorer: str,
+    order: str,
+    rng: np.random.Generator,
+    next_batch: BatchFn,
+    start: ArchState,
+) -> PassResult:
+    """Discretise every undecided edge of ``start``; returns the final state."""
+    space = ctx.space
+    score_fn = get_scorer(scorer)
+    order_fn = ORDERS.get(order)
+    op_names = space.op_names
+    edge_names = [e.name for e in space.edges()]
+    result = PassResult(start)
+
+    def new_batch() -> None:
+        batch, batch_id = next_batch()
+        ctx.clear_memo()
+        ctx.set_batch(batch, batch_id)
+
+    def scores_of(state: ArchState, edge: int) -> Dict[int, float]:
+        ops = state.alive(edge)
+        return dict(zip(ops, score_fn(ctx, state, edge, ops)))
+
+    def score_edge(state: ArchState, edge: int) -> Dict[int, float]:
+        new_batch()
+        return scores_of(state, edge)
+
+    def score_all(state: ArchState, edges: Sequence[int]) -> Dict[int, Dict[int, float]]:
+        new_batch()
+        return {edge: scores_of(state, edge) for edge in edges}
+
+    last_scores: Dict[int, Dict[int, float]] = {}
+
+    def choose(scores: Dict[int, float], edge: int) -> int:
+        ops = list(scores)
+        labels = [f"{edge_names[edge]}:{op_names[o]}" for o in ops]
+        best = ops[pick_best([scores[o] for o in ops], labels, ctx.nonfinite)]
+        last_scores[edge] = scores
+        return best
+
+    memory: Dict[str, object] = {}
+    state = start
+    while True:
+        undecided = [e for e in range(state.num_edges) if state.num_alive(e) > 1]
+        if not undecided:
+            break
+        step = PassStep(state, undecided, score_edge, score_all, choose, rng, memory)
+        edge, op = order_fn(step)
+        result.decisions.append({
+            "edge": edge_names[edge],
+            "op": op_names[op],
+            "scores": {op_names[o]: float(v) for o, v in last_scores.get(edge, {}).items()},
+        })
+        state = state.only(edge, op)
+
+    state = prune_topology(ctx, state, new_batch, result.decisions)
+    result.state = state
+    return result
+
+
+def prune_topology(
+    ctx: ScoringContext,
+    state: ArchState,
+    new_batch: Callable[[], None],
+    log: List[Dict[str, Any]],
+) -> ArchState:
+    """Keep the ``inputs_per_node`` incoming edges whose removal lowers the proxy
+    most, node by node (Algorithm 1's topology step; DARTS keeps 2 per node)."""
+    space = ctx.space
+    keep = space.inputs_per_node
+    if not keep:
+        return state
+    edge_names = [e.name for e in space.edges()]
+    for group in space.topology_groups():
+        alive = [e for e in group if not state.is_edge_removed(e)]
+        if len(alive) <= keep:
+            continue
+        new_batch()
+        scores = [-ctx.score_state(state.without_edge(e)) for e in alive]
+        labels = [edge_names[e] for e in alive]
+        kept: List[int] = []
+        remaining = list(range(len(alive)))
+        for _ in range(keep):
+            sub = [scores[i] for i in remaining]
+            best = remaining[pick_best(sub, [labels[i] for i in remaining], ctx.nonfinite)]
+            kept.append(alive[best])
+            remaining.remove(best)
+        for e in alive:
+            if e not in kept:
+                state = state.without_edge(e)
+        log.append({
+            "node_edges": labels,
+            "kept": [edge_names[e] for e in sorted(kept)],
+            "scores": dict(zip(labels, map(float, scores))),
+        })
+    return state
