@@ -1,0 +1,87 @@
+"""``zcpt train``: train a found architecture with the DARTS evaluation recipe."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import ZcptError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    src = p.add_argument_group("architecture (exactly one)")
+    src.add_argument("--genotype", default=None, metavar="TEXT", help="genotype text, e.g. \"Genotype(normal=[...], ...)\"")
+    src.add_argument("--from", dest="from_result", default=None, metavar="RESULT_JSON",
+                     help="result.json of a search (or its directory)")
+    p.add_argument("--space", default=None, help="search space (default: the result's, else darts)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory (checkpoint, log, result)")
+    p.add_argument("--setting", choices=("standard", "mobile"), default="standard",
+                   help="standard: 20 cells x 36 channels (CIFAR-10); mobile: 8 x 16 (CIFAR-100/SVHN); "
+                        "flags below override it")
+    p.add_argument("--dataset", default="cifar10", help="cifar10, cifar100 or svhn (default: cifar10)")
+    p.add_argument("--data", default=None, metavar="PATH", help="dataset location (default: the bundled CIFAR-10)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
+    p.add_argument("--seed", type=int, default=None, help="seed of weights, batches and augmentation (default: 0)")
+
+    r = p.add_argument_group("recipe (defaults: the DARTS CIFAR-10 recipe)")
+    r.add_argument("--layers", type=int, default=None, help="cells (default: 20; mobile: 8)")
+    r.add_argument("--channels", type=int, default=None, help="initial channels (default: 36; mobile: 16)")
+    r.add_argument("--auxiliary-weight", type=float, default=None, help="auxiliary head loss weight, 0 disables it (default: 0.4)")
+    r.add_argument("--cutout", type=int, default=None, help="cutout length, 0 disables it (default: 16)")
+    r.add_argument("--drop-path", type=float, default=None, help="final drop-path probability (default: 0.2)")
+    r.add_argument("--lr", type=float, default=None, help="initial SGD lr, cosine-annealed to 0 (default: 0.025)")
+    r.add_argument("--momentum", type=float, default=None, help="SGD momentum (default: 0.9)")
+    r.add_argument("--weight-decay", type=float, default=None, help="weight decay (default: 3e-4)")
+    r.add_argument("--grad-clip", type=float, default=None, help="gradient-norm clip, 0 disables it (default: 5)")
+    r.add_argument("--batch-size", type=int, default=None, help="batch size (default: 96)")
+    r.add_argument("--epochs", type=int, default=None, help="epochs (default: 600)")
+
+    s = p.add_argument_group("short runs and resuming")
+    s.add_argument("--train-images", type=int, default=None, metavar="N", help="train on a balanced subset of N images")
+    s.add_argument("--test-images", type=int, default=None, metavar="N", help="test on a balanced subset of N images")
+    s.add_argument("--max-steps", type=int, default=None, metavar="N",
+                   help="at most N train (and N test) batches per epoch, for smoke tests")
+    s.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    s.add_argument("--stop-after", type=int, default=None, metavar="EPOCH",
+                   help="stop once EPOCH epochs are done (continue later with --resume)")
+    s.add_argument("--quiet", action="store_true", help="print only the final test error")
+
+
+def _architecture(args: argparse.Namespace):
+    from ..training import read_result_genotype
+
+    if (args.genotype is None) == (args.from_result is None):
+        raise ZcptError("give exactly one of --genotype TEXT or --from RESULT_JSON")
+    if args.genotype is not None:
+        return args.space or "darts", args.genotype
+    space, text = read_result_genotype(args.from_result)
+    if args.space is not None and args.space != space:
+        raise ZcptError(f"--space {args.space} conflicts with space '{space}' of {args.from_result}")
+    return space, text
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..device import resolve_device
+    from ..training import TrainConfig, train
+
+    space_name, genotype = _architecture(args)
+    device = resolve_device(args.device)
+    config = TrainConfig.from_setting(
+        args.setting, dataset=args.dataset.lower(), seed=args.seed,
+        layers=args.layers, channels=args.channels, auxiliary_weight=args.auxiliary_weight,
+        cutout=args.cutout, drop_path=args.drop_path, lr=args.lr, momentum=args.momentum,
+        weight_decay=args.weight_decay, grad_clip=args.grad_clip, batch_size=args.batch_size,
+        epochs=args.epochs, train_images=args.train_images, test_images=args.test_images,
+        max_steps=args.max_steps,
+    )
+    result = train(
+        genotype, space_name, config, args.out, device=device, data_path=args.data,
+        resume=args.resume, stop_after=args.stop_after,
+        log=None if args.quiet else print,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+    if result["finished"]:
+        print(f"final test error {result['test_error']:.2f}% (test acc {result['test_acc']:.2f}%, "
+              f"{result['params_M']:.3f}M params, {result['epochs']} epochs)")
+    else:
+        print(f"stopped after epoch {result['epochs']}/{config.epochs}; continue with --resume")
+    return 0

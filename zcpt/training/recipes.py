@@ -1,0 +1,112 @@
+"""Training recipes: :class:`TrainConfig` and the named settings.
+
+``standard`` is the DARTS evaluation recipe for CIFAR-10 (Liu et al. 2019):
+20 cells, 36 initial channels, auxiliary head (weight 0.4), cutout 16, drop
+path 0.2, SGD lr 0.025 cosine-annealed to 0, momentum 0.9, weight decay 3e-4,
+gradient clipping 5, batch 96, 600 epochs. ``mobile`` is the smaller network
+RobustDARTS and Zero-Cost-PT train on CIFAR-100 and SVHN (8 cells, 16
+channels); every other value is the standard one.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional
+
+from ..errors import ZcptError
+
+#: Values each setting changes relative to the TrainConfig defaults.
+SETTINGS: Dict[str, Dict[str, Any]] = {
+    "standard": {},
+    "mobile": {"layers": 8, "channels": 16},
+}
+
+# Fields that do not change what is trained; ignored when comparing a resumed config.
+_INFORMATIONAL = ("setting",)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every hyper-parameter of one training run (all recorded in the checkpoint)."""
+
+    dataset: str = "cifar10"
+    setting: str = "standard"
+    layers: int = 20
+    channels: int = 36
+    auxiliary_weight: float = 0.4
+    cutout: int = 16
+    drop_path: float = 0.2
+    lr: float = 0.025
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    batch_size: int = 96
+    epochs: int = 600
+    seed: int = 0
+    train_images: Optional[int] = None
+    test_images: Optional[int] = None
+    max_steps: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @classmethod
+    def from_setting(cls, setting: str = "standard", **overrides: Any) -> "TrainConfig":
+        """The preset ``setting`` with ``overrides`` applied; ``None`` values are ignored,
+        so unset command-line flags keep the preset's value."""
+        if setting not in SETTINGS:
+            raise ZcptError(f"unknown training setting '{setting}'; choose from: {', '.join(SETTINGS)}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise ZcptError(f"unknown training option(s): {', '.join(unknown)}")
+        values: Dict[str, Any] = dict(SETTINGS[setting])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values["setting"] = setting
+        return cls(**values)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def use_auxiliary(self) -> bool:
+        return self.auxiliary_weight > 0
+
+    def differences(self, other: "TrainConfig") -> List[str]:
+        """``field: mine != theirs`` for every field that changes the training."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [
+            f"{name}: {mine[name]!r} != {theirs[name]!r}"
+            for name in mine if name not in _INFORMATIONAL and mine[name] != theirs[name]
+        ]
+
+    def validate(self) -> None:
+        def positive_int(name: str, optional: bool = False) -> None:
+            value = getattr(self, name)
+            if optional and value is None:
+                return
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ZcptError(f"training option {name} must be a positive integer, got {value!r}")
+
+        def non_negative(name: str) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ZcptError(f"training option {name} must be a non-negative number, got {value!r}")
+
+        for name in ("layers", "channels", "batch_size", "epochs"):
+            positive_int(name)
+        for name in ("train_images", "test_images", "max_steps"):
+            positive_int(name, optional=True)
+        for name in ("auxiliary_weight", "lr", "momentum", "weight_decay", "grad_clip"):
+            non_negative(name)
+        if isinstance(self.cutout, bool) or not isinstance(self.cutout, int) or self.cutout < 0:
+            raise ZcptError(f"training option cutout must be a non-negative integer, got {self.cutout!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ZcptError(f"training option seed must be a non-negative integer, got {self.seed!r}")
+        if not (isinstance(self.drop_path, (int, float)) and 0.0 <= self.drop_path < 1.0):
+            raise ZcptError(f"training option drop_path must be in [0, 1), got {self.drop_path!r}")

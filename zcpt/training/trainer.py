@@ -1,0 +1,365 @@
+"""Train the standalone network of a genotype (DARTS's ``train.py`` recipe).
+
+:func:`train` runs the whole recipe of a :class:`TrainConfig` and writes, into
+``out_dir``:
+
+* ``checkpoint.pt`` after every epoch (model, optimizer, scheduler, epoch, RNG
+  states, config, metric history), replaced atomically, so an interrupted run
+  loses at most the epoch in progress;
+* ``train_log.jsonl``, one JSON line per finished epoch (rewritten from the
+  checkpoint's history, so it never disagrees with it);
+* ``train_result.json`` once the last epoch is done.
+
+Batches come from :class:`~zcpt.data.BatchSource`, whose epochs depend only on
+``(seed, epoch)``; together with the saved torch RNG state (drop path, noise
+ops) a resumed run reproduces an uninterrupted one exactly.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import BatchSource, ImageDataset, load_dataset
+from ..device import seed_everything
+from ..errors import ZcptError
+from ..spaces import get_space
+from .recipes import TrainConfig
+
+PathLike = Union[str, os.PathLike]
+LogFn = Callable[[str], None]
+
+CHECKPOINT_FILE = "checkpoint.pt"
+LOG_FILE = "train_log.jsonl"
+RESULT_FILE = "train_result.json"
+_CHECKPOINT_FORMAT = "zcpt-train-checkpoint"
+_CHECKPOINT_VERSION = 1
+_CHECKPOINT_KEYS = frozenset(
+    ("space", "genotype", "config", "epoch", "seconds", "history", "model", "optimizer", "scheduler", "rng")
+)
+
+
+# -- reading a search result ----------------------------------------------------------
+def read_result_genotype(path: PathLike) -> Tuple[str, str]:
+    """``(space name, genotype text)`` of a search's ``result.json`` (or its directory)."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        p = p / "result.json"
+    if not p.is_file():
+        raise ZcptError(f"no such search result file: {p}")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ZcptError(f"cannot read search result {p}: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("genotype"), str):
+        raise ZcptError(f"{p} has no 'genotype' string; is it the result.json of a search?")
+    space = data.get("space", "darts")
+    if not isinstance(space, str):
+        raise ZcptError(f"{p}: 'space' must be a string, got {space!r}")
+    return space, data["genotype"]
+
+
+# -- small file helpers ------------------------------------------------------------------
+def _atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> None:
+    """Write through a temporary file in the same directory, then rename over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as fh:
+            write(fh)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600 files
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _write_json(path: Path, data: Any) -> None:
+    _atomic_write(path, lambda fh: fh.write(json.dumps(data, indent=2) + "\n"))
+
+
+def _write_log(path: Path, history: List[Dict[str, Any]]) -> None:
+    _atomic_write(path, lambda fh: fh.writelines(json.dumps(r) + "\n" for r in history))
+
+
+def count_params_m(net: nn.Module) -> float:
+    """Parameters in millions, without the auxiliary head (as DARTS reports them)."""
+    n = sum(p.numel() for name, p in net.named_parameters() if not name.startswith("auxiliary_head."))
+    return n / 1e6
+
+
+# -- RNG state and checkpoints -------------------------------------------------------------
+def _rng_state() -> Dict[str, Any]:
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    return {"torch": torch.get_rng_state(), "cuda": cuda}
+
+
+def _set_rng_state(state: Dict[str, Any]) -> None:
+    # map_location moved these byte tensors to the device; the setters want them on the CPU.
+    torch.set_rng_state(state["torch"].cpu())
+    cuda = state.get("cuda") or []
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([t.cpu() for t in cuda])
+
+
+def _load_checkpoint(path: Path, device: torch.device) -> Dict[str, Any]:
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ZcptError(f"cannot read checkpoint {path}: {first}") from None
+    if not isinstance(state, dict) or state.get("format") != _CHECKPOINT_FORMAT:
+        raise ZcptError(f"{path} is not a zcpt training checkpoint")
+    if state.get("version") != _CHECKPOINT_VERSION:
+        raise ZcptError(f"{path}: checkpoint version {state.get('version')!r} is not supported")
+    missing = sorted(_CHECKPOINT_KEYS - set(state))
+    if missing or not isinstance(state["config"], dict):
+        raise ZcptError(f"{path} is an incomplete training checkpoint (missing: {', '.join(missing) or 'config'})")
+    return state
+
+
+# -- one epoch ---------------------------------------------------------------------------------
+def _loss_and_logits(out: Any, y: torch.Tensor, aux_weight: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(out, tuple):
+        logits, aux = out
+        return F.cross_entropy(logits, y) + aux_weight * F.cross_entropy(aux, y), logits
+    return F.cross_entropy(out, y), out
+
+
+def train_epoch(
+    net: nn.Module, src: BatchSource, optimizer: torch.optim.Optimizer, config: TrainConfig,
+    epoch: int, progress: bool = False,
+) -> Tuple[float, float]:
+    """One pass over the training batches; returns (mean loss, accuracy %).
+
+    The loss is the optimised objective, CE + aux_weight * CE(aux), as DARTS logs it.
+    Sums stay on the device so a GPU is synchronised once per epoch, not per step.
+    """
+    net.train()
+    device = next(net.parameters()).device
+    steps = src.num_batches()
+    if config.max_steps is not None:
+        steps = min(steps, config.max_steps)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    for step, (x, y) in enumerate(src.epoch(epoch, shuffle=True, drop_last=False, cutout=config.cutout)):
+        if step >= steps:
+            break
+        if y.numel() < 2:
+            continue  # a 1-image remainder batch: BatchNorm cannot train on it
+        optimizer.zero_grad(set_to_none=True)
+        loss, logits = _loss_and_logits(net(x), y, config.auxiliary_weight)
+        loss.backward()
+        if config.grad_clip > 0:
+            nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+        optimizer.step()
+        n = y.numel()
+        seen += n
+        loss_sum += loss.detach() * n
+        correct += (logits.detach().argmax(1) == y).sum()
+        if progress:
+            sys.stderr.write(f"\r  epoch {epoch + 1}/{config.epochs} step {step + 1}/{steps} loss {loss.item():.4f}")
+            sys.stderr.flush()
+    if progress:
+        sys.stderr.write("\r" + " " * 60 + "\r")
+        sys.stderr.flush()
+    if seen == 0:
+        raise ZcptError("no training batch of at least 2 images; use more training images")
+    return float(loss_sum) / seen, 100.0 * float(correct) / seen
+
+
+@torch.no_grad()
+def evaluate(net: nn.Module, src: BatchSource, max_steps: Optional[int] = None) -> Tuple[float, float]:
+    """Mean CE loss and accuracy (%) on ``src`` in eval mode, in a fixed order."""
+    net.eval()
+    device = next(net.parameters()).device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    for step, (x, y) in enumerate(src.epoch(0, shuffle=False, drop_last=False)):
+        if max_steps is not None and step >= max_steps:
+            break
+        logits = net(x)
+        loss_sum += F.cross_entropy(logits, y, reduction="sum")
+        correct += (logits.argmax(1) == y).sum()
+        seen += y.numel()
+    return float(loss_sum) / seen, 100.0 * float(correct) / seen
+
+
+# -- the run -------------------------------------------------------------------------------------
+def _prepare_data(config: TrainConfig, data: Optional[ImageDataset], data_path: Optional[PathLike]) -> ImageDataset:
+    ds = data if data is not None else load_dataset(config.dataset, path=data_path)
+    if ds.num_test == 0:
+        raise ZcptError(f"dataset '{ds.name}' has no test split to evaluate on")
+    if config.train_images is not None or config.test_images is not None:
+        ds = ds.subset(config.train_images or ds.num_train, config.test_images or ds.num_test, seed=config.seed)
+    return ds
+
+
+def _canonical_genotype(genotype: Any, space_name: str) -> Tuple[Any, Any]:
+    """The DARTS-family space and the validated Genotype of ``genotype``."""
+    from ..spaces.darts import DartsSpace
+
+    space = get_space(space_name)
+    if not isinstance(space, DartsSpace):
+        raise ZcptError(f"zcpt train trains DARTS-family genotypes; space '{space_name}' is not one")
+    text = genotype if isinstance(genotype, str) else space.format(genotype)
+    g = space.parse(text)
+    return space, g
+
+
+def _epoch_line(r: Dict[str, Any], epochs: int) -> str:
+    return (
+        f"epoch {r['epoch']:>{len(str(epochs))}}/{epochs}  lr {r['lr']:.6f}  "
+        f"train loss {r['train_loss']:.4f} acc {r['train_acc']:6.2f}%  "
+        f"test acc {r['test_acc']:6.2f}% error {r['test_error']:6.2f}%  ({r['seconds']:.1f}s)"
+    )
+
+
+def train(
+    genotype: Any,
+    space_name: str,
+    config: TrainConfig,
+    out_dir: PathLike,
+    *,
+    device: Union[str, torch.device] = "cpu",
+    data_path: Optional[PathLike] = None,
+    data: Optional[ImageDataset] = None,
+    resume: bool = False,
+    stop_after: Optional[int] = None,
+    log: Optional[LogFn] = None,
+    progress: bool = False,
+) -> Dict[str, Any]:
+    """Train ``genotype`` (text or Genotype of ``space_name``) with ``config``.
+
+    ``data`` overrides loading ``config.dataset`` from ``data_path``.
+    ``resume=True`` continues the checkpoint in ``out_dir`` (its config must
+    match). ``stop_after=N`` returns once N epochs are finished in total (a
+    later ``resume`` goes on), e.g. to split a run into time-limited jobs.
+    ``log`` receives one line per epoch; ``progress`` draws a per-step line on stderr.
+
+    Returns the result record (also written to ``train_result.json`` once
+    ``finished`` is true): space, genotype, dataset, test_error, test_acc,
+    epochs (finished so far), params_M, config, seconds, device, finished.
+    """
+    dev = torch.device(device)
+    say: LogFn = log or (lambda _line: None)
+    if stop_after is not None and (isinstance(stop_after, bool) or not isinstance(stop_after, int) or stop_after < 1):
+        raise ZcptError(f"stop_after must be a positive integer, got {stop_after!r}")
+    space, g = _canonical_genotype(genotype, space_name)
+    genotype_text = space.format(g)
+    out = Path(out_dir).expanduser()
+    ckpt_path, log_path = out / CHECKPOINT_FILE, out / LOG_FILE
+
+    state: Optional[Dict[str, Any]] = None
+    if resume:
+        if not ckpt_path.is_file():
+            raise ZcptError(f"nothing to resume: no {CHECKPOINT_FILE} in {out}")
+        state = _load_checkpoint(ckpt_path, dev)
+        saved = TrainConfig.from_dict(state["config"])
+        diffs = config.differences(saved)
+        if state.get("space") != space.name:
+            diffs.insert(0, f"space: {space.name!r} != {state.get('space')!r}")
+        if state.get("genotype") != genotype_text:
+            diffs.insert(0, "genotype differs")
+        if diffs:
+            raise ZcptError(f"cannot resume {ckpt_path}: this run differs from the checkpoint ({'; '.join(diffs)})")
+    elif ckpt_path.exists():
+        raise ZcptError(f"{out} already holds a training checkpoint; resume it or choose another output directory")
+    else:
+        (out / RESULT_FILE).unlink(missing_ok=True)  # a stale result of some earlier run
+
+    ds = _prepare_data(config, data, data_path)
+    out.mkdir(parents=True, exist_ok=True)
+    seed_everything(config.seed)
+    net = space.build_network(
+        g, num_classes=ds.num_classes, layers=config.layers, channels=config.channels,
+        auxiliary=config.use_auxiliary, drop_path=config.drop_path,
+    ).to(dev)
+    optimizer = torch.optim.SGD(
+        net.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs, eta_min=0.0)
+    params_m = count_params_m(net)
+
+    history: List[Dict[str, Any]] = []
+    start_epoch, seconds = 0, 0.0
+    if state is not None:
+        try:
+            net.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            history = list(state["history"])
+            start_epoch, seconds = int(state["epoch"]), float(state["seconds"])
+            _set_rng_state(state["rng"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise ZcptError(f"checkpoint {ckpt_path} does not fit this network: {str(exc).splitlines()[0]}") from None
+        say(f"resuming {out} after epoch {start_epoch}/{config.epochs}")
+    _write_log(log_path, history)
+    say(f"training on {ds.name} ({len(ds.train_labels)} train / {ds.num_test} test images), "
+        f"{params_m:.3f}M params, device {dev}")
+
+    train_src = BatchSource(ds, split="train", batch_size=config.batch_size, seed=config.seed,
+                            augment=True, device=dev)
+    test_src = BatchSource(ds, split="test", batch_size=config.batch_size, seed=config.seed,
+                           augment=False, device=dev)
+    last = config.epochs if stop_after is None else min(config.epochs, stop_after)
+    for epoch in range(start_epoch, last):
+        t0 = time.perf_counter()
+        lr = float(optimizer.param_groups[0]["lr"])
+        drop_prob = config.drop_path * epoch / config.epochs
+        if hasattr(net, "drop_path_prob"):
+            net.drop_path_prob = drop_prob
+        train_loss, train_acc = train_epoch(net, train_src, optimizer, config, epoch, progress)
+        if not math.isfinite(train_loss):
+            raise ZcptError(f"training diverged: the train loss is {train_loss} in epoch {epoch + 1}; try a smaller lr")
+        test_loss, test_acc = evaluate(net, test_src, config.max_steps)
+        scheduler.step()
+        elapsed = time.perf_counter() - t0
+        seconds += elapsed
+        record = {
+            "epoch": epoch + 1, "lr": lr, "drop_path_prob": drop_prob,
+            "train_loss": train_loss, "train_acc": train_acc,
+            "test_loss": test_loss, "test_acc": test_acc, "test_error": 100.0 - test_acc,
+            "seconds": elapsed,
+        }
+        history.append(record)
+        checkpoint = {
+            "format": _CHECKPOINT_FORMAT, "version": _CHECKPOINT_VERSION,
+            "space": space.name, "genotype": genotype_text, "config": config.to_dict(),
+            "epoch": epoch + 1, "seconds": seconds, "history": history,
+            "model": net.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "rng": _rng_state(),
+        }
+        _atomic_write(ckpt_path, lambda fh: torch.save(checkpoint, fh), mode="wb")
+        _write_log(log_path, history)
+        say(_epoch_line(record, config.epochs))
+
+    final = history[-1] if history else None
+    result: Dict[str, Any] = {
+        "space": space.name,
+        "genotype": genotype_text,
+        "dataset": ds.name,
+        "test_error": final["test_error"] if final else None,
+        "test_acc": final["test_acc"] if final else None,
+        "epochs": len(history),
+        "params_M": params_m,
+        "config": config.to_dict(),
+        "seconds": seconds,
+        "device": str(dev),
+        "finished": len(history) >= config.epochs,
+    }
+    if result["finished"]:
+        _write_json(out / RESULT_FILE, result)
+    return result
