@@ -5,11 +5,16 @@ Proxies, search spaces, edge orders and scoring functions each have one
 
     @PROXIES.register("my_proxy", needs_grad=False)
     def my_proxy(net, batch, loss_fn): ...
+
+A registry may name the modules that fill it (``modules=``); they are imported
+on the first lookup, so importing a package registers nothing by side effect
+and a new entry module is added to one list.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Generic, Iterator, List, TypeVar
+import importlib
+from typing import Any, Callable, Dict, Generic, Iterator, List, Sequence, TypeVar
 
 from .errors import UnknownNameError
 
@@ -33,9 +38,17 @@ class Entry(Generic[T]):
 class Registry(Generic[T]):
     """Maps names to objects; ``kind`` names the registry in error messages."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, modules: Sequence[str] = ()) -> None:
         self.kind = kind
         self._entries: Dict[str, Entry[T]] = {}
+        self._modules = tuple(modules)
+        self._imported = not self._modules
+
+    def _import_modules(self) -> None:
+        if not self._imported:
+            self._imported = True
+            for module in self._modules:
+                importlib.import_module(module)
 
     def register(self, name: str, **meta: Any) -> Callable[[T], T]:
         def decorator(obj: T) -> T:
@@ -49,7 +62,14 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} '{name}' is registered twice")
         self._entries[name] = Entry(name, obj, dict(meta))
 
+    def remove(self, name: str) -> Entry[T]:
+        """Unregister ``name`` and return its entry (tests that add temporary entries)."""
+        entry = self.entry(name)
+        del self._entries[name]
+        return entry
+
     def entry(self, name: str) -> Entry[T]:
+        self._import_modules()
         try:
             return self._entries[name]
         except KeyError:
@@ -62,13 +82,17 @@ class Registry(Generic[T]):
         return self.entry(name).obj
 
     def names(self) -> List[str]:
+        self._import_modules()
         return list(self._entries)
 
     def __contains__(self, name: object) -> bool:
+        self._import_modules()
         return name in self._entries
 
     def __iter__(self) -> Iterator[Entry[T]]:
-        return iter(self._entries.values())
+        self._import_modules()
+        return iter(list(self._entries.values()))
 
     def __len__(self) -> int:
+        self._import_modules()
         return len(self._entries)

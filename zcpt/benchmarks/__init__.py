@@ -2,30 +2,21 @@
 
 ``get_benchmark("nb201")`` returns a benchmark object for a space name. A module
 adds its benchmark with ``@register_benchmark("<space>")`` on a factory that
-takes an optional data directory (``factory(root=None)``) and lists itself in
-``_BENCHMARK_MODULES``; modules are imported on first lookup.
+takes an optional data directory (``factory(root=None)``) and is listed in the
+registry's ``modules``; they are imported on first lookup.
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Union
 
 from ..errors import UnknownNameError
 from ..registry import Registry
 
-BENCHMARKS: Registry[Callable[..., Any]] = Registry("benchmark")
-
-_BENCHMARK_MODULES = ("nb201", "macro")
-
-
-def _load_all() -> None:
-    for module in _BENCHMARK_MODULES:
-        try:
-            importlib.import_module(f"{__name__}.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{module}":
-                raise
+# One module per benchmark; each registers itself with @register_benchmark.
+BENCHMARKS: Registry[Callable[..., Any]] = Registry(
+    "benchmark", modules=("zcpt.benchmarks.nb201", "zcpt.benchmarks.macro")
+)
 
 
 def register_benchmark(space: str, **meta: Any):
@@ -34,7 +25,6 @@ def register_benchmark(space: str, **meta: Any):
 
 def get_benchmark(space: str, root: Optional[Union[str, Path]] = None) -> Any:
     """The tabular benchmark of search space ``space`` (data from ``root`` if given)."""
-    _load_all()
     if space not in BENCHMARKS:
         raise UnknownNameError(
             f"no tabular benchmark for search space '{space}'; available: {', '.join(BENCHMARKS.names())}"
@@ -43,7 +33,6 @@ def get_benchmark(space: str, root: Optional[Union[str, Path]] = None) -> Any:
 
 
 def list_benchmarks() -> List[str]:
-    _load_all()
     return BENCHMARKS.names()
 
 

@@ -1,4 +1,4 @@
-"""``zcpt list proxies|spaces|orders|scorers``."""
+"""``zcpt list proxies|spaces|orders|scorers|benchmarks|datasets``."""
 from __future__ import annotations
 
 import argparse
@@ -7,28 +7,19 @@ from ..errors import ZcptError
 
 
 def _registries():
+    from ..benchmarks import BENCHMARKS
+    from ..data import DATASETS
     from ..proxies import PROXIES
-    from ..spaces import SPACES, list_spaces
+    from ..scoring import SCORERS
+    from ..search.orders import ORDERS
+    from ..spaces import SPACES
 
-    list_spaces()  # load every space module
-    found = {"proxies": PROXIES, "spaces": SPACES}
-    try:
-        from ..search.orders import ORDERS
-
-        found["orders"] = ORDERS
-    except ModuleNotFoundError:
-        pass
-    try:
-        from ..scoring import SCORERS
-
-        found["scorers"] = SCORERS
-    except ModuleNotFoundError:
-        pass
-    return found
+    return {"proxies": PROXIES, "spaces": SPACES, "orders": ORDERS, "scorers": SCORERS,
+            "benchmarks": BENCHMARKS, "datasets": DATASETS}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", help="proxies, spaces, orders or scorers")
+    p.add_argument("what", help="proxies, spaces, orders, scorers, benchmarks or datasets")
 
 
 def run(args: argparse.Namespace) -> int:
