@@ -36,7 +36,10 @@ def activation_kernel(net: nn.Module, inputs: torch.Tensor, bn_mode: str = "trai
         else:
             # For an in-place ReLU the input already holds max(x, 0); the sign
             # pattern (x > 0) is the same either way. Keep the codes, not x.
-            seen[key] = [(x.detach() > 0).reshape(b, -1), 1, x]
+            codes = x.detach() > 0
+            if codes.dim() == 4 and not codes.is_contiguous():  # channels_last: flatten as a view
+                codes = codes.permute(0, 2, 3, 1)
+            seen[key] = [codes.reshape(b, -1), 1, x]
 
     with proxy_mode(net, bn_mode), forward_hooks(relu_modules(net, "nwot"), hook):
         net(inputs)

@@ -15,6 +15,7 @@ resumed from its output directory and ends with the same result.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import os
 import time
@@ -61,6 +62,7 @@ class SearchConfig:
     supernet_options: Dict[str, Any] = field(default_factory=dict)
     network_options: Dict[str, Any] = field(default_factory=dict)
     train_images: Optional[int] = None  # restrict the data (tests, quick looks)
+    channels_last: bool = True  # NHWC tensors: same networks, several times faster convs/pools
 
     def check(self) -> None:
         get_space(self.space)
@@ -69,6 +71,10 @@ class SearchConfig:
         SCORERS.entry(self.scorer)
         if self.proposals < 1 or self.validation < 0 or self.batch_size < 2:
             raise ZcptError("need proposals >= 1, validation >= 0 and batch size >= 2")
+        if self.seed < 0:
+            raise ZcptError(f"seed must be a non-negative integer, got {self.seed}")
+        if self.bn_mode is not None and "bn_mode" not in inspect.signature(PROXIES.get(self.proxy)).parameters:
+            raise ZcptError(f"proxy '{self.proxy}' has no batch-norm mode; drop --bn-mode")
         if self.nonfinite not in ("error", "skip"):
             raise ZcptError(f"unknown --nonfinite '{self.nonfinite}'; choose from: error, skip")
 
@@ -107,8 +113,6 @@ class _Run:
                 if saved.get("config") != config.to_json():
                     raise ZcptError(f"cannot resume: {path} was written by a different configuration")
                 self.progress = saved
-            elif resume:
-                raise ZcptError(f"cannot resume: no {STATE_FILE} in {out_dir}")
             elif path.exists() or (out_dir / RESULT_FILE).exists():
                 raise ZcptError(f"{out_dir} already holds a search; use --resume or another --out")
 
@@ -124,11 +128,15 @@ def search(
     quiet: bool = True,
     log: Callable[[str], None] = lambda msg: None,
 ) -> Dict[str, Any]:
-    """Run the Zero-Cost-PT search; returns (and writes) the result dictionary."""
+    """Run the Zero-Cost-PT search; returns (and writes) the result dictionary.
+
+    With ``resume=True`` finished work in ``out_dir`` is reused (a fresh run
+    starts if there is none yet).
+    """
     config.check()
     started = time.perf_counter()
+    device = resolve_device(config.device)  # before the output directory is created
     run = _Run(config, Path(out_dir) if out_dir is not None else None, resume)
-    device = resolve_device(config.device)
     space = get_space(config.space)
     dataset = load_dataset(config.dataset, config.data)
     if config.train_images:
@@ -138,8 +146,15 @@ def search(
     validation_batches = BatchSource(dataset, "train", config.batch_size, seed=2 * config.seed + 1,
                                      augment=True, device=device)
 
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+
+    def fetch(source: BatchSource, i: int):
+        x, y = source.batch(i)
+        return x.contiguous(memory_format=memory_format), y
+
     seed_everything(config.seed)
-    supernet = space.build_supernet(num_classes=dataset.num_classes, **config.supernet_options).to(device)
+    supernet = space.build_supernet(num_classes=dataset.num_classes, **config.supernet_options)
+    supernet = supernet.to(device=device, memory_format=memory_format)
     ctx = ScoringContext(space=space, supernet=supernet, proxy=config.proxy,
                          proxy_options=config.proxy_options(), nonfinite=config.nonfinite)
     ctx.counter.attach(supernet)
@@ -155,7 +170,7 @@ def search(
 
         def next_batch():
             i = next(counter)
-            return proposal_batches.batch(i), ("proposal", i)
+            return fetch(proposal_batches, i), ("proposal", i)
 
         result = run_pass(ctx, config.scorer, config.order, np.random.default_rng([config.seed, p]),
                           next_batch, space.initial_state())
@@ -182,11 +197,11 @@ def search(
         t0 = time.perf_counter()
         seed_everything(_genotype_seed(config.seed, text))
         net = space.build_network(space.parse(text), num_classes=dataset.num_classes,
-                                  **config.network_options).to(device)
+                                  **config.network_options).to(device=device, memory_format=memory_format)
         counter = ForwardCounter().attach(net)
         for v in range(len(done), config.validation):
             if v not in batch_cache:  # the same V batches for every candidate
-                batch_cache[v] = validation_batches.batch(v)
+                batch_cache[v] = fetch(validation_batches, v)
             done.append(score_network(config.proxy, net, batch_cache[v], **config.proxy_options()))
             bar.update(1, text)
             if (v + 1) % 10 == 0:
@@ -237,8 +252,10 @@ def describe(space: Any, genotype: str, num_classes: int = 10) -> Dict[str, Any]
         return {k: info[k] for k in keys if k in info}
     from ..proxies.counts import count_macs, count_params
 
-    net = space.build_network(space.parse(genotype), num_classes=num_classes)
+    # Cell spaces (DARTS) report their CIFAR-10 evaluation network, as the papers do.
+    size = {"layers": 20, "channels": 36} if "layers" in inspect.signature(space.build_network).parameters else {}
+    net = space.build_network(space.parse(genotype), num_classes=num_classes, **size)
     x = torch.zeros(1, 3, 32, 32)
     net.eval()
     with torch.no_grad():
-        return {"params_M": count_params(net, x) / 1e6, "flops_M": count_macs(net, x) / 1e6}
+        return {"params_M": count_params(net, x) / 1e6, "flops_M": count_macs(net, x) / 1e6, **size}
