@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Create or reuse the virtual environment at .venv and install zcpt into it.
+# torch is pinned to the CPU build that these machines provide locally; on a
+# CUDA machine install your torch first and this script keeps it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+    .venv/bin/pip install -q "torch==${ZCPT_TORCH_VERSION:-2.13.0}"
+fi
+.venv/bin/pip install -q -e ".[test]"
