@@ -29,7 +29,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"arch            {record['arch']}")
     print(f"index           {record['index']}")
     print(f"CIFAR-10        {record['cifar10']:.3f}  (seeds: {seeds})  rank {ranks['cifar10']}/{total}")
-    print(f"CIFAR-100       {record['cifar100']:.3f}  rank {ranks['cifar100']}/{total}")
-    print(f"ImageNet16-120  {record['ImageNet16-120']:.3f}  rank {ranks['ImageNet16-120']}/{total}")
+    for key, label in (("cifar100", "CIFAR-100"), ("ImageNet16-120", "ImageNet16-120")):
+        if key in record:  # NAS-Bench-Macro has CIFAR-10 only
+            print(f"{label:<15} {record[key]:.3f}  rank {ranks[key]}/{total}")
+    if "params_M" in record:
+        print(f"params / FLOPs  {record['params_M']:.3f} M / {record['flops_M']:.1f} M")
     print(f"rank            {record['rank']}/{total}  (CIFAR-10 test accuracy)")
     return 0

@@ -248,7 +248,7 @@ def describe(space: Any, genotype: str, num_classes: int = 10) -> Dict[str, Any]
 
     if space.name in list_benchmarks():
         info = get_benchmark(space.name).query(genotype)
-        keys = ("cifar10", "cifar100", "ImageNet16-120", "rank")
+        keys = ("cifar10", "cifar100", "ImageNet16-120", "rank", "params_M", "flops_M")
         return {k: info[k] for k in keys if k in info}
     from ..proxies.counts import count_macs, count_params
 

@@ -1,0 +1,212 @@
+"""NAS-Bench-Macro tabular benchmark: CIFAR-10 results of all 6,561 codes.
+
+One table, ``<data_root>/nasbench_macro/nas-bench-macro_cifar10.json``:
+``{code: {test_acc: [3 runs], mean_acc, std, params, flops}}`` (CIFAR-10, 50
+epochs). Codes that differ only in where a stage's shape-preserving identities
+sit are one network and share one entry (see
+:func:`zcpt.spaces.macro.trained_code`); ``trained_as`` names it.
+
+Definitions. Index = the code read in base 3 (``00000000`` is 0). ``cifar10`` is
+the table's ``mean_acc``; ``rank`` ranks it among all 6,561 codes (1 = best,
+ties share the better rank, so equivalent codes share a rank). Oracle tables
+(8 layers x 3 ops): ``best-acc`` is the highest single-run test accuracy of any
+code with op o at layer e; ``avg-acc`` the mean ``cifar10`` of those codes.
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+
+from ..errors import DataError, UnknownNameError
+from ..paths import data_file
+from ..spaces.macro import NUM_LAYERS, OP_NAMES, Genotype, MacroSpace, trained_code
+from . import register_benchmark
+
+TABLE_FILE = "nas-bench-macro_cifar10.json"
+NUM_ARCHS = len(OP_NAMES) ** NUM_LAYERS  # 6561
+DATASETS: Tuple[str, ...] = ("cifar10",)
+ORACLE_KINDS: Tuple[str, ...] = ("best-acc", "avg-acc")
+# Every code in index order: itertools.product over the digits is base-3 counting.
+CODES: Tuple[str, ...] = tuple("".join(p) for p in itertools.product("012", repeat=NUM_LAYERS))
+
+
+@dataclass(frozen=True)
+class _Tables:
+    codes: Tuple[str, ...]
+    ops: np.ndarray  # (N, 8) op index per layer
+    seeds: Tuple[Tuple[float, ...], ...]
+    acc: Dict[str, np.ndarray]  # "cifar10" -> (N,) mean accuracy
+    std: np.ndarray
+    cifar10_best_seed: np.ndarray  # highest single-run accuracy
+    params: np.ndarray
+    flops: np.ndarray
+    ranks: Dict[str, np.ndarray]
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """1 + number of strictly better codes (competition ranking, 1 = best)."""
+    ordered = np.sort(values)
+    return len(values) - np.searchsorted(ordered, values, side="right") + 1
+
+
+def _stamp(path: Path) -> Tuple[int, int]:
+    try:
+        st = path.stat()
+    except OSError:
+        raise DataError(f"NAS-Bench-Macro table not found: {path}") from None
+    return st.st_mtime_ns, st.st_size
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: Path, _stamp_key: Tuple[int, int]) -> _Tables:
+    """Parse and check the table once per (path, mtime, size)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            payload = json.load(fh)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"cannot read NAS-Bench-Macro table {path}: {exc}") from None
+    if not isinstance(payload, dict):
+        raise DataError(f"corrupt NAS-Bench-Macro table {path}: expected an object keyed by code")
+    if len(payload) != NUM_ARCHS:
+        raise DataError(f"corrupt NAS-Bench-Macro table {path}: {len(payload)} codes, expected {NUM_ARCHS}")
+    seeds: List[Tuple[float, ...]] = []
+    mean, std, params, flops = [], [], [], []
+    for code in CODES:
+        entry = payload.get(code)
+        if not isinstance(entry, dict):
+            raise DataError(f"corrupt NAS-Bench-Macro table {path}: no entry for code {code}")
+        runs = entry.get("test_acc")
+        if not isinstance(runs, list) or not runs or not all(_number(v) for v in runs):
+            raise DataError(f"corrupt NAS-Bench-Macro table {path}: bad test_acc for code {code}")
+        if not _number(entry.get("mean_acc")):
+            raise DataError(f"corrupt NAS-Bench-Macro table {path}: bad mean_acc for code {code}")
+        if not _count(entry.get("params")) or not _count(entry.get("flops")):
+            raise DataError(f"corrupt NAS-Bench-Macro table {path}: bad params/flops for code {code}")
+        s = entry.get("std", float(np.std(runs)))
+        if not _number(s):
+            raise DataError(f"corrupt NAS-Bench-Macro table {path}: bad std for code {code}")
+        seeds.append(tuple(float(v) for v in runs))
+        mean.append(float(entry["mean_acc"]))
+        std.append(float(s))
+        params.append(entry["params"])
+        flops.append(entry["flops"])
+    acc = {"cifar10": np.asarray(mean, dtype=np.float64)}
+    return _Tables(
+        codes=CODES,
+        ops=np.array([[int(d) for d in code] for code in CODES], dtype=np.int8),
+        seeds=tuple(seeds),
+        acc=acc,
+        std=np.asarray(std, dtype=np.float64),
+        cifar10_best_seed=np.array([max(s) for s in seeds]),
+        params=np.asarray(params, dtype=np.int64),
+        flops=np.asarray(flops, dtype=np.int64),
+        ranks={"cifar10": _ranks(acc["cifar10"])},
+    )
+
+
+@register_benchmark("macro")
+class MacroBenchmark:
+    """Accuracies, ranks, sizes and oracle tables of NAS-Bench-Macro (see module docstring)."""
+
+    def __init__(self, root: Optional[Union[str, Path]] = None) -> None:
+        self.space = MacroSpace()
+        self.root = Path(root) if root is not None else data_file("nasbench_macro")
+        self._tables: Optional[_Tables] = None
+
+    # -- loading ---------------------------------------------------------------
+    @property
+    def tables(self) -> _Tables:
+        if self._tables is None:
+            path = self.root / TABLE_FILE
+            self._tables = _load(path, _stamp(path))
+        return self._tables
+
+    def __len__(self) -> int:
+        return NUM_ARCHS
+
+    # -- lookups -----------------------------------------------------------------
+    def index_of(self, arch: Union[Genotype, str]) -> int:
+        """Index (the code in base 3) of a genotype or code."""
+        return int(self.space.format(arch), 3)
+
+    def codes(self) -> Tuple[str, ...]:
+        return CODES
+
+    def accuracies(self, dataset: str = "cifar10") -> np.ndarray:
+        """Mean test accuracy of every code in index order (a copy)."""
+        return self._dataset_array(dataset).copy()
+
+    def query(self, arch: Union[Genotype, str]) -> Dict[str, Any]:
+        """Accuracy (%), rank, params and FLOPs of one code; see the module docstring."""
+        t = self.tables
+        i = self.index_of(arch)
+        code = CODES[i]
+        return {
+            "arch": code,
+            "index": i,
+            "cifar10": float(t.acc["cifar10"][i]),
+            "cifar10_seeds": list(t.seeds[i]),
+            "cifar10_std": float(t.std[i]),
+            "rank": int(t.ranks["cifar10"][i]),
+            "ranks": {"cifar10": int(t.ranks["cifar10"][i])},
+            "params": int(t.params[i]),
+            "flops": int(t.flops[i]),
+            "params_M": float(t.params[i]) / 1e6,
+            "flops_M": float(t.flops[i]) / 1e6,  # conv + linear multiply-accumulates at 32x32
+            "trained_as": trained_code(code),
+            "num_archs": NUM_ARCHS,
+        }
+
+    def best(self, dataset: str = "cifar10") -> Genotype:
+        """Genotype with the highest mean accuracy; among equivalent codes the trained one."""
+        values = self._dataset_array(dataset)
+        top = np.flatnonzero(values == values.max())
+        trained = [int(i) for i in top if trained_code(CODES[i]) == CODES[i]]
+        return self.genotype_at(trained[0] if trained else int(top[0]))
+
+    def genotype_at(self, index: int) -> Genotype:
+        return tuple(OP_NAMES[o] for o in self.tables.ops[index])
+
+    # -- oracle ------------------------------------------------------------------
+    def oracle(self, kind: str) -> np.ndarray:
+        """(8, 3) table of CIFAR-10 accuracy per (layer, op); see module docstring."""
+        t = self.tables
+        if kind == "best-acc":
+            values, reduce = t.cifar10_best_seed, np.max
+        elif kind == "avg-acc":
+            values, reduce = t.acc["cifar10"], np.mean
+        else:
+            raise UnknownNameError(f"unknown oracle kind '{kind}'; choose from: {', '.join(ORACLE_KINDS)}")
+        table = np.empty((NUM_LAYERS, len(OP_NAMES)), dtype=np.float64)
+        for e in range(NUM_LAYERS):
+            for o in range(len(OP_NAMES)):
+                table[e, o] = reduce(values[t.ops[:, e] == o])
+        return table
+
+    def oracle_choice(self, kind: str) -> Genotype:
+        """The code that takes, at every layer independently, the op with the best oracle value."""
+        table = self.oracle(kind)
+        return tuple(OP_NAMES[int(o)] for o in table.argmax(axis=1))
+
+    def _dataset_array(self, dataset: str) -> np.ndarray:
+        acc = self.tables.acc
+        if dataset not in acc:
+            raise UnknownNameError(
+                f"unknown NAS-Bench-Macro dataset '{dataset}'; choose from: {', '.join(DATASETS)}"
+            )
+        return acc[dataset]
