@@ -63,6 +63,9 @@ class SearchConfig:
     network_options: Dict[str, Any] = field(default_factory=dict)
     train_images: Optional[int] = None  # restrict the data (tests, quick looks)
     channels_last: bool = True  # NHWC tensors: same networks, several times faster convs/pools
+    # nwot as the Zero-Cost-PT reference code computed it (NB201): BN in eval mode,
+    # ReLU-Conv-BN inputs counted twice, removed ops run on zero inputs.
+    reference_compat: bool = False
 
     def check(self) -> None:
         get_space(self.space)
@@ -75,11 +78,22 @@ class SearchConfig:
             raise ZcptError(f"seed must be a non-negative integer, got {self.seed}")
         if self.bn_mode is not None and "bn_mode" not in inspect.signature(PROXIES.get(self.proxy)).parameters:
             raise ZcptError(f"proxy '{self.proxy}' has no batch-norm mode; drop --bn-mode")
+        if self.reference_compat and (self.proxy != "nwot" or self.space != "nb201"):
+            raise ZcptError("--reference-compat applies to nwot on nb201 only")
         if self.nonfinite not in ("error", "skip"):
             raise ZcptError(f"unknown --nonfinite '{self.nonfinite}'; choose from: error, skip")
 
     def proxy_options(self) -> Dict[str, Any]:
-        return {"bn_mode": self.bn_mode} if self.bn_mode else {}
+        options: Dict[str, Any] = {"bn_mode": self.bn_mode} if self.bn_mode else {}
+        if self.reference_compat:
+            options = {"bn_mode": self.bn_mode or "eval", "hook_match": "type-name"}
+        return options
+
+    def supernet_build_options(self) -> Dict[str, Any]:
+        options = dict(self.supernet_options)
+        if self.reference_compat:
+            options["removed_ops"] = "zero-input"
+        return options
 
     def to_json(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
@@ -153,7 +167,7 @@ def search(
         return x.contiguous(memory_format=memory_format), y
 
     seed_everything(config.seed)
-    supernet = space.build_supernet(num_classes=dataset.num_classes, **config.supernet_options)
+    supernet = space.build_supernet(num_classes=dataset.num_classes, **config.supernet_build_options())
     supernet = supernet.to(device=device, memory_format=memory_format)
     ctx = ScoringContext(space=space, supernet=supernet, proxy=config.proxy,
                          proxy_options=config.proxy_options(), nonfinite=config.nonfinite)

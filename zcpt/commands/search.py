@@ -1,0 +1,154 @@
+"""``zcpt search``: the Zero-Cost-PT search (Algorithm 1), a thin wrapper over
+:func:`zcpt.search.search`."""
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from ..errors import ZcptError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--space", default="nb201", help="search space, see `zcpt list spaces` (default: nb201)")
+    p.add_argument("--proxy", default="nwot", help="zero-cost proxy, see `zcpt list proxies` (default: nwot)")
+    p.add_argument("--order", default="random",
+                   help="edge discretisation order, see `zcpt list orders` (default: random)")
+    p.add_argument("--scorer", default="zc-pt",
+                   help="operation scoring: zc-pt (perturbation) or disc-zc (discretisation) (default: zc-pt)")
+    p.add_argument("-N", "--proposals", type=int, default=10,
+                   help="proposal passes, one candidate architecture each (default: 10)")
+    p.add_argument("-V", "--validation", type=int, default=100,
+                   help="minibatches each candidate is scored on in the validation stage (default: 100)")
+    p.add_argument("--batch-size", type=int, default=256, help="minibatch size (default: 256)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the supernet weights, the orders and the minibatches (default: 0)")
+    p.add_argument("--dataset", default="cifar10",
+                   help="cifar10, cifar100, svhn, imagenet16-120 or imagefolder (default: cifar10)")
+    p.add_argument("--data", default=None, metavar="PATH",
+                   help="dataset location (default: the bundled CIFAR-10)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
+    p.add_argument("--bn-mode", choices=("train", "eval"), default=None,
+                   help="batch-norm statistics while scoring, for proxies that take it (default: the proxy's)")
+    p.add_argument("--reference-compat", action="store_true",
+                   help="nwot on nb201 as the reference code computed it: BN eval, ReLU-Conv-BN inputs "
+                        "counted twice, removed ops run on zero inputs (default: the paper's definition)")
+    p.add_argument("--nonfinite", choices=("error", "skip"), default="error",
+                   help="a NaN/inf score stops the search (error) or its candidate is excluded (skip) "
+                        "(default: error)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output directory for progress.json and result.json "
+                        "(default: runs/<space>-<proxy>-<order>-s<seed>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted search in --out (same options required)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar and no per-proposal log on stderr")
+    size = p.add_argument_group("network size (quick runs; defaults: the space's own)")
+    size.add_argument("--channels", type=int, default=None,
+                      help="initial channels of the supernet and of the validated networks")
+    size.add_argument("--cells", type=int, default=None,
+                      help="NB201: cells per stage; DARTS: layers (cells) of the supernet and the validated networks")
+    size.add_argument("--train-images", type=int, default=None, metavar="N",
+                      help="use only N training images (a balanced subset)")
+
+
+def size_options(space: Any, channels: Optional[int], cells: Optional[int]) -> Dict[str, int]:
+    """The build options that ``--channels``/``--cells`` mean for ``space``.
+
+    Spaces name their depth differently (NB201: cells per stage, DARTS: layers),
+    so the mapping is read from the supernet builder's signature.
+    """
+    params = inspect.signature(space.build_supernet).parameters
+    options: Dict[str, int] = {}
+    for flag, value in (("channels", channels), ("cells", cells)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ZcptError(f"--{flag} must be a positive integer, got {value!r}")
+    if cells is not None:
+        key = next((k for k in ("cells_per_stage", "layers") if k in params), None)
+        if key is None:
+            raise ZcptError(f"space '{space.name}' has no --cells option")
+        options[key] = cells
+    if channels is not None:
+        if "channels" not in params:
+            raise ZcptError(f"space '{space.name}' has no --channels option")
+        options["channels"] = channels
+    return options
+
+
+def config_from_args(args: argparse.Namespace):
+    """The :class:`~zcpt.search.SearchConfig` of parsed ``zcpt search`` arguments."""
+    from ..search import SearchConfig
+    from ..spaces import get_space
+
+    size = size_options(get_space(args.space), args.channels, args.cells)
+    if args.train_images is not None and args.train_images < 1:
+        raise ZcptError(f"--train-images must be a positive integer, got {args.train_images}")
+    return SearchConfig(
+        space=args.space, proxy=args.proxy, order=args.order, scorer=args.scorer,
+        proposals=args.proposals, validation=args.validation, batch_size=args.batch_size,
+        seed=args.seed, dataset=args.dataset, data=args.data, device=args.device,
+        bn_mode=args.bn_mode, nonfinite=args.nonfinite, reference_compat=args.reference_compat,
+        supernet_options=dict(size), network_options=dict(size), train_images=args.train_images,
+    )
+
+
+def default_out(args: argparse.Namespace) -> Path:
+    return Path("runs") / f"{args.space}-{args.proxy}-{args.order}-s{args.seed}"
+
+
+def _log_to_stderr(message: str) -> None:
+    # On a terminal the progress bar owns the current line: clear it first.
+    prefix = "\r\x1b[K" if sys.stderr.isatty() else ""
+    sys.stderr.write(f"{prefix}{message}\n")
+    sys.stderr.flush()
+
+
+def format_result(result: Dict[str, Any], out_dir: Path) -> str:
+    """The human-readable summary printed at the end of a search."""
+    bench = result["benchmark"]
+    lines = [f"{'genotype':<16}{result['genotype']}"]
+    for key, label in (("cifar10", "CIFAR-10"), ("cifar100", "CIFAR-100"), ("ImageNet16-120", "ImageNet16-120")):
+        if key in bench:
+            acc = float(bench[key])
+            lines.append(f"{label:<16}{acc:.2f} % test accuracy, {100.0 - acc:.2f} % test error")
+    if "rank" in bench:
+        lines.append(f"{'rank':<16}{bench['rank']} (CIFAR-10 test accuracy, 1 = best)")
+    if "params_M" in bench:
+        size = f" ({bench['layers']} cells, {bench['channels']} channels)" if "layers" in bench else ""
+        lines.append(f"{'params':<16}{bench['params_M']:.3f} M{size}")
+        lines.append(f"{'FLOPs':<16}{bench['flops_M']:.1f} M multiply-adds")
+    lines.append(
+        f"{'candidates':<16}{len(result['candidates'])} distinct of {result['proposals']} proposals, "
+        f"{result['validation']} validation batches each"
+    )
+    seconds = result["seconds"]
+    lines.append(
+        f"{'time':<16}{seconds.get('total', 0.0):.1f} s (proposals {seconds.get('proposal', 0.0):.1f} s, "
+        f"validation {seconds.get('validation', 0.0):.1f} s)"
+    )
+    forward = result["forward_passes"]
+    lines.append(
+        f"{'forward passes':<16}{sum(forward.values())} (proposals {forward.get('proposal', 0)}, "
+        f"validation {forward.get('validation', 0)})"
+    )
+    lines.append(f"{'result':<16}{out_dir / 'result.json'}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..search import search
+
+    from ..data import DATASETS
+
+    config = config_from_args(args)
+    config.check()  # names and numbers fail before anything is loaded or written
+    DATASETS.entry(config.dataset.lower())
+    out_dir = Path(args.out) if args.out is not None else default_out(args)
+    log = (lambda message: None) if args.quiet else _log_to_stderr
+    result = search(config, out_dir=out_dir, resume=args.resume, quiet=args.quiet, log=log)
+    print(format_result(result, out_dir))
+    return 0
