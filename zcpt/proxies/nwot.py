@@ -6,11 +6,15 @@ from typing import Any, Dict, List, Tuple
 import torch
 from torch import nn
 
-from ._utils import forward_hooks, proxy_mode, relu_modules
+from ._utils import check_choice, forward_hooks, proxy_mode, relu_modules
 from .base import Batch, LossFn, register_proxy
 
+HOOK_MATCHES = ("relu", "type-name")
 
-def activation_kernel(net: nn.Module, inputs: torch.Tensor, bn_mode: str = "train") -> torch.Tensor:
+
+def activation_kernel(
+    net: nn.Module, inputs: torch.Tensor, bn_mode: str = "train", hook_match: str = "relu"
+) -> torch.Tensor:
     """K = sum over ReLU calls of c c^T + (1-c)(1-c)^T, c = (ReLU input > 0) per sample.
 
     ``K[i, j]`` counts the ReLU units on which samples i and j agree (both
@@ -41,7 +45,12 @@ def activation_kernel(net: nn.Module, inputs: torch.Tensor, bn_mode: str = "trai
                 codes = codes.permute(0, 2, 3, 1)
             seen[key] = [codes.reshape(b, -1), 1, x]
 
-    with proxy_mode(net, bn_mode), forward_hooks(relu_modules(net, "nwot"), hook):
+    check_choice("hook_match", hook_match, HOOK_MATCHES)
+    if hook_match == "type-name":
+        modules = [m for m in net.modules() if "ReLU" in type(m).__name__]
+    else:
+        modules = relu_modules(net, "nwot")
+    with proxy_mode(net, bn_mode), forward_hooks(modules, hook):
         net(inputs)
     for codes, count, _ in seen.values():
         chunk = 1 << 23  # keep every float32 partial sum an exact integer
@@ -61,15 +70,19 @@ def log_abs_det(kernel: torch.Tensor) -> float:
 
 
 @register_proxy("nwot", needs_grad=False)
-def nwot(net: nn.Module, batch: Batch, loss_fn: LossFn, *, bn_mode: str = "train") -> float:
+def nwot(
+    net: nn.Module, batch: Batch, loss_fn: LossFn, *, bn_mode: str = "train", hook_match: str = "relu"
+) -> float:
     """NASWOT: log|det| of the Hamming kernel of ReLU activation codes (Mellor et al. 2021).
 
     Every ``nn.ReLU``/``nn.ReLU6`` module is hooked once (the reference code's
     type-name match counted some activations twice); each call of a hooked
     module adds its binary code to the kernel. ``bn_mode``: "train" (batch
     statistics, buffers untouched) or "eval" (running statistics).
-    Higher = better. A singular kernel (e.g. all ReLUs dead, or two identical
+    ``hook_match="type-name"`` hooks every module whose type name contains
+    'ReLU', as the NASWOT / Zero-Cost-PT reference code (a ReLU-Conv-BN block's
+    input then enters K twice). Higher = better. A singular kernel (e.g. all ReLUs dead, or two identical
     samples) gives -inf, returned as is.
     """
     inputs, _ = batch
-    return log_abs_det(activation_kernel(net, inputs, bn_mode))
+    return log_abs_det(activation_kernel(net, inputs, bn_mode, hook_match))

@@ -129,13 +129,28 @@ class MixedCell(nn.Module):
 
     ``alive[e]`` lists the op indices to compute on edge ``e``; 'none' is never
     in it (it contributes zero), so an edge with nothing alive is skipped.
+
+    ``removed_ops="zero-input"`` reproduces the Zero-Cost-PT reference code,
+    which still ran every removed op, on its input multiplied by zero (its
+    output then weighted by zero): the result is the same, but the ReLUs of the
+    removed convs see all-zero inputs, which changes activation-based proxies.
     """
 
-    def __init__(self, channels: int, affine: bool) -> None:
+    REMOVED_OPS = ("skip", "zero-input")
+
+    def __init__(self, channels: int, affine: bool, removed_ops: str = "skip") -> None:
         super().__init__()
+        if removed_ops not in self.REMOVED_OPS:
+            raise ZcptError(f"unknown removed_ops '{removed_ops}'; choose from: {', '.join(self.REMOVED_OPS)}")
+        self.removed_ops = removed_ops
         self.edges = nn.ModuleList(
             nn.ModuleList(make_op(op, channels, affine) for op in OP_NAMES) for _ in range(NUM_EDGES)
         )
+
+    def _run_removed(self, e: int, alive: Sequence[int], zero: torch.Tensor) -> None:
+        for o, op in enumerate(self.edges[e]):
+            if o not in alive and isinstance(op, ReLUConvBN):
+                op(zero)  # output discarded: it is multiplied by zero in the reference
 
     def forward(
         self, x: torch.Tensor, alive: Sequence[Sequence[int]], weights: Optional[torch.Tensor] = None
@@ -145,6 +160,8 @@ class MixedCell(nn.Module):
             total: Optional[torch.Tensor] = None
             for i in range(j):
                 e = edge_index(j, i)
+                if self.removed_ops == "zero-input":
+                    self._run_removed(e, alive[e], torch.zeros_like(x) if i == 0 else nodes[i] * 0)
                 for o in alive[e]:
                     out = self.edges[e][o](nodes[i])
                     if weights is not None:
@@ -165,9 +182,12 @@ class NB201Supernet(_MacroMixin, Supernet):
         channels: int = 16,
         cells_per_stage: int = 5,
         affine: bool = False,
+        removed_ops: str = "skip",
     ) -> None:
         super().__init__(space)
-        self._build_macro(lambda c: MixedCell(c, affine), channels, cells_per_stage, num_classes, affine)
+        self._build_macro(
+            lambda c: MixedCell(c, affine, removed_ops), channels, cells_per_stage, num_classes, affine
+        )
 
     def _alive(self) -> List[Tuple[int, ...]]:
         state = self.state
@@ -199,11 +219,14 @@ class NB201Space(SearchSpace):
         channels: int = 16,
         cells_per_stage: int = 5,
         affine: bool = False,
+        removed_ops: str = "skip",
         **options: Any,
     ) -> NB201Supernet:
+        """``removed_ops``: "skip" (a removed op is not computed) or "zero-input"
+        (as the reference code; see :class:`MixedCell`)."""
         if options:
             raise ZcptError(f"unknown nb201 supernet option(s): {', '.join(sorted(options))}")
-        return NB201Supernet(self, num_classes, channels, cells_per_stage, affine)
+        return NB201Supernet(self, num_classes, channels, cells_per_stage, affine, removed_ops)
 
     def build_network(
         self, genotype: Union[Genotype, str], num_classes: int = 10, **options: Any
