@@ -124,8 +124,11 @@ class _Run:
                     saved = json.loads(path.read_text())
                 except (OSError, ValueError) as exc:
                     raise ZcptError(f"cannot resume: {path} is unreadable ({exc})") from None
-                if saved.get("config") != config.to_json():
+                # fields added in later versions take their defaults
+                saved_config = {**SearchConfig().to_json(), **saved.get("config", {})}
+                if saved_config != config.to_json():
                     raise ZcptError(f"cannot resume: {path} was written by a different configuration")
+                saved["config"] = config.to_json()
                 self.progress = saved
             elif path.exists() or (out_dir / RESULT_FILE).exists():
                 raise ZcptError(f"{out_dir} already holds a search; use --resume or another --out")
