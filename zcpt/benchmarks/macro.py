@@ -20,19 +20,18 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Tuple, Union
 
 import numpy as np
 
-from ..errors import DataError, UnknownNameError
-from ..paths import data_file
+from ..errors import DataError
 from ..spaces.macro import NUM_LAYERS, OP_NAMES, Genotype, MacroSpace, trained_code
 from . import register_benchmark
+from .base import ORACLE_KINDS, TabularBenchmark, file_stamp, ranks
 
 TABLE_FILE = "nas-bench-macro_cifar10.json"
 NUM_ARCHS = len(OP_NAMES) ** NUM_LAYERS  # 6561
 DATASETS: Tuple[str, ...] = ("cifar10",)
-ORACLE_KINDS: Tuple[str, ...] = ("best-acc", "avg-acc")
 # Every code in index order: itertools.product over the digits is base-3 counting.
 CODES: Tuple[str, ...] = tuple("".join(p) for p in itertools.product("012", repeat=NUM_LAYERS))
 
@@ -48,20 +47,6 @@ class _Tables:
     params: np.ndarray
     flops: np.ndarray
     ranks: Dict[str, np.ndarray]
-
-
-def _ranks(values: np.ndarray) -> np.ndarray:
-    """1 + number of strictly better codes (competition ranking, 1 = best)."""
-    ordered = np.sort(values)
-    return len(values) - np.searchsorted(ordered, values, side="right") + 1
-
-
-def _stamp(path: Path) -> Tuple[int, int]:
-    try:
-        st = path.stat()
-    except OSError:
-        raise DataError(f"NAS-Bench-Macro table not found: {path}") from None
-    return st.st_mtime_ns, st.st_size
 
 
 def _number(value: Any) -> bool:
@@ -115,29 +100,26 @@ def _load(path: Path, _stamp_key: Tuple[int, int]) -> _Tables:
         cifar10_best_seed=np.array([max(s) for s in seeds]),
         params=np.asarray(params, dtype=np.int64),
         flops=np.asarray(flops, dtype=np.int64),
-        ranks={"cifar10": _ranks(acc["cifar10"])},
+        ranks={"cifar10": ranks(acc["cifar10"])},
     )
 
 
 @register_benchmark("macro")
-class MacroBenchmark:
+class MacroBenchmark(TabularBenchmark[_Tables]):
     """Accuracies, ranks, sizes and oracle tables of NAS-Bench-Macro (see module docstring)."""
 
-    def __init__(self, root: Optional[Union[str, Path]] = None) -> None:
-        self.space = MacroSpace()
-        self.root = Path(root) if root is not None else data_file("nasbench_macro")
-        self._tables: Optional[_Tables] = None
+    OP_NAMES = OP_NAMES
+    NUM_POSITIONS = NUM_LAYERS
+    NUM_ARCHS = NUM_ARCHS
+    DATASETS = DATASETS
+    DATA_DIR = "nasbench_macro"
+    SPACE = MacroSpace
+    DISPLAY_NAME = "NAS-Bench-Macro"
 
     # -- loading ---------------------------------------------------------------
-    @property
-    def tables(self) -> _Tables:
-        if self._tables is None:
-            path = self.root / TABLE_FILE
-            self._tables = _load(path, _stamp(path))
-        return self._tables
-
-    def __len__(self) -> int:
-        return NUM_ARCHS
+    def _read_tables(self) -> _Tables:
+        path = self.root / TABLE_FILE
+        return _load(path, file_stamp(path, "NAS-Bench-Macro table"))
 
     # -- lookups -----------------------------------------------------------------
     def index_of(self, arch: Union[Genotype, str]) -> int:
@@ -146,10 +128,6 @@ class MacroBenchmark:
 
     def codes(self) -> Tuple[str, ...]:
         return CODES
-
-    def accuracies(self, dataset: str = "cifar10") -> np.ndarray:
-        """Mean test accuracy of every code in index order (a copy)."""
-        return self._dataset_array(dataset).copy()
 
     def query(self, arch: Union[Genotype, str]) -> Dict[str, Any]:
         """Accuracy (%), rank, params and FLOPs of one code; see the module docstring."""
@@ -178,35 +156,3 @@ class MacroBenchmark:
         top = np.flatnonzero(values == values.max())
         trained = [int(i) for i in top if trained_code(CODES[i]) == CODES[i]]
         return self.genotype_at(trained[0] if trained else int(top[0]))
-
-    def genotype_at(self, index: int) -> Genotype:
-        return tuple(OP_NAMES[o] for o in self.tables.ops[index])
-
-    # -- oracle ------------------------------------------------------------------
-    def oracle(self, kind: str) -> np.ndarray:
-        """(8, 3) table of CIFAR-10 accuracy per (layer, op); see module docstring."""
-        t = self.tables
-        if kind == "best-acc":
-            values, reduce = t.cifar10_best_seed, np.max
-        elif kind == "avg-acc":
-            values, reduce = t.acc["cifar10"], np.mean
-        else:
-            raise UnknownNameError(f"unknown oracle kind '{kind}'; choose from: {', '.join(ORACLE_KINDS)}")
-        table = np.empty((NUM_LAYERS, len(OP_NAMES)), dtype=np.float64)
-        for e in range(NUM_LAYERS):
-            for o in range(len(OP_NAMES)):
-                table[e, o] = reduce(values[t.ops[:, e] == o])
-        return table
-
-    def oracle_choice(self, kind: str) -> Genotype:
-        """The code that takes, at every layer independently, the op with the best oracle value."""
-        table = self.oracle(kind)
-        return tuple(OP_NAMES[int(o)] for o in table.argmax(axis=1))
-
-    def _dataset_array(self, dataset: str) -> np.ndarray:
-        acc = self.tables.acc
-        if dataset not in acc:
-            raise UnknownNameError(
-                f"unknown NAS-Bench-Macro dataset '{dataset}'; choose from: {', '.join(DATASETS)}"
-            )
-        return acc[dataset]

@@ -23,20 +23,19 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Tuple, Union
 
 import numpy as np
 
-from ..errors import ArchStringError, DataError, UnknownNameError
-from ..paths import data_file
+from ..errors import ArchStringError, DataError
 from ..spaces.nb201 import NUM_EDGES, OP_NAMES, Genotype, NB201Space
 from . import register_benchmark
+from .base import ORACLE_KINDS, TabularBenchmark, file_stamp, ranks
 
 PER_SEED_FILE = "nb201_cifar10_test_acc_per_seed.json"
 CSV_FILE = "nats_bench.csv"
 NUM_ARCHS = 15625
 DATASETS: Tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
-ORACLE_KINDS: Tuple[str, ...] = ("best-acc", "avg-acc")
 _CSV_COLUMNS = {
     "cifar10": "CIFAR10TestAccuracy200Epochs",
     "cifar100": "CIFAR100TestAccuracy200Epochs",
@@ -55,20 +54,6 @@ class _Tables:
     cifar10_nats: np.ndarray  # csv 3-seed CIFAR-10 mean
     cifar10_best_seed: np.ndarray  # highest single-seed CIFAR-10 accuracy
     ranks: Dict[str, np.ndarray]
-
-
-def _ranks(values: np.ndarray) -> np.ndarray:
-    """1 + number of strictly better cells (competition ranking, 1 = best)."""
-    ordered = np.sort(values)
-    return len(values) - np.searchsorted(ordered, values, side="right") + 1
-
-
-def _stamp(path: Path) -> Tuple[int, int]:
-    try:
-        st = path.stat()
-    except OSError:
-        raise DataError(f"NB201 benchmark file not found: {path}") from None
-    return st.st_mtime_ns, st.st_size
 
 
 def _read_csv(path: Path) -> Tuple[List[str], Dict[str, np.ndarray]]:
@@ -152,29 +137,27 @@ def _load(csv_path: Path, json_path: Path, _csv_stamp: Tuple[int, int], _json_st
         acc=acc,
         cifar10_nats=c10_nats,
         cifar10_best_seed=np.array([max(s) for s in seeds]),
-        ranks={name: _ranks(values) for name, values in acc.items()},
+        ranks={name: ranks(values) for name, values in acc.items()},
     )
 
 
 @register_benchmark("nb201")
-class NB201Benchmark:
+class NB201Benchmark(TabularBenchmark[_Tables]):
     """Accuracies, ranks and oracle tables of NAS-Bench-201 (see module docstring)."""
 
-    def __init__(self, root: Optional[Union[str, Path]] = None) -> None:
-        self.space = NB201Space()
-        self.root = Path(root) if root is not None else data_file("nb201")
-        self._tables: Optional[_Tables] = None
+    OP_NAMES = OP_NAMES
+    NUM_POSITIONS = NUM_EDGES
+    NUM_ARCHS = NUM_ARCHS
+    DATASETS = DATASETS
+    DATA_DIR = "nb201"
+    SPACE = NB201Space
+    DISPLAY_NAME = "NB201"
 
     # -- loading ---------------------------------------------------------------
-    @property
-    def tables(self) -> _Tables:
-        if self._tables is None:
-            csv_path, json_path = self.root / CSV_FILE, self.root / PER_SEED_FILE
-            self._tables = _load(csv_path, json_path, _stamp(csv_path), _stamp(json_path))
-        return self._tables
-
-    def __len__(self) -> int:
-        return NUM_ARCHS
+    def _read_tables(self) -> _Tables:
+        csv_path, json_path = self.root / CSV_FILE, self.root / PER_SEED_FILE
+        label = "NB201 benchmark file"
+        return _load(csv_path, json_path, file_stamp(csv_path, label), file_stamp(json_path, label))
 
     # -- lookups -----------------------------------------------------------------
     def index_of(self, arch: Union[Genotype, str]) -> int:
@@ -184,10 +167,6 @@ class NB201Benchmark:
 
     def arch_strings(self) -> Tuple[str, ...]:
         return self.tables.arch_strings
-
-    def accuracies(self, dataset: str = "cifar10") -> np.ndarray:
-        """Mean test accuracy of every cell in index order (a copy)."""
-        return self._dataset_array(dataset).copy()
 
     def query(self, arch: Union[Genotype, str]) -> Dict[str, Any]:
         """Accuracies (%) and ranks of one cell; see the module docstring."""
@@ -209,34 +188,3 @@ class NB201Benchmark:
     def best(self, dataset: str = "cifar10") -> Genotype:
         """Genotype with the highest mean accuracy on ``dataset``."""
         return self.genotype_at(int(np.argmax(self._dataset_array(dataset))))
-
-    def genotype_at(self, index: int) -> Genotype:
-        return tuple(OP_NAMES[o] for o in self.tables.ops[index])
-
-    # -- oracle ------------------------------------------------------------------
-    def oracle(self, kind: str) -> np.ndarray:
-        """(6, 5) table of CIFAR-10 accuracy per (edge, op); see module docstring."""
-        t = self.tables
-        if kind == "best-acc":
-            values, reduce = t.cifar10_best_seed, np.max
-        elif kind == "avg-acc":
-            values, reduce = t.acc["cifar10"], np.mean
-        else:
-            raise UnknownNameError(f"unknown oracle kind '{kind}'; choose from: {', '.join(ORACLE_KINDS)}")
-        table = np.empty((NUM_EDGES, len(OP_NAMES)), dtype=np.float64)
-        for e in range(NUM_EDGES):
-            for o in range(len(OP_NAMES)):
-                table[e, o] = reduce(values[t.ops[:, e] == o])
-        return table
-
-    def oracle_choice(self, kind: str) -> Genotype:
-        """The cell that takes, on every edge independently, the op with the best oracle value."""
-        table = self.oracle(kind)
-        return tuple(OP_NAMES[int(o)] for o in table.argmax(axis=1))
-
-    def _dataset_array(self, dataset: str) -> np.ndarray:
-        acc = self.tables.acc
-        if dataset not in acc:
-            raise UnknownNameError(f"unknown NB201 dataset '{dataset}'; choose from: {', '.join(DATASETS)}")
-        return acc[dataset]
-
