@@ -26,7 +26,16 @@ from ..spaces.base import ArchState, SearchSpace, Supernet
 
 ScoreFn = Callable[..., List[float]]
 
-SCORERS: Registry[ScoreFn] = Registry("scoring function")
+# One module per family of scoring functions, imported on the first lookup.
+SCORERS: Registry[ScoreFn] = Registry(
+    "scoring function",
+    modules=(
+        "zcpt.scoring.zero_cost",       # zc-pt, disc-zc
+        "zcpt.scoring.oracles",         # best-acc, avg-acc, best-zc
+        "zcpt.scoring.tenas_scorer",    # tenas
+        "zcpt.scoring.training_based",  # darts, darts-pt, disc-acc
+    ),
+)
 
 
 def register_scorer(name: str, **meta: Any):

@@ -1,0 +1,360 @@
+"""DARTS supernet training on NAS-Bench-201, as DARTS-PT does it, with a file cache.
+
+Defaults are DARTS-PT's NB201 settings (``nasbench201/train_search.py`` of
+ruocwang/darts-pt, method ``darts``): 100 epochs, batch 64, the CIFAR-10 train
+split halved into a weight half and an architecture half (``train_portion``
+0.5), first-order alternating updates — an Adam step on alpha (lr 3e-4, betas
+(0.5, 0.999), weight decay 1e-3) on an architecture-half batch, then an SGD step
+on the weights (lr 0.025 cosine-annealed per epoch to 0.001, momentum 0.9,
+weight decay 3e-4, gradient norm clipped at 5) on a weight-half batch; supernet
+C=16, 5 cells per stage, BN without affine; alpha initialised as 1e-3 N(0, 1).
+Both halves are augmented (crop + flip), no cutout. After an edge is
+discretised DARTS-PT keeps training with the same alternating steps for
+``proj_intv`` = 5 epochs at a constant lr of 0.025 / 10; :meth:`DartsSupernet.finetune`
+does that (with fresh optimiser states: they are not saved with the supernet).
+
+Op weights follow DARTS-PT's projected weights: ``softmax(alpha)`` per edge,
+one-hot on an edge with a single alive op; ops that the state removed are
+simply not computed (their weight is masked out, not renormalised).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data import BatchSource
+from ..device import seed_everything
+from ..errors import DataError, ZcptError
+from ..paths import cache_dir
+from ..progress import Progress
+from ..spaces.base import ArchState, SearchSpace
+
+_VALID_STREAM = 1_000_003  # architecture-half batch index = epoch * this + step
+_SPLIT_SEED = 0x53504C54  # "SPLT": the weight/architecture split is the same for every seed
+
+
+@dataclass(frozen=True)
+class SupernetSettings:
+    """Everything that determines a trained supernet (and so its cache key)."""
+
+    epochs: int = 100
+    batch_size: int = 64
+    lr: float = 0.025
+    lr_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    arch_lr: float = 3e-4
+    arch_beta1: float = 0.5
+    arch_beta2: float = 0.999
+    arch_weight_decay: float = 1e-3
+    train_portion: float = 0.5
+    train_images: Optional[int] = None  # None: the whole train split
+    channels: int = 16
+    cells_per_stage: int = 5
+    seed: int = 0
+    dataset: str = "cifar10"
+    data: Optional[str] = None
+
+    def check(self) -> None:
+        if self.epochs < 0 or self.batch_size < 2:
+            raise ZcptError(f"supernet training needs epochs >= 0 and batch size >= 2, got "
+                            f"{self.epochs} and {self.batch_size}")
+        if not 0.0 < self.train_portion < 1.0:
+            raise ZcptError(f"train portion must lie strictly between 0 and 1, got {self.train_portion}")
+        if self.train_images is not None and self.train_images < 4:
+            raise ZcptError(f"--train-images must be at least 4, got {self.train_images}")
+
+    def key(self) -> str:
+        text = json.dumps(asdict(self), sort_keys=True, default=str)
+        digest = hashlib.sha1(text.encode()).hexdigest()[:12]
+        images = "all" if self.train_images is None else str(self.train_images)
+        return f"darts-e{self.epochs}-i{images}-c{self.channels}-n{self.cells_per_stage}-s{self.seed}-{digest}"
+
+
+def state_key(state: ArchState) -> str:
+    return "".join("1" if v else "0" for v in state.mask.reshape(-1))
+
+
+class SupernetData:
+    """The weight half, the architecture half and the evaluation images of a dataset."""
+
+    def __init__(self, dataset: Any, settings: SupernetSettings, device: torch.device) -> None:
+        n_all = dataset.num_train
+        n = n_all if settings.train_images is None else min(settings.train_images, n_all)
+        order = np.random.default_rng(_SPLIT_SEED).permutation(n_all)[:n]
+        split = int(math.floor(settings.train_portion * n))
+        if split < 1 or split >= n:
+            raise ZcptError(f"{n} training images cannot be split into a weight and an architecture half")
+        self.dataset = dataset
+        self.weight_idx, self.arch_idx = np.sort(order[:split]), np.sort(order[split:])
+        self.train = BatchSource(dataset, "train", settings.batch_size, seed=2 * settings.seed,
+                                 augment=True, device=device, indices=self.weight_idx)
+        self.arch = BatchSource(dataset, "train", settings.batch_size, seed=2 * settings.seed + 1,
+                                augment=True, device=device, indices=self.arch_idx)
+        self.device = device
+        self.batch_size = settings.batch_size
+
+    def eval_batches(self, images: Optional[int]) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+        """The first ``images`` (None: all) architecture-half images, unaugmented, in a fixed order."""
+        idx = self.arch_idx if images is None else self.arch_idx[:max(1, images)]
+        src = BatchSource(self.dataset, "train", self.batch_size, seed=0, augment=False,
+                          device=self.device, indices=idx)
+        return src.epoch(0, shuffle=False)
+
+
+@contextlib.contextmanager
+def _batch_stats(net: nn.Module) -> Iterator[None]:
+    """Train-mode BN (batch statistics, as DARTS-PT's projection evaluation) without
+    touching the running buffers; module modes restored afterwards."""
+    modes = [(m, m.training) for m in net.modules()]
+    buffers = [(b, b.detach().clone()) for b in net.buffers()]
+    net.train()
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buf, saved in buffers:
+                buf.copy_(saved)
+        for m, mode in modes:
+            m.training = mode
+
+
+class DartsSupernet:
+    """An NB201 supernet with DARTS architecture weights, trained under a state.
+
+    ``state`` is the state it was (last) trained under; ``key`` names it in the
+    cache (the settings, plus the chain of states and epochs of later fine-tuning).
+    """
+
+    def __init__(self, space: SearchSpace, settings: SupernetSettings, num_classes: int,
+                 device: torch.device) -> None:
+        seed_everything(settings.seed)
+        self.space = space
+        self.settings = settings
+        self.device = torch.device(device)
+        self.net = space.build_supernet(num_classes=num_classes, channels=settings.channels,
+                                        cells_per_stage=settings.cells_per_stage).to(self.device)
+        shape = (len(space.edges()), len(space.op_names))
+        self.alpha = nn.Parameter(1e-3 * torch.randn(shape, device=self.device))
+        self.state = space.initial_state()
+        self.key = settings.key()
+        self.epochs_trained = 0
+
+    # -- forward -----------------------------------------------------------------------
+    def op_weights(self, state: ArchState) -> torch.Tensor:
+        """softmax(alpha) per edge; one-hot where ``state`` keeps a single op."""
+        weights = torch.softmax(self.alpha, dim=-1)
+        single = torch.as_tensor(state.mask.sum(axis=1) == 1, device=self.device)
+        if bool(single.any()):
+            onehot = torch.tensor(state.mask, dtype=weights.dtype, device=self.device)
+            weights = torch.where(single[:, None], onehot, weights)
+        return weights
+
+    def forward(self, state: ArchState, x: torch.Tensor) -> torch.Tensor:
+        with self.net.use_state(state):
+            self.net.set_op_weights(self.op_weights(state))
+            try:
+                return self.net(x)
+            finally:
+                self.net.set_op_weights(None)
+
+    @torch.no_grad()
+    def accuracy(self, state: ArchState, data: SupernetData, images: Optional[int] = None) -> float:
+        """Top-1 accuracy (%) under ``state`` on the evaluation images, BN on batch statistics."""
+        correct = total = 0
+        with _batch_stats(self.net):
+            for x, y in data.eval_batches(images):
+                correct += int((self.forward(state, x).argmax(dim=1) == y).sum())
+                total += int(y.numel())
+        return 100.0 * correct / max(total, 1)
+
+    # -- training ----------------------------------------------------------------------
+    def _weight_params(self) -> list:
+        return [p for p in self.net.parameters() if p.requires_grad]
+
+    def train(self, state: ArchState, data: SupernetData, epochs: int, lr: float,
+              cosine: bool, progress: Optional[bool] = None, label: str = "supernet") -> None:
+        """``epochs`` epochs of alternating alpha / weight steps under ``state``.
+
+        ``cosine``: lr annealed per epoch from ``lr`` to ``settings.lr_min`` over
+        ``epochs`` (the search phase); otherwise a constant ``lr`` (fine-tuning).
+        """
+        s = self.settings
+        params = self._weight_params()
+        w_opt = torch.optim.SGD(params, lr, momentum=s.momentum, weight_decay=s.weight_decay)
+        a_opt = torch.optim.Adam([self.alpha], lr=s.arch_lr, betas=(s.arch_beta1, s.arch_beta2),
+                                 weight_decay=s.arch_weight_decay)
+        loss_fn = nn.CrossEntropyLoss()
+        bar = Progress(epochs * data.train.num_batches(), label, enabled=progress)
+        self.net.train()
+        try:
+            for epoch in range(epochs):
+                if cosine and epochs > 0:
+                    for group in w_opt.param_groups:  # CosineAnnealingLR(T_max=epochs), stepped per epoch
+                        group["lr"] = s.lr_min + (lr - s.lr_min) * (1 + math.cos(math.pi * epoch / epochs)) / 2
+                for step, (x, y) in enumerate(data.train.epoch(self.epochs_trained + epoch)):
+                    xa, ya = data.arch.batch((self.epochs_trained + epoch) * _VALID_STREAM + step)
+                    w_opt.zero_grad(set_to_none=True)
+                    a_opt.zero_grad(set_to_none=True)
+                    loss_fn(self.forward(state, xa), ya).backward()
+                    a_opt.step()
+                    w_opt.zero_grad(set_to_none=True)
+                    a_opt.zero_grad(set_to_none=True)
+                    loss_fn(self.forward(state, x), y).backward()
+                    nn.utils.clip_grad_norm_(params, s.grad_clip)
+                    w_opt.step()
+                    bar.update(1)
+        finally:
+            bar.close()
+            for p in params:
+                p.grad = None
+            self.alpha.grad = None
+        self.epochs_trained += epochs
+        self.state = state
+
+    def finetune(self, state: ArchState, data: SupernetData, epochs: int,
+                 progress: Optional[bool] = None) -> "DartsSupernet":
+        """A copy trained ``epochs`` more epochs under ``state`` at lr / 10 (DARTS-PT's fine-tuning)."""
+        other = self.copy()
+        other.train(state, data, epochs, self.settings.lr / 10, cosine=False, progress=progress,
+                    label="fine-tune")
+        other.key = f"{self.key}+{state_key(state)}x{epochs}"
+        return other
+
+    def copy(self) -> "DartsSupernet":
+        other = copy.copy(self)
+        other.net = copy.deepcopy(self.net)
+        other.alpha = nn.Parameter(self.alpha.detach().clone())
+        return other
+
+    # -- files -------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save({"model": self.net.state_dict(), "alpha": self.alpha.detach().cpu(),
+                        "state": self.state.mask.copy(), "key": self.key,
+                        "epochs_trained": self.epochs_trained, "settings": asdict(self.settings)}, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def load(self, path: Path) -> None:
+        try:
+            saved = torch.load(path, map_location=self.device, weights_only=False)
+            self.net.load_state_dict(saved["model"])
+            alpha = saved["alpha"].to(self.device)
+            state = ArchState(saved["state"])
+            key, epochs = str(saved["key"]), int(saved["epochs_trained"])
+        except (OSError, RuntimeError, KeyError, ValueError, EOFError, TypeError) as exc:
+            raise DataError(f"corrupt trained-supernet file {path} ({str(exc).splitlines()[0]}); "
+                            "delete it to retrain") from None
+        if alpha.shape != self.alpha.shape:
+            raise DataError(f"trained-supernet file {path} has alpha of shape {tuple(alpha.shape)}")
+        with torch.no_grad():
+            self.alpha.copy_(alpha)
+        self.state, self.key, self.epochs_trained = state, key, epochs
+
+
+class SupernetStore:
+    """Trains, saves and reuses DARTS supernets: the base one and fine-tuned descendants.
+
+    Files live in ``cache_dir("supernets")`` (or ``root``), named by a hash of the key.
+    """
+
+    def __init__(self, space: SearchSpace, settings: SupernetSettings, dataset: Any,
+                 device: torch.device, root: Optional[Path] = None, progress: Optional[bool] = None,
+                 retrain_epochs: int = 5) -> None:
+        settings.check()
+        self.space = space
+        self.settings = settings
+        self.dataset = dataset
+        self.device = torch.device(device)
+        self.root = Path(root) if root is not None else cache_dir("supernets")
+        self.progress = progress
+        self.retrain_epochs = retrain_epochs
+        self._data: Optional[SupernetData] = None
+        self._memory: Dict[str, DartsSupernet] = {}
+        self._values: Dict[str, float] = {}
+        self.trained_now = 0  # supernets trained (not loaded) by this store
+
+    @property
+    def data(self) -> SupernetData:
+        if self._data is None:
+            self._data = SupernetData(self.dataset, self.settings, self.device)
+        return self._data
+
+    def path_of(self, key: str) -> Path:
+        return self.root / f"{hashlib.sha1(key.encode()).hexdigest()[:20]}.pt"
+
+    def _new(self) -> DartsSupernet:
+        return DartsSupernet(self.space, self.settings, self.dataset.num_classes, self.device)
+
+    def _cached(self, key: str) -> Optional[DartsSupernet]:
+        if key in self._memory:
+            return self._memory[key]
+        path = self.path_of(key)
+        if path.exists():
+            net = self._new()
+            net.load(path)
+            self._memory[key] = net
+            return net
+        return None
+
+    def base(self) -> DartsSupernet:
+        """The supernet trained ``settings.epochs`` epochs on the full state (loaded if saved)."""
+        key = self.settings.key()
+        net = self._cached(key)
+        if net is None:
+            net = self._new()
+            net.train(net.state, self.data, self.settings.epochs, self.settings.lr, cosine=True,
+                      progress=self.progress, label="train supernet")
+            self.trained_now += 1
+            net.save(self.path_of(key))
+            self._memory[key] = net
+        return net
+
+    def retrained(self, parent: DartsSupernet, state: ArchState) -> DartsSupernet:
+        """``parent`` fine-tuned ``retrain_epochs`` epochs under ``state`` (loaded if saved)."""
+        key = f"{parent.key}+{state_key(state)}x{self.retrain_epochs}"
+        net = self._cached(key)
+        if net is None:
+            net = parent.finetune(state, self.data, self.retrain_epochs, progress=self.progress)
+            self.trained_now += 1
+            net.save(self.path_of(key))
+            self._memory[key] = net
+        return net
+
+    def cached_value(self, key: str, compute: Any) -> float:
+        """A float result (e.g. a fine-tuned accuracy) stored next to the supernets by key."""
+        path = self.root / f"{hashlib.sha1(key.encode()).hexdigest()[:20]}.json"
+        if key in self._values:
+            return self._values[key]
+        if path.exists():
+            try:
+                value = float(json.loads(path.read_text())["value"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise DataError(f"corrupt cached result {path} ({exc}); delete it to recompute") from None
+        else:
+            value = float(compute())
+            self.root.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps({"key": key, "value": value}))
+            os.replace(tmp, path)
+        self._values[key] = value
+        return value
