@@ -133,7 +133,7 @@ def test_score_is_the_proxy_of_the_standalone_network(capsys, tiny_images):
     x, y = BatchSource(ds, split="train", batch_size=6, seed=3, augment=True).batch(0)
     seed_everything(3)
     net = get_space("nb201").build_network(EXAMPLE, num_classes=3)
-    assert value == pytest.approx(score_network("nwot", net, (x, y), bn_mode="train"), rel=1e-8)
+    assert value == pytest.approx(score_network("nwot", net, (x, y)), rel=1e-8)
     assert _score(capsys, tiny_images, "--proxy", "nwot", "--seed", "3") == value
 
 

@@ -18,8 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="minibatch size (default: 64)")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and the minibatch (default: 0)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
-    p.add_argument("--bn-mode", choices=("train", "eval"), default="train",
-                   help="BN statistics during scoring, for proxies that take it (default: train)")
+    p.add_argument("--bn-mode", choices=("train", "eval"), default=None,
+                   help="BN statistics during scoring, for proxies that take it (default: the proxy's)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     seed_everything(args.seed)  # weights depend only on the seed, not on data loading
     net = space.build_network(genotype, num_classes=ds.num_classes).to(device)
     options = {}
-    if "bn_mode" in inspect.signature(proxy.obj).parameters:
+    if args.bn_mode is not None and "bn_mode" in inspect.signature(proxy.obj).parameters:
         options["bn_mode"] = args.bn_mode
     value = score_network(args.proxy, net, (x, y), **options)
     print(f"{value:.10g}")
