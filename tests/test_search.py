@@ -357,3 +357,19 @@ def test_darts_topology_step_matches_brute_force(darts_table_proxy: None, tmp_pa
                 if e not in keep:
                     state = state.without_edge(e)
     assert DARTS.parse(result["genotype"]) == DARTS.genotype(state)
+
+
+@pytest.mark.parametrize("space_name", ["darts-s1", "darts-s2", "darts-s3", "darts-s4", "darts-s5"])
+def test_every_darts_subspace_searches_to_a_valid_genotype(space_name: str, tmp_path: Path) -> None:
+    size = {"layers": 3, "channels": 4}
+    proxy = "synflow" if space_name == "darts-s4" else "nwot"  # one gradient-based proxy as well
+    config = SearchConfig(space=space_name, proxy=proxy, order="fixed", proposals=1, validation=1,
+                          batch_size=4, supernet_options=size, network_options=size, train_images=40)
+    result = search(config, out_dir=tmp_path)
+    space = get_space(space_name)
+    genotype = space.parse(result["genotype"])
+    assert space.format(genotype) == result["genotype"]
+    state = space.state_of(genotype)
+    for edge in space.edges():  # every kept op is one of that edge's candidates
+        if not state.is_edge_removed(edge.index):
+            assert state.chosen(edge.index) in edge.candidates
