@@ -47,6 +47,20 @@ def weight_params(net: nn.Module, proxy: str) -> List[nn.Parameter]:
     return list(seen.values())
 
 
+def loss_gradients(
+    net: nn.Module, batch: Tuple[torch.Tensor, torch.Tensor], loss_fn: Callable[..., torch.Tensor],
+    proxy: str, bn_mode: str = "train", create_graph: bool = False,
+) -> Tuple[List[nn.Parameter], Tuple[Any, ...]]:
+    """The conv/linear weights of ``net`` and dL/dw on one batch (None for unused
+    weights), computed in :func:`proxy_mode`; shared by snip, grad_norm, grasp."""
+    inputs, targets = batch
+    weights = weight_params(net, proxy)
+    with proxy_mode(net, bn_mode):
+        loss = loss_fn(net(inputs), targets)
+        grads = torch.autograd.grad(loss, weights, create_graph=create_graph, allow_unused=True)
+    return weights, grads
+
+
 def relu_modules(net: nn.Module, proxy: str) -> List[nn.Module]:
     relus = [m for m in net.modules() if isinstance(m, RELU_TYPES)]
     if not relus:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._utils import proxy_mode, weight_params
+from ._utils import loss_gradients
 from .base import Batch, LossFn, register_proxy
 
 
@@ -18,11 +18,8 @@ def grasp(net: nn.Module, batch: Batch, loss_fn: LossFn, *, bn_mode: str = "trai
     higher = better. (The GraSP paper prunes by the opposite ordering.)
     Train mode; ``bn_mode`` as for nwot.
     """
-    inputs, targets = batch
-    weights = weight_params(net, "grasp")
-    with proxy_mode(net, bn_mode):
-        loss = loss_fn(net(inputs), targets)
-        grads = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
+    inputs, _ = batch
+    weights, grads = loss_gradients(net, batch, loss_fn, "grasp", bn_mode, create_graph=True)
     used = [(w, g) for w, g in zip(weights, grads) if g is not None]
     if not used:
         return 0.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._utils import proxy_mode, weight_params
+from ._utils import loss_gradients
 from .base import Batch, LossFn, register_proxy
 
 
@@ -17,11 +17,8 @@ def snip(net: nn.Module, batch: Batch, loss_fn: LossFn, *, bn_mode: str = "train
     Train mode; ``bn_mode`` as for nwot. Weights that the forward pass does not use
     (e.g. dead supernet ops) contribute 0.
     """
-    inputs, targets = batch
-    weights = weight_params(net, "snip")
-    with proxy_mode(net, bn_mode):
-        loss = loss_fn(net(inputs), targets)
-        grads = torch.autograd.grad(loss, weights, allow_unused=True)
+    inputs, _ = batch
+    weights, grads = loss_gradients(net, batch, loss_fn, "snip", bn_mode)
     total = torch.zeros((), dtype=torch.float64, device=inputs.device)
     for w, g in zip(weights, grads):
         if g is not None:
