@@ -172,8 +172,9 @@ def search(
     seed_everything(config.seed)
     supernet = space.build_supernet(num_classes=dataset.num_classes, **config.supernet_build_options())
     supernet = supernet.to(device=device, memory_format=memory_format)
+    proxy_options = config.proxy_options()
     ctx = ScoringContext(space=space, supernet=supernet, proxy=config.proxy,
-                         proxy_options=config.proxy_options(), nonfinite=config.nonfinite)
+                         proxy_options=proxy_options, nonfinite=config.nonfinite)
     ctx.counter.attach(supernet)
     forward = run.progress.setdefault("forward_passes", {"proposal": 0, "validation": 0})
     seconds = run.progress.setdefault("seconds", {"proposal": 0.0, "validation": 0.0})
@@ -219,7 +220,7 @@ def search(
         for v in range(len(done), config.validation):
             if v not in batch_cache:  # the same V batches for every candidate
                 batch_cache[v] = fetch(validation_batches, v)
-            done.append(score_network(config.proxy, net, batch_cache[v], **config.proxy_options()))
+            done.append(score_network(config.proxy, net, batch_cache[v], **proxy_options))
             bar.update(1, text)
             if (v + 1) % 10 == 0:
                 run.save()
@@ -235,7 +236,7 @@ def search(
     else:
         best = pick_best(totals, candidates, config.nonfinite)
     winner = candidates[best]
-    run.progress["seconds"]["total"] = run.progress["seconds"].get("total", 0.0) + time.perf_counter() - started
+    seconds["total"] = seconds.get("total", 0.0) + time.perf_counter() - started
     run.save()
     result = {
         "space": config.space,
@@ -250,7 +251,7 @@ def search(
         "candidates": [{"genotype": c, "score": t, "proposed": sum(x["genotype"] == c for x in run.progress["proposals"])}
                        for c, t in zip(candidates, totals)],
         "benchmark": describe(space, winner, dataset.num_classes),
-        "seconds": {k: round(v, 3) for k, v in run.progress["seconds"].items()},
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
         "forward_passes": dict(forward),
         "config": config.to_json(),
     }
@@ -261,7 +262,7 @@ def search(
 
 def describe(space: Any, genotype: str, num_classes: int = 10) -> Dict[str, Any]:
     """Tabular accuracies where the space has a benchmark, else params/FLOPs."""
-    from ..benchmarks import BENCHMARKS, get_benchmark, list_benchmarks
+    from ..benchmarks import get_benchmark, list_benchmarks
 
     if space.name in list_benchmarks():
         info = get_benchmark(space.name).query(genotype)
