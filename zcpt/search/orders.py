@@ -54,9 +54,16 @@ def random(step: PassStep) -> Tuple[int, int]:
     return _decide(step, int(step.rng.choice(step.undecided)))
 
 
-def _global(step: PassStep, reduce: Callable[[List[float]], float]) -> Tuple[int, int]:
+def _edge_values(
+    step: PassStep, reduce: Callable[[List[float]], float]
+) -> Tuple[Dict[int, Dict[int, float]], Dict[int, float]]:
+    """Scores of every alive op of every undecided edge, and each edge's value."""
     all_scores = step.score_all(step.state, step.undecided)
-    edge_value = {e: reduce(list(s.values())) for e, s in all_scores.items()}
+    return all_scores, {e: reduce(list(s.values())) for e, s in all_scores.items()}
+
+
+def _global(step: PassStep, reduce: Callable[[List[float]], float]) -> Tuple[int, int]:
+    all_scores, edge_value = _edge_values(step, reduce)
     edge = _argmax_edge(edge_value, step.undecided)
     return edge, step.choose(all_scores[edge], edge)
 
@@ -92,8 +99,7 @@ def global_edge_iter(step: PassStep) -> Tuple[int, int]:
 def _once(step: PassStep, reduce: Callable[[List[float]], float]) -> Tuple[int, int]:
     ranking: Optional[List[int]] = step.memory.get("ranking")  # type: ignore[assignment]
     if ranking is None:
-        all_scores = step.score_all(step.state, step.undecided)
-        values = {e: reduce(list(s.values())) for e, s in all_scores.items()}
+        _, values = _edge_values(step, reduce)
         # best first; unlike the reference code, which popped its ranking from the end
         ranking = sorted(step.undecided, key=lambda e: (-values[e] if np.isfinite(values[e]) else np.inf, e))
         step.memory["ranking"] = ranking
