@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from zcpt.benchmarks import get_benchmark
 from zcpt.cli import main
@@ -102,16 +101,9 @@ def test_oracle_table_text(capsys):
 
 # -- score -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def tiny_images(tmp_path_factory) -> Path:
+def tiny_images(make_image_folder) -> Path:
     """An image folder with 3 classes x 4 random 16x16 PNGs."""
-    root = tmp_path_factory.mktemp("imgs")
-    rng = np.random.default_rng(0)
-    for c in range(3):
-        folder = root / "train" / f"class{c}"
-        folder.mkdir(parents=True)
-        for k in range(4):
-            Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"{k}.png")
-    return root
+    return make_image_folder(3, 4, 16)
 
 
 def _score(capsys, tiny_images, *extra: str) -> float:

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from zcpt.benchmarks import get_benchmark
 from zcpt.cli import main
@@ -47,16 +46,9 @@ def bench():
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory) -> Path:
+def images(make_image_folder) -> Path:
     """An image folder: 10 classes x 8 random 32x32 PNGs (CIFAR-10's shape, tiny)."""
-    root = tmp_path_factory.mktemp("imgs")
-    rng = np.random.default_rng(0)
-    for c in range(10):
-        folder = root / "train" / f"class{c}"
-        folder.mkdir(parents=True)
-        for k in range(8):
-            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f"{k}.png")
-    return root
+    return make_image_folder(10, 8, 32)
 
 
 @pytest.fixture(scope="module")
