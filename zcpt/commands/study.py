@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -67,6 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..files import RunLock, check_output_dir
     from ..study.report import write_outputs
     from ..study.runner import StudyConfig, run_study, to_json_ready
 
@@ -91,8 +91,10 @@ def run(args: argparse.Namespace) -> int:
         if tty:
             print(msg, file=sys.stderr, flush=True)
 
-    result = run_study(config, log=log, progress=None)
-    paths = write_outputs(result, Path(args.out))
+    out = check_output_dir(args.out)  # before hours of work, not after
+    with RunLock(out):
+        result = run_study(config, log=log, progress=None)
+        paths = write_outputs(result, out)
     if args.json:
         print(json.dumps(to_json_ready(result), indent=1))
         return 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Callable, List, Optional, Tuple, Union
 import numpy as np
 
 from ..errors import DataError
+from ..files import OutputError, atomic_write
 from ..paths import cache_dir, data_file
 from ..registry import Registry
 from . import formats
@@ -193,17 +193,10 @@ def _write_cache(path: Path, raw: RawSplits) -> None:
     if raw.test_images is not None:
         arrays["test_images"] = raw.test_images
         arrays["test_labels"] = raw.test_labels
-    tmp_name = None
     try:
-        # write-then-rename so a concurrent reader never sees half a file
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as fh:
-            tmp_name = fh.name
-            np.savez(fh, **arrays)
-        os.chmod(tmp_name, 0o644)  # NamedTemporaryFile creates 0600 files
-        os.replace(tmp_name, path)
-    except OSError:
-        if tmp_name and os.path.exists(tmp_name):
-            os.unlink(tmp_name)  # caching is an optimisation; a read-only cache dir is fine
+        atomic_write(path, lambda fh: np.savez(fh, **arrays))
+    except OutputError:
+        pass  # caching is an optimisation; a read-only cache dir is fine
 
 
 def read_cached_tarball(path: Path) -> RawSplits:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 import zlib
 from dataclasses import asdict, dataclass, replace
@@ -28,6 +26,7 @@ import torch
 
 from ..device import seed_everything
 from ..errors import DataError, ZcptError
+from ..files import atomic_write
 from ..paths import cache_dir
 from ..progress import Progress
 from ..spaces.base import ArchState
@@ -169,15 +168,7 @@ class CellScores:
         self.scores, self.done = scores, done
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, scores=self.scores, done=self.done)
-            os.replace(tmp, self.path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write(self.path, lambda fh: np.savez(fh, scores=self.scores, done=self.done))
 
     def _scoring_batch(self) -> Tuple[torch.Tensor, torch.Tensor]:
         if self._batch is None:

@@ -30,6 +30,7 @@ import torch
 from ..data import BatchSource, load_dataset
 from ..device import resolve_device, seed_everything
 from ..errors import ZcptError
+from ..files import RunLock, check_output_dir, write_json
 from ..progress import Progress
 from ..proxies import PROXIES, score_network
 from ..scoring import SCORERS, ForwardCounter, ScoringContext, pick_best
@@ -99,12 +100,6 @@ class SearchConfig:
         return dataclasses.asdict(self)
 
 
-def _write_json(path: Path, payload: Dict[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, path)
-
-
 def _genotype_seed(seed: int, text: str) -> int:
     return (seed * 1_000_003 + zlib.crc32(text.encode())) % (2**31)
 
@@ -117,7 +112,6 @@ class _Run:
         self.out_dir = out_dir
         self.progress: Dict[str, Any] = {"config": config.to_json(), "proposals": [], "validation": {}}
         if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
             path = out_dir / STATE_FILE
             if resume and path.exists():
                 try:
@@ -135,7 +129,7 @@ class _Run:
 
     def save(self) -> None:
         if self.out_dir is not None:
-            _write_json(self.out_dir / STATE_FILE, self.progress)
+            write_json(self.out_dir / STATE_FILE, self.progress)
 
 
 def search(
@@ -151,9 +145,18 @@ def search(
     starts if there is none yet).
     """
     config.check()
-    started = time.perf_counter()
     device = resolve_device(config.device)  # before the output directory is created
-    run = _Run(config, Path(out_dir) if out_dir is not None else None, resume)
+    if out_dir is None:
+        return _search(config, device, None, resume, quiet, log)
+    out = check_output_dir(out_dir, "--out")
+    with RunLock(out):  # one run per directory; held until result.json is written
+        return _search(config, device, out, resume, quiet, log)
+
+
+def _search(config: SearchConfig, device: torch.device, out_dir: Optional[Path], resume: bool,
+            quiet: bool, log: Callable[[str], None]) -> Dict[str, Any]:
+    started = time.perf_counter()
+    run = _Run(config, out_dir, resume)
     space = get_space(config.space)
     dataset = load_dataset(config.dataset, config.data)
     if config.train_images:
@@ -256,7 +259,7 @@ def search(
         "config": config.to_json(),
     }
     if run.out_dir is not None:
-        _write_json(run.out_dir / RESULT_FILE, result)
+        write_json(run.out_dir / RESULT_FILE, result)
     return result
 
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from ..files import write_text
 from .runner import REFERENCES, to_json_ready
 
 # Numbers the paper states (Zero-Cost-PT, Xiang et al., section 3 / Table 1).
@@ -196,12 +196,6 @@ def plot_progressive(result: Dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_outputs(result: Dict[str, Any], out_dir: Path) -> Dict[str, Path]:
     """Write every output into ``out_dir``; returns {name: path}."""
     out_dir = Path(out_dir)
@@ -219,9 +213,9 @@ def write_outputs(result: Dict[str, Any], out_dir: Path) -> Dict[str, Path]:
         images["progressive"] = paths["progressive"].name
     if result.get("toy"):
         paths["toy"] = out_dir / "toy.md"
-        _write_text(paths["toy"], toy_markdown(result["toy"], result["config"]) + "\n")
+        write_text(paths["toy"], toy_markdown(result["toy"], result["config"]) + "\n")
     paths["report"] = out_dir / "report.md"
-    _write_text(paths["report"], markdown(result, images) + "\n")
+    write_text(paths["report"], markdown(result, images) + "\n")
     paths["results"] = out_dir / "results.json"
-    _write_text(paths["results"], json.dumps(to_json_ready(result), indent=1))
+    write_text(paths["results"], json.dumps(to_json_ready(result), indent=1))
     return paths

@@ -24,8 +24,6 @@ import copy
 import hashlib
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Tuple
@@ -37,6 +35,7 @@ from torch import nn
 from ..data import BatchSource
 from ..device import seed_everything
 from ..errors import DataError, ZcptError
+from ..files import torch_save, write_json
 from ..paths import cache_dir
 from ..progress import Progress
 from ..spaces.base import ArchState, SearchSpace
@@ -242,17 +241,9 @@ class DartsSupernet:
 
     # -- files -------------------------------------------------------------------------
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save({"model": self.net.state_dict(), "alpha": self.alpha.detach().cpu(),
-                        "state": self.state.mask.copy(), "key": self.key,
-                        "epochs_trained": self.epochs_trained, "settings": asdict(self.settings)}, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        torch_save(path, {"model": self.net.state_dict(), "alpha": self.alpha.detach().cpu(),
+                          "state": self.state.mask.copy(), "key": self.key,
+                          "epochs_trained": self.epochs_trained, "settings": asdict(self.settings)})
 
     def load(self, path: Path) -> None:
         try:
@@ -352,9 +343,6 @@ class SupernetStore:
                 raise DataError(f"corrupt cached result {path} ({exc}); delete it to recompute") from None
         else:
             value = float(compute())
-            self.root.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps({"key": key, "value": value}))
-            os.replace(tmp, path)
+            write_json(path, {"key": key, "value": value}, indent=None)
         self._values[key] = value
         return value

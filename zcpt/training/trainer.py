@@ -21,7 +21,6 @@ import math
 import os
 import pickle
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
@@ -33,6 +32,7 @@ from torch import nn
 from ..data import BatchSource, ImageDataset, load_dataset
 from ..device import seed_everything
 from ..errors import ZcptError
+from ..files import RunLock, check_output_dir, torch_save, write_json, write_lines
 from ..spaces import get_space
 from .recipes import TrainConfig
 
@@ -69,27 +69,8 @@ def read_result_genotype(path: PathLike) -> Tuple[str, str]:
     return space, data["genotype"]
 
 
-# -- small file helpers ------------------------------------------------------------------
-def _atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> None:
-    """Write through a temporary file in the same directory, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as fh:
-            write(fh)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600 files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _write_json(path: Path, data: Any) -> None:
-    _atomic_write(path, lambda fh: fh.write(json.dumps(data, indent=2) + "\n"))
-
-
 def _write_log(path: Path, history: List[Dict[str, Any]]) -> None:
-    _atomic_write(path, lambda fh: fh.writelines(json.dumps(r) + "\n" for r in history))
+    write_lines(path, (json.dumps(r) for r in history))
 
 
 def count_params_m(net: nn.Module) -> float:
@@ -259,9 +240,18 @@ def train(
         raise ZcptError(f"stop_after must be a positive integer, got {stop_after!r}")
     space, g = _canonical_genotype(genotype, space_name)
     genotype_text = space.format(g)
-    out = Path(out_dir).expanduser()
-    ckpt_path, log_path = out / CHECKPOINT_FILE, out / LOG_FILE
+    out = check_output_dir(out_dir)
+    with RunLock(out):  # one training per directory
+        return _train(space, g, genotype_text, config, out, dev, data_path, data, resume, stop_after,
+                      say, progress)
 
+
+def _train(
+    space: Any, g: Any, genotype_text: str, config: TrainConfig, out: Path, dev: torch.device,
+    data_path: Optional[PathLike], data: Optional[ImageDataset], resume: bool, stop_after: Optional[int],
+    say: LogFn, progress: bool,
+) -> Dict[str, Any]:
+    ckpt_path, log_path = out / CHECKPOINT_FILE, out / LOG_FILE
     state: Optional[Dict[str, Any]] = None
     if resume:
         if not ckpt_path.is_file():
@@ -342,7 +332,7 @@ def train(
             "model": net.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "rng": _rng_state(),
         }
-        _atomic_write(ckpt_path, lambda fh: torch.save(checkpoint, fh), mode="wb")
+        torch_save(ckpt_path, checkpoint)
         _write_log(log_path, history)
         say(_epoch_line(record, config.epochs))
 
@@ -361,5 +351,5 @@ def train(
         "finished": len(history) >= config.epochs,
     }
     if result["finished"]:
-        _write_json(out / RESULT_FILE, result)
+        write_json(out / RESULT_FILE, result)
     return result
