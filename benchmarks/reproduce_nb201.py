@@ -18,6 +18,7 @@ from typing import Dict, List
 
 import numpy as np
 
+from zcpt.log import cli_logging
 from zcpt.search import SearchConfig, search
 
 # Test error (%) reported in the paper (nwot, N=10, V=100, searched on CIFAR-10, 4 seeds).
@@ -80,7 +81,7 @@ def main() -> None:
                                   bn_mode=args.bn_mode, device=args.device, data=args.data,
                                   reference_compat=args.reference_compat)
             t0 = time.perf_counter()
-            result = search(config, out_dir=out / f"{order}-s{seed}", resume=True, quiet=False)
+            result = search(config, out_dir=out / f"{order}-s{seed}", resume=True)
             print(f"{order} seed {seed}: {result['genotype']} C10 err {100 - result['benchmark']['cifar10']:.2f} "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
             results.setdefault(order, []).append(result)
@@ -94,4 +95,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with cli_logging():  # progress bar on a terminal, a line every 30 s in a log
+        main()

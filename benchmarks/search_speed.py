@@ -23,13 +23,14 @@ import time
 
 import torch
 
+from zcpt.log import cli_logging
 from zcpt.search import SearchConfig, search
 
 
 def run(config: SearchConfig) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        result = search(config, out_dir=tmp, quiet=False)
+        result = search(config, out_dir=tmp)
         result["wall"] = time.perf_counter() - t0
     return result
 
@@ -131,4 +132,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with cli_logging():  # progress bar on a terminal, a line every 30 s in a log
+        main()

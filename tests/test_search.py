@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
@@ -176,12 +177,21 @@ def test_resume_after_interrupt_gives_the_uninterrupted_result(tmp_path: Path, m
     config = tiny(proposals=3, order="global-op-once")
     whole = search(config, out_dir=tmp_path / "whole")
 
-    def interrupt_at_second(message: str) -> None:
-        if message.startswith("proposal 2/"):
-            raise KeyboardInterrupt
+    class InterruptAtSecond(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("proposal 2/"):
+                raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        search(config, out_dir=tmp_path / "cut", log=interrupt_at_second)
+    logger = logging.getLogger("zcpt")
+    handler, level = InterruptAtSecond(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            search(config, out_dir=tmp_path / "cut")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
     saved = json.loads((tmp_path / "cut" / runner.STATE_FILE).read_text())
     assert len(saved["proposals"]) == 2
     assert not (tmp_path / "cut" / runner.RESULT_FILE).exists()

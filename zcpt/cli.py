@@ -9,6 +9,7 @@ from typing import List, Optional
 
 from . import __version__
 from .errors import ZcptError
+from .log import cli_logging, verbosity_level
 
 # sub-command name -> (module, one-line help)
 COMMANDS = {
@@ -23,8 +24,21 @@ COMMANDS = {
 }
 
 
+def _verbosity_options() -> argparse.ArgumentParser:
+    """-q/-v, accepted before the command (``zcpt -q search``) and after it
+    (``zcpt search --quiet``); SUPPRESS keeps one place from resetting the other."""
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("output")
+    group.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                       help="no progress and no log lines on stderr, only warnings and errors")
+    group.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                       help="also debug lines on stderr")
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zcpt", description=__doc__.split("\n")[0])
+    common = _verbosity_options()
+    parser = argparse.ArgumentParser(prog="zcpt", description=__doc__.split("\n")[0], parents=[common])
     parser.add_argument("--version", action="version", version=f"zcpt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
@@ -34,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name == f"zcpt.commands.{module_name}":
                 continue  # command not built yet
             raise
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
@@ -46,8 +60,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    args.quiet = getattr(args, "quiet", False)
+    args.verbose = getattr(args, "verbose", 0)
     try:
-        return int(args._run(args) or 0)
+        with cli_logging(verbosity_level(args.quiet, args.verbose)):
+            return int(args._run(args) or 0)
     except ZcptError as exc:
         print(f"zcpt: error: {exc}", file=sys.stderr)
         return 2

@@ -1,36 +1,125 @@
-"""A minimal progress bar on stderr: drawn only on a terminal, never in logs."""
+"""One progress helper for every long loop: a tqdm bar on a terminal, log lines elsewhere.
+
+``Progress(total, stage)`` picks what to show when it is created:
+
+* nothing, if ``enabled=False`` or the ``zcpt`` logger is not enabled for
+  INFO (the library default, and ``zcpt --quiet``);
+* a tqdm bar on ``stderr`` if that is a terminal;
+* otherwise (a log file, CI, ``nohup``) an INFO line at least every
+  ``interval`` seconds (30 by default) that something advanced:
+  ``validation: 120/500 (24%), elapsed 2m05s, ETA 6m36s``, and a last line
+  when a stage that logged is done. A stage that ends within the interval
+  prints nothing.
+"""
 from __future__ import annotations
 
+import logging
 import sys
 import time
-from typing import Optional, TextIO
+from typing import Any, Callable, Iterable, Iterator, Optional, TextIO, TypeVar
+
+LOG_INTERVAL = 30.0  # seconds between two progress lines without a terminal
+_BAR_FORMAT = "{desc} [{bar:30}] {n_fmt}/{total_fmt} {elapsed}<{remaining}{postfix}"
+
+T = TypeVar("T")
+
+
+def format_seconds(seconds: float) -> str:
+    """``45s``, ``2m05s``, ``1h02m``."""
+    s = max(0, int(round(seconds)))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
 class Progress:
-    def __init__(self, total: int, label: str, enabled: Optional[bool] = None,
-                 stream: Optional[TextIO] = None) -> None:
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.total = max(total, 1)
-        self.label = label
+    """Progress of one stage of ``total`` steps; call :meth:`update`, then :meth:`close`
+    (or use it as a context manager)."""
+
+    def __init__(
+        self,
+        total: int,
+        stage: str,
+        enabled: Optional[bool] = None,
+        stream: Optional[TextIO] = None,
+        *,
+        logger: Optional[logging.Logger] = None,
+        interval: float = LOG_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+        redraw: float = 0.1,
+    ) -> None:
+        self.total = max(int(total), 0)
+        self.stage = stage
         self.done = 0
-        self.start = time.perf_counter()
+        self.logger = logger or logging.getLogger("zcpt.progress")
+        self.interval = interval
+        self.clock = clock
+        self.start = self._last = clock()
+        self._logged = False
+        self._bar: Any = None
+        self._lines = False
+        active = self.logger.isEnabledFor(logging.INFO) if enabled is None else enabled
+        if active:
+            stream = stream or sys.stderr
+            if stream.isatty():
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=self.total, desc=stage, file=stream, bar_format=_BAR_FORMAT,
+                                 leave=False, dynamic_ncols=True, mininterval=redraw)
+            else:
+                self._lines = True
 
     def update(self, n: int = 1, note: str = "") -> None:
         self.done += n
-        if not self.enabled:
-            return
-        frac = min(self.done / self.total, 1.0)
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / frac - elapsed if frac > 0 else 0.0
-        bar = "#" * int(30 * frac)
-        self.stream.write(
-            f"\r{self.label} [{bar:<30}] {self.done}/{self.total} "
-            f"{elapsed:6.0f}s eta {eta:5.0f}s {note[:40]:<40}"
-        )
-        self.stream.flush()
+        if self._bar is not None:
+            if note:
+                self._bar.set_postfix_str(note[:40], refresh=False)
+            self._bar.update(n)
+        elif self._lines:
+            now = self.clock()
+            if now - self._last >= self.interval:
+                self._last = now
+                self._logged = True
+                self.logger.info(self.line(now))
+
+    def line(self, now: Optional[float] = None) -> str:
+        """``stage: i/n (p%), elapsed E, ETA R``."""
+        elapsed = (self.clock() if now is None else now) - self.start
+        text = f"{self.stage}: {self.done}/{self.total}"
+        if self.total:
+            frac = min(self.done / self.total, 1.0)
+            text += f" ({100 * frac:.0f}%), elapsed {format_seconds(elapsed)}"
+            if 0 < frac < 1:
+                text += f", ETA {format_seconds(elapsed / frac - elapsed)}"
+        else:
+            text += f", elapsed {format_seconds(elapsed)}"
+        return text
 
     def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        elif self._lines and self._logged:
+            self._lines = False
+            self.logger.info(self.line() + " (done)")
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def track(items: Iterable[T], stage: str, total: Optional[int] = None, **options: Any) -> Iterator[T]:
+    """Iterate over ``items`` with a :class:`Progress` of ``total`` (default ``len(items)``)."""
+    if total is None:
+        total = len(items)  # type: ignore[arg-type]
+    with Progress(total, stage, **options) as bar:
+        for item in items:
+            yield item
+            bar.update(1)
+
+
+__all__ = ["LOG_INTERVAL", "Progress", "format_seconds", "track"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import sys
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -43,8 +42,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: runs/<space>-<proxy>-<order>-s<seed>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted search in --out (same options required)")
-    p.add_argument("--quiet", action="store_true",
-                   help="no progress bar and no per-proposal log on stderr")
     size = p.add_argument_group("network size (quick runs; defaults: the space's own)")
     size.add_argument("--channels", type=int, default=None,
                       help="initial channels of the supernet and of the validated networks")
@@ -100,13 +97,6 @@ def default_out(args: argparse.Namespace) -> Path:
     return Path("runs") / f"{args.space}-{args.proxy}-{args.order}-s{args.seed}"
 
 
-def _log_to_stderr(message: str) -> None:
-    # On a terminal the progress bar owns the current line: clear it first.
-    prefix = "\r\x1b[K" if sys.stderr.isatty() else ""
-    sys.stderr.write(f"{prefix}{message}\n")
-    sys.stderr.flush()
-
-
 def format_result(result: Dict[str, Any], out_dir: Path) -> str:
     """The human-readable summary printed at the end of a search."""
     bench = result["benchmark"]
@@ -148,7 +138,6 @@ def run(args: argparse.Namespace) -> int:
     config.check()  # names and numbers fail before anything is loaded or written
     DATASETS.entry(config.dataset.lower())
     out_dir = Path(args.out) if args.out is not None else default_out(args)
-    log = (lambda message: None) if args.quiet else _log_to_stderr
-    result = search(config, out_dir=out_dir, resume=args.resume, quiet=args.quiet, log=log)
+    result = search(config, out_dir=out_dir, resume=args.resume)
     print(format_result(result, out_dir))
     return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import logging
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -85,15 +85,9 @@ def run(args: argparse.Namespace) -> int:
         toy_batch_size=args.toy_batch_size, toy_proxy=args.toy_proxy,
     )
     config.check()  # name errors before any data is loaded
-    tty = sys.stderr.isatty()
-
-    def log(msg: str) -> None:
-        if tty:
-            print(msg, file=sys.stderr, flush=True)
-
     out = check_output_dir(args.out)  # before hours of work, not after
     with RunLock(out):
-        result = run_study(config, log=log, progress=None)
+        result = run_study(config, log=logging.getLogger("zcpt.study").info, progress=None)
         paths = write_outputs(result, out)
     if args.json:
         print(json.dumps(to_json_ready(result), indent=1))

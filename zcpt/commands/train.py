@@ -43,7 +43,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     s.add_argument("--stop-after", type=int, default=None, metavar="EPOCH",
                    help="stop once EPOCH epochs are done (continue later with --resume)")
-    s.add_argument("--quiet", action="store_true", help="print only the final test error")
 
 
 def _architecture(args: argparse.Namespace):

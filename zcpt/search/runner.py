@@ -17,12 +17,13 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import logging
 import os
 import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -41,6 +42,7 @@ from .proposal import run_pass
 STATE_FILE = "progress.json"
 RESULT_FILE = "result.json"
 _BATCHES_PER_PASS = 10_000
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -136,25 +138,23 @@ def search(
     config: SearchConfig,
     out_dir: Optional[os.PathLike] = None,
     resume: bool = False,
-    quiet: bool = True,
-    log: Callable[[str], None] = lambda msg: None,
 ) -> Dict[str, Any]:
     """Run the Zero-Cost-PT search; returns (and writes) the result dictionary.
 
     With ``resume=True`` finished work in ``out_dir`` is reused (a fresh run
-    starts if there is none yet).
+    starts if there is none yet). Progress goes to the ``zcpt`` logger (see
+    :mod:`zcpt.progress`): silent unless the caller enables INFO logging.
     """
     config.check()
     device = resolve_device(config.device)  # before the output directory is created
     if out_dir is None:
-        return _search(config, device, None, resume, quiet, log)
+        return _search(config, device, None, resume)
     out = check_output_dir(out_dir, "--out")
     with RunLock(out):  # one run per directory; held until result.json is written
-        return _search(config, device, out, resume, quiet, log)
+        return _search(config, device, out, resume)
 
 
-def _search(config: SearchConfig, device: torch.device, out_dir: Optional[Path], resume: bool,
-            quiet: bool, log: Callable[[str], None]) -> Dict[str, Any]:
+def _search(config: SearchConfig, device: torch.device, out_dir: Optional[Path], resume: bool) -> Dict[str, Any]:
     started = time.perf_counter()
     run = _Run(config, out_dir, resume)
     space = get_space(config.space)
@@ -183,7 +183,7 @@ def _search(config: SearchConfig, device: torch.device, out_dir: Optional[Path],
     seconds = run.progress.setdefault("seconds", {"proposal": 0.0, "validation": 0.0})
 
     # -- proposal stage ------------------------------------------------------
-    bar = Progress(config.proposals, "proposals", enabled=None if not quiet else False)
+    bar = Progress(config.proposals, "proposals")
     bar.update(len(run.progress["proposals"]))
     for p in range(len(run.progress["proposals"]), config.proposals):
         t0, n0 = time.perf_counter(), ctx.counter.count
@@ -201,14 +201,14 @@ def _search(config: SearchConfig, device: torch.device, out_dir: Optional[Path],
         seconds["proposal"] += time.perf_counter() - t0
         run.save()
         bar.update(1, genotype)
-        log(f"proposal {p + 1}/{config.proposals}: {genotype}")
+        logger.info("proposal %d/%d: %s", p + 1, config.proposals, genotype)
     bar.close()
     ctx.counter.detach()
 
     # -- validation stage ------------------------------------------------------
     candidates: List[str] = list(dict.fromkeys(x["genotype"] for x in run.progress["proposals"]))
     scores: Dict[str, List[float]] = run.progress["validation"]
-    bar = Progress(len(candidates) * config.validation, "validation", enabled=None if not quiet else False)
+    bar = Progress(len(candidates) * config.validation, "validation")
     bar.update(sum(len(scores.get(c, [])) for c in candidates))
     batch_cache: Dict[int, Any] = {}
     for text in candidates:
