@@ -3,8 +3,15 @@
 Proxies, search spaces, edge orders and scoring functions each have one
 :class:`Registry`. A new entry is one function plus one decorator::
 
-    @PROXIES.register("my_proxy", needs_grad=False)
-    def my_proxy(net, batch, loss_fn): ...
+    @PROXIES.register("my_proxy", needs_grad=False,
+                      options=[Option("bn_mode", str, "train", choices=("train", "eval"))])
+    def my_proxy(net, batch, loss_fn, *, bn_mode="train"): ...
+
+An entry may declare typed :class:`Option` s (a proxy's keyword options, a
+method's settings): callers ask the registry what an entry accepts instead of
+reading function signatures, the CLI can turn them into flags, and
+:meth:`Registry.check_options` gives one-line errors for unknown names,
+wrong types and values outside the choices.
 
 A registry may name the modules that fill it (``modules=``); they are imported
 on the first lookup, so importing a package registers nothing by side effect
@@ -14,25 +21,82 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import importlib
-from typing import Any, Callable, Dict, Generic, Iterator, List, Sequence, TypeVar
+import math
+from typing import Any, Callable, Dict, Generic, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
-from .errors import UnknownNameError
+from .errors import UnknownNameError, ZcptError
 
 T = TypeVar("T")
+
+_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One typed option an entry declares: name, type (bool, int, float or str),
+    default (None: unset), allowed values, the smallest allowed number, help."""
+
+    name: str
+    type: type = str
+    default: Any = None
+    choices: Tuple[Any, ...] = ()
+    minimum: Optional[float] = None
+    help: str = ""
+
+    def __post_init__(self) -> None:
+        if self.type not in _TYPE_NAMES:
+            raise TypeError(f"option {self.name}: type must be one of bool, int, float, str")
+        object.__setattr__(self, "choices", tuple(self.choices))
+        if self.default is not None:
+            self.check(self.default, "its declaration")
+
+    @property
+    def flag(self) -> str:
+        """The command-line spelling, ``--name-with-dashes``."""
+        return "--" + self.name.replace("_", "-")
+
+    def check(self, value: Any, owner: str) -> Any:
+        """``value`` if it fits this option (ints accepted for floats), else a one-line error."""
+        if value is None and self.default is None:
+            return None
+        ok = isinstance(value, self.type) and (self.type is bool or not isinstance(value, bool))
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        if ok and self.type is float and not math.isfinite(value):
+            ok = False
+        if not ok:
+            raise ZcptError(f"option {self.name} of {owner} must be {_TYPE_NAMES[self.type]}, got {value!r}")
+        if self.choices and value not in self.choices:
+            raise ZcptError(f"option {self.name} of {owner}: unknown value {value!r}; choose from: "
+                            f"{', '.join(map(str, self.choices))}")
+        if self.minimum is not None and value < self.minimum:
+            raise ZcptError(f"option {self.name} of {owner} must be at least {self.minimum:g}, got {value!r}")
+        return value
 
 
 @dataclass(frozen=True)
 class Entry(Generic[T]):
-    """A registered object with its name and free-form metadata."""
+    """A registered object with its name, declared options and free-form metadata."""
 
     name: str
     obj: T
     meta: Dict[str, Any] = field(default_factory=dict)
+    options: Tuple[Option, ...] = ()
 
     @property
     def doc(self) -> str:
         text = (getattr(self.obj, "__doc__", None) or "").strip()
         return text.splitlines()[0] if text else ""
+
+    def option(self, name: str) -> Optional[Option]:
+        return next((o for o in self.options if o.name == name), None)
+
+    def takes(self, name: str) -> bool:
+        """Whether the entry declares option ``name``."""
+        return self.option(name) is not None
+
+    def defaults(self) -> Dict[str, Any]:
+        return {o.name: o.default for o in self.options}
 
 
 class Registry(Generic[T]):
@@ -50,17 +114,34 @@ class Registry(Generic[T]):
             for module in self._modules:
                 importlib.import_module(module)
 
-    def register(self, name: str, **meta: Any) -> Callable[[T], T]:
+    def register(self, name: str, *, options: Iterable[Option] = (), **meta: Any) -> Callable[[T], T]:
         def decorator(obj: T) -> T:
-            self.add(name, obj, **meta)
+            self.add(name, obj, options=options, **meta)
             return obj
 
         return decorator
 
-    def add(self, name: str, obj: T, **meta: Any) -> None:
+    def add(self, name: str, obj: T, *, options: Iterable[Option] = (), **meta: Any) -> None:
         if name in self._entries:
             raise ValueError(f"{self.kind} '{name}' is registered twice")
-        self._entries[name] = Entry(name, obj, dict(meta))
+        declared = tuple(options)
+        names = [o.name for o in declared]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.kind} '{name}' declares an option twice: {names}")
+        self._entries[name] = Entry(name, obj, dict(meta), declared)
+
+    def check_options(self, name: str, values: Mapping[str, Any]) -> Dict[str, Any]:
+        """``values`` checked against the options ``name`` declares: unknown names,
+        wrong types and values outside the choices are one-line errors."""
+        entry = self.entry(name)
+        checked: Dict[str, Any] = {}
+        for key, value in values.items():
+            option = entry.option(key)
+            if option is None:
+                known = ", ".join(o.name for o in entry.options) or "none"
+                raise ZcptError(f"{self.kind} '{name}' has no option '{key}' (its options: {known})")
+            checked[key] = option.check(value, f"{self.kind} '{name}'")
+        return checked
 
     def remove(self, name: str) -> Entry[T]:
         """Unregister ``name`` and return its entry (tests that add temporary entries)."""

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 
 from ..device import resolve_device, seed_everything
+from ..errors import ZcptError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
     space = get_space(args.space)
     genotype = space.parse(args.arch)
     proxy = PROXIES.entry(args.proxy)
+    if args.bn_mode is not None and not proxy.takes("bn_mode"):
+        raise ZcptError(f"proxy '{proxy.name}' has no batch-norm mode; drop --bn-mode")
 
     ds = load_dataset(args.dataset, path=args.data)
     x, y = BatchSource(
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     seed_everything(args.seed)  # weights depend only on the seed, not on data loading
     net = space.build_network(genotype, num_classes=ds.num_classes).to(device)
     options = {}
-    if args.bn_mode is not None and "bn_mode" in inspect.signature(proxy.obj).parameters:
+    if args.bn_mode is not None:
         options["bn_mode"] = args.bn_mode
     value = score_network(args.proxy, net, (x, y), **options)
     print(f"{value:.10g}")

@@ -16,7 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--order", default="random",
                    help="edge discretisation order, see `zcpt list orders` (default: random)")
     p.add_argument("--scorer", default="zc-pt",
-                   help="operation scoring: zc-pt (perturbation) or disc-zc (discretisation) (default: zc-pt)")
+                   help="operation scoring function: zc-pt (perturbation), disc-zc (discretisation), tenas, "
+                        "or an oracle (best-acc, avg-acc, best-zc) where the space has a benchmark; see "
+                        "`zcpt list scorers`; the training-based ones are refused (default: zc-pt)")
     p.add_argument("-N", "--proposals", type=int, default=10,
                    help="proposal passes, one candidate architecture each (default: 10)")
     p.add_argument("-V", "--validation", type=int, default=100,

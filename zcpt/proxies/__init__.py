@@ -3,7 +3,7 @@
 Import order below is the order ``zcpt list proxies`` prints.
 """
 from .base import (  # noqa: F401
-    PROXIES, Batch, LossFn, get_proxy, list_proxies, proxy_needs_grad,
+    PROXIES, Batch, LossFn, bn_mode_option, get_proxy, list_proxies, proxy_needs_grad,
     register_proxy, require_finite, score_network,
 )
 from . import (  # noqa: F401,E402  (each module registers its proxies)

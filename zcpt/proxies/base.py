@@ -2,22 +2,29 @@
 
 A proxy is a small function ``fn(net, batch, loss_fn, **options) -> float``
 where ``batch = (inputs, targets)``; **higher is better** for every proxy.
-Register it with ``@register_proxy(name, needs_grad=...)``. Proxies that need
-no gradient are run under ``torch.no_grad()``.
+Register it with ``@register_proxy(name, needs_grad=..., options=[...])``.
+Proxies that need no gradient are run under ``torch.no_grad()``.
+
+Its keyword-only parameters are its options, and each is declared as a typed
+:class:`~zcpt.registry.Option` (``bn_mode_option(default)`` for the common
+batch-norm mode), so that callers ask ``PROXIES.entry(name).takes("bn_mode")``
+instead of reading signatures; registration fails if the two disagree.
 
 :func:`score_network` is what the rest of zcpt calls: it runs the proxy, then
 leaves the network as it found it (train/eval mode, no stale gradients).
 """
 from __future__ import annotations
 
+import inspect
 import math
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Tuple
 
 import torch
 from torch import nn
 
 from ..errors import NonFiniteScoreError
-from ..registry import Registry
+from ..registry import Option, Registry
+from ._utils import BN_MODES
 
 Batch = Tuple[torch.Tensor, torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -26,9 +33,27 @@ ProxyFn = Callable[..., float]
 PROXIES: Registry[ProxyFn] = Registry("proxy")
 
 
-def register_proxy(name: str, *, needs_grad: bool, **meta: Any):
-    """Register ``fn(net, batch, loss_fn, **options) -> float`` (higher = better)."""
-    return PROXIES.register(name, needs_grad=needs_grad, **meta)
+def bn_mode_option(default: str = "train") -> Option:
+    """The ``bn_mode`` option: batch statistics ("train") or running statistics ("eval")."""
+    return Option("bn_mode", str, default, choices=BN_MODES,
+                  help="batch-norm statistics while scoring: train (of the batch) or eval (running)")
+
+
+def register_proxy(name: str, *, needs_grad: bool, options: Iterable[Option] = (), **meta: Any):
+    """Register ``fn(net, batch, loss_fn, *, <options>) -> float`` (higher = better)."""
+    declared = tuple(options)
+
+    def decorator(fn: ProxyFn) -> ProxyFn:
+        keywords = {
+            p.name: p.default for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY
+        }
+        if keywords != {o.name: o.default for o in declared}:
+            raise TypeError(f"proxy '{name}': declared options {[(o.name, o.default) for o in declared]} "
+                            f"do not match its keyword-only parameters {sorted(keywords.items())}")
+        PROXIES.add(name, fn, options=declared, needs_grad=needs_grad, **meta)
+        return fn
+
+    return decorator
 
 
 def get_proxy(name: str) -> ProxyFn:

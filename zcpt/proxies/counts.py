@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ._utils import WEIGHT_LAYER_TYPES, forward_hooks
-from .base import Batch, LossFn, register_proxy
+from .base import Batch, LossFn, Option, register_proxy
 
 
 def _one_sample_forward(net: nn.Module, inputs: torch.Tensor, hook: Any, modules: List[nn.Module]) -> None:
@@ -81,7 +81,9 @@ def params(net: nn.Module, batch: Batch, loss_fn: LossFn) -> float:
     return count_params(net, batch[0]) / 1e6
 
 
-@register_proxy("flops", needs_grad=False)
+@register_proxy("flops", needs_grad=False, options=[
+    Option("include_bias", bool, False, help="count bias additions too"),
+])
 def flops(net: nn.Module, batch: Batch, loss_fn: LossFn, *, include_bias: bool = False) -> float:
     """FLOPs: conv + linear multiply-accumulates for one input of the batch's size, in millions.
 

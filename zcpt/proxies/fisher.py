@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ._utils import check_choice, forward_hooks, proxy_mode, relu_modules, weight_layers
-from .base import Batch, LossFn, register_proxy
+from .base import Batch, LossFn, Option, bn_mode_option, register_proxy
 
 SITES = ("layer", "relu")
 
@@ -19,7 +19,10 @@ def _channel_saliency(act: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     return 0.5 * g_nk.pow(2).mean(dim=0)
 
 
-@register_proxy("fisher", needs_grad=True)
+@register_proxy("fisher", needs_grad=True, options=[
+    Option("site", str, "layer", choices=SITES, help="layer: conv/linear outputs (zero-cost-nas); relu: ReLU outputs"),
+    bn_mode_option("train"),
+])
 def fisher(
     net: nn.Module, batch: Batch, loss_fn: LossFn, *, site: str = "layer", bn_mode: str = "train"
 ) -> float:

@@ -5,10 +5,10 @@ import torch
 from torch import nn
 
 from ._utils import loss_gradients
-from .base import Batch, LossFn, register_proxy
+from .base import Batch, LossFn, bn_mode_option, register_proxy
 
 
-@register_proxy("grad_norm", needs_grad=True)
+@register_proxy("grad_norm", needs_grad=True, options=[bn_mode_option("train")])
 def grad_norm(net: nn.Module, batch: Batch, loss_fn: LossFn, *, bn_mode: str = "train") -> float:
     """Grad-norm: sum over conv/linear layers of ||dL/dw||_2 on one batch (Abdelfattah et al. 2021).
 

@@ -5,10 +5,10 @@ import torch
 from torch import nn
 
 from ._utils import loss_gradients
-from .base import Batch, LossFn, register_proxy
+from .base import Batch, LossFn, bn_mode_option, register_proxy
 
 
-@register_proxy("grasp", needs_grad=True)
+@register_proxy("grasp", needs_grad=True, options=[bn_mode_option("train")])
 def grasp(net: nn.Module, batch: Batch, loss_fn: LossFn, *, bn_mode: str = "train") -> float:
     """GraSP: -sum(theta * Hg) over conv/linear weights, Hessian-gradient product (Wang et al. 2020).
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ._utils import proxy_mode
-from .base import Batch, LossFn, register_proxy
+from .base import Batch, LossFn, bn_mode_option, register_proxy
 
 EPS = 1e-5
 
@@ -25,7 +25,7 @@ def jacobian_score(jacobians: torch.Tensor) -> float:
     return float(-(torch.log(v + EPS) + 1.0 / (v + EPS)).sum())
 
 
-@register_proxy("jacob_cov", needs_grad=True)
+@register_proxy("jacob_cov", needs_grad=True, options=[bn_mode_option("train")])
 def jacob_cov(net: nn.Module, batch: Batch, loss_fn: LossFn, *, bn_mode: str = "train") -> float:
     """Jacob_cov: -sum(log(v+k) + 1/(v+k)), v eigenvalues of the input-Jacobian correlations (Mellor et al. 2020).
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ._utils import check_choice, forward_hooks, proxy_mode, relu_modules
-from .base import Batch, LossFn, register_proxy
+from .base import Batch, LossFn, Option, bn_mode_option, register_proxy
 
 HOOK_MATCHES = ("relu", "type-name")
 
@@ -69,7 +69,10 @@ def log_abs_det(kernel: torch.Tensor) -> float:
     return float(torch.linalg.slogdet(kernel).logabsdet)
 
 
-@register_proxy("nwot", needs_grad=False)
+@register_proxy("nwot", needs_grad=False, options=[
+    bn_mode_option("eval"),
+    Option("hook_match", str, "relu", choices=HOOK_MATCHES, help="relu: every ReLU module once; type-name: as NASWOT"),
+])
 def nwot(
     net: nn.Module, batch: Batch, loss_fn: LossFn, *, bn_mode: str = "eval", hook_match: str = "relu"
 ) -> float:

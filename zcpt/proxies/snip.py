@@ -5,10 +5,10 @@ import torch
 from torch import nn
 
 from ._utils import loss_gradients
-from .base import Batch, LossFn, register_proxy
+from .base import Batch, LossFn, bn_mode_option, register_proxy
 
 
-@register_proxy("snip", needs_grad=True)
+@register_proxy("snip", needs_grad=True, options=[bn_mode_option("train")])
 def snip(net: nn.Module, batch: Batch, loss_fn: LossFn, *, bn_mode: str = "train") -> float:
     """SNIP: sum of |w * dL/dw| over conv/linear weights on one batch (Lee et al. 2019).
 

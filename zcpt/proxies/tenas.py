@@ -9,7 +9,7 @@ from torch import nn
 
 from ..errors import ZcptError
 from ._utils import forward_hooks, module_device, proxy_mode, relu_modules
-from .base import Batch, LossFn, register_proxy
+from .base import Batch, LossFn, Option, bn_mode_option, register_proxy
 
 _GRAM_CHUNK = 1 << 20  # columns per float64 block of the NTK product
 
@@ -122,7 +122,12 @@ def tenas_components(
     }
 
 
-@register_proxy("tenas", needs_grad=True)
+@register_proxy("tenas", needs_grad=True, options=[
+    Option("ntk_samples", int, None, minimum=2, help="batch samples of the NTK (default: the whole batch)"),
+    Option("lr_samples", int, 256, minimum=1, help="samples of the linear-region count"),
+    Option("seed", int, 0, minimum=0, help="seed of the linear-region inputs"),
+    bn_mode_option("train"),
+])
 def tenas(
     net: nn.Module,
     batch: Batch,

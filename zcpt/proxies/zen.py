@@ -11,7 +11,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import ZcptError
 from ._utils import forward_hooks, proxy_mode, weight_layers
-from .base import Batch, LossFn, register_proxy
+from .base import Batch, LossFn, Option, register_proxy
 
 
 def features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -36,7 +36,12 @@ def _gaussian_init_copy(net: nn.Module, gen: torch.Generator) -> nn.Module:
     return model
 
 
-@register_proxy("zen", needs_grad=False)
+@register_proxy("zen", needs_grad=False, options=[
+    Option("seed", int, 0, minimum=0, help="seed of the Gaussian inputs"),
+    Option("mixup_gamma", float, 1e-2, help="size of the input perturbation"),
+    Option("repeat", int, 1, minimum=1, help="averaged repetitions"),
+    Option("gaussian_init", bool, False, help="re-initialise the weights from N(0, 1) first"),
+])
 def zen(
     net: nn.Module,
     batch: Batch,

@@ -38,9 +38,27 @@ SCORERS: Registry[ScoreFn] = Registry(
 )
 
 
-def register_scorer(name: str, **meta: Any):
-    """Register ``fn(ctx, state, edge, ops) -> list[float]`` (higher = better op)."""
-    return SCORERS.register(name, **meta)
+@dataclass(frozen=True)
+class ScorerNeeds:
+    """What a scoring function needs from its :class:`ScoringContext` and its caller."""
+
+    supernet: bool = False  # an untrained supernet and a minibatch per decision (zc-pt, tenas)
+    proxy: bool = False  # a zero-cost proxy, ``ctx.proxy`` (study notation ``scorer:proxy``)
+    benchmark: bool = False  # the space's tabular benchmark (oracles)
+    training: bool = False  # a trained DARTS supernet (hours of training; not in the search)
+
+
+def register_scorer(name: str, *, supernet: bool = False, proxy: bool = False, benchmark: bool = False,
+                    training: bool = False, **meta: Any):
+    """Register ``fn(ctx, state, edge, ops) -> list[float]`` (higher = better op),
+    declaring what it needs (see :class:`ScorerNeeds`)."""
+    needs = ScorerNeeds(supernet=supernet, proxy=proxy, benchmark=benchmark, training=training)
+    return SCORERS.register(name, needs=needs, **meta)
+
+
+def scorer_needs(name: str) -> ScorerNeeds:
+    """The declared needs of scoring function ``name`` (one-line error if unknown)."""
+    return SCORERS.entry(name).meta.get("needs", ScorerNeeds())
 
 
 def get_scorer(name: str) -> ScoreFn:

@@ -78,14 +78,14 @@ def _benchmark(ctx: ScoringContext) -> Any:
     return bench
 
 
-@register_scorer("best-acc", oracle=True)
+@register_scorer("best-acc", benchmark=True)
 def best_acc(ctx: ScoringContext, state: ArchState, edge: int, ops: Sequence[int]) -> List[float]:
     """Oracle: best single-seed CIFAR-10 accuracy of the cells reachable after choosing (e, o)."""
     t = _benchmark(ctx).tables
     return oracle_scores(t.cifar10_best_seed, t.ops, state, edge, ops, "max")
 
 
-@register_scorer("avg-acc", oracle=True)
+@register_scorer("avg-acc", benchmark=True)
 def avg_acc(ctx: ScoringContext, state: ArchState, edge: int, ops: Sequence[int]) -> List[float]:
     """Oracle: mean CIFAR-10 accuracy of the cells reachable after choosing (e, o)."""
     t = _benchmark(ctx).tables
@@ -236,7 +236,7 @@ def best_zc_table(ctx: ScoringContext) -> CellScores:
     return tables[key]
 
 
-@register_scorer("best-zc", oracle=True, needs_proxy=True)
+@register_scorer("best-zc", benchmark=True, proxy=True)
 def best_zc(ctx: ScoringContext, state: ArchState, edge: int, ops: Sequence[int]) -> List[float]:
     """Oracle: best proxy score of the standalone cells reachable after choosing (e, o)."""
     table = best_zc_table(ctx)

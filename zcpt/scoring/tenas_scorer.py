@@ -51,7 +51,7 @@ def tenas_op_scores(ntk_cond: Sequence[float], regions: Sequence[float]) -> List
     return [float(v) for v in rankdata(k) - rankdata(r)]
 
 
-@register_scorer("tenas", needs_supernet=True)
+@register_scorer("tenas", supernet=True)
 def tenas(ctx: ScoringContext, state: ArchState, edge: int, ops: Sequence[int]) -> List[float]:
     """TE-NAS: rank of the NTK-condition rise minus rank of the linear-region count after removing o."""
     parts = [_components(ctx, state.without(edge, op)) for op in ops]

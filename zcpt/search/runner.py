@@ -34,7 +34,7 @@ from ..errors import ZcptError
 from ..files import RunLock, check_output_dir, write_json
 from ..progress import Progress
 from ..proxies import PROXIES, score_network
-from ..scoring import SCORERS, ForwardCounter, ScoringContext, pick_best
+from ..scoring import SCORERS, ForwardCounter, ScoringContext, pick_best, scorer_needs
 from ..spaces import get_space
 from .orders import ORDERS
 from .proposal import run_pass
@@ -74,12 +74,15 @@ class SearchConfig:
         get_space(self.space)
         PROXIES.entry(self.proxy)
         ORDERS.entry(self.order)
-        SCORERS.entry(self.scorer)
+        if scorer_needs(self.scorer).training:
+            usable = [s for s in SCORERS.names() if not scorer_needs(s).training]
+            raise ZcptError(f"scoring function '{self.scorer}' needs a trained supernet, which the search "
+                            f"does not train; choose from: {', '.join(usable)}")
         if self.proposals < 1 or self.validation < 0 or self.batch_size < 2:
             raise ZcptError("need proposals >= 1, validation >= 0 and batch size >= 2")
         if self.seed < 0:
             raise ZcptError(f"seed must be a non-negative integer, got {self.seed}")
-        if self.bn_mode is not None and "bn_mode" not in inspect.signature(PROXIES.get(self.proxy)).parameters:
+        if self.bn_mode is not None and not PROXIES.entry(self.proxy).takes("bn_mode"):
             raise ZcptError(f"proxy '{self.proxy}' has no batch-norm mode; drop --bn-mode")
         if self.reference_compat and (self.proxy != "nwot" or self.space != "nb201"):
             raise ZcptError("--reference-compat applies to nwot on nb201 only")

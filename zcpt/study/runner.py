@@ -31,14 +31,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import UnknownNameError, ZcptError
-from ..scoring import SCORERS, ScoringContext, get_scorer
+from ..scoring import SCORERS, ScoringContext, get_scorer, scorer_needs
 from ..spaces.base import ArchState
 from .correlation import mean_std, table_correlation
 
 DEFAULT_FUNCTIONS: Tuple[str, ...] = (
     "best-acc", "avg-acc", "zc-pt:nwot", "zc-pt:synflow", "disc-zc:nwot", "disc-zc:synflow", "tenas",
 )
-PROXY_SCORERS = ("zc-pt", "disc-zc", "best-zc")
 REFERENCES = ("best-acc", "avg-acc")
 _PROGRESSIVE_CHOICES = ("own", "best-acc")
 
@@ -54,11 +53,11 @@ class StudyFunction:
 
     @property
     def training(self) -> bool:
-        return bool(SCORERS.entry(self.scorer).meta.get("training"))
+        return scorer_needs(self.scorer).training
 
 
 def _needs_proxy(scorer: str) -> bool:
-    return scorer in PROXY_SCORERS or bool(SCORERS.entry(scorer).meta.get("needs_proxy"))
+    return scorer_needs(scorer).proxy
 
 
 def parse_function(text: str) -> StudyFunction:
@@ -69,7 +68,8 @@ def parse_function(text: str) -> StudyFunction:
     if scorer not in SCORERS:
         raise UnknownNameError(
             f"unknown study function '{text}': no scoring function '{scorer}'; choose from: "
-            f"{', '.join(SCORERS.names())} (zc-pt, disc-zc and best-zc take a proxy, e.g. zc-pt:nwot)"
+            f"{', '.join(SCORERS.names())} ({', '.join(s for s in SCORERS.names() if scorer_needs(s).proxy)} "
+            "take a proxy, e.g. zc-pt:nwot)"
         )
     if _needs_proxy(scorer):
         if not sep or not proxy:
@@ -235,12 +235,9 @@ class _Study:
     def _proxy_options(self, proxy: Optional[str]) -> Dict[str, Any]:
         if not proxy or not self.config.bn_mode:
             return {}
-        import inspect
-
         from ..proxies import PROXIES
 
-        params = inspect.signature(PROXIES.get(proxy)).parameters
-        return {"bn_mode": self.config.bn_mode} if "bn_mode" in params else {}
+        return {"bn_mode": self.config.bn_mode} if PROXIES.entry(proxy).takes("bn_mode") else {}
 
     # -- scoring -------------------------------------------------------------------------
     def score_table(self, fn: StudyFunction, ctx: ScoringContext, state: ArchState,
