@@ -8,7 +8,7 @@ registry's ``modules``; they are imported on first lookup.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Union
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 from ..errors import UnknownNameError
 from ..registry import Registry
@@ -36,4 +36,21 @@ def list_benchmarks() -> List[str]:
     return BENCHMARKS.names()
 
 
-__all__ = ["BENCHMARKS", "register_benchmark", "get_benchmark", "list_benchmarks"]
+#: How the datasets of the benchmarks are printed.
+DATASET_LABELS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "ImageNet16-120": "ImageNet16-120"}
+
+
+def dataset_label(key: str) -> str:
+    return DATASET_LABELS.get(key, key)
+
+
+def benchmark_datasets(space: Any) -> Tuple[str, ...]:
+    """The datasets the tabular benchmark of ``space`` (``space.benchmark``) has
+    accuracies for, CIFAR-10 first; () for a space without a benchmark."""
+    if space.benchmark is None:
+        return ()
+    return tuple(getattr(BENCHMARKS.get(space.benchmark), "DATASETS", ()))
+
+
+__all__ = ["BENCHMARKS", "DATASET_LABELS", "benchmark_datasets", "dataset_label", "get_benchmark",
+           "list_benchmarks", "register_benchmark"]

@@ -14,7 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..benchmarks import get_benchmark
+    from ..benchmarks import benchmark_datasets, dataset_label, get_benchmark
     from ..spaces import get_space
 
     space = get_space(args.space)
@@ -29,9 +29,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"arch            {record['arch']}")
     print(f"index           {record['index']}")
     print(f"CIFAR-10        {record['cifar10']:.3f}  (seeds: {seeds})  rank {ranks['cifar10']}/{total}")
-    for key, label in (("cifar100", "CIFAR-100"), ("ImageNet16-120", "ImageNet16-120")):
-        if key in record:  # NAS-Bench-Macro has CIFAR-10 only
-            print(f"{label:<15} {record[key]:.3f}  rank {ranks[key]}/{total}")
+    for key in benchmark_datasets(space)[1:]:  # CIFAR-10 is above; NAS-Bench-Macro has only it
+        print(f"{dataset_label(key):<15} {record[key]:.3f}  rank {ranks[key]}/{total}")
     if "params_M" in record:
         print(f"params / FLOPs  {record['params_M']:.3f} M / {record['flops_M']:.1f} M")
     print(f"rank            {record['rank']}/{total}  (CIFAR-10 test accuracy)")

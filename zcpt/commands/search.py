@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -56,10 +55,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def size_options(space: Any, channels: Optional[int], cells: Optional[int]) -> Dict[str, int]:
     """The build options that ``--channels``/``--cells`` mean for ``space``.
 
-    Spaces name their depth differently (NB201: cells per stage, DARTS: layers),
-    so the mapping is read from the supernet builder's signature.
+    Spaces name their depth differently (NB201: cells per stage, DARTS: layers);
+    each says which in ``depth_option`` and ``width_option``.
     """
-    params = inspect.signature(space.build_supernet).parameters
     options: Dict[str, int] = {}
     for flag, value in (("channels", channels), ("cells", cells)):
         if value is None:
@@ -67,14 +65,13 @@ def size_options(space: Any, channels: Optional[int], cells: Optional[int]) -> D
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ZcptError(f"--{flag} must be a positive integer, got {value!r}")
     if cells is not None:
-        key = next((k for k in ("cells_per_stage", "layers") if k in params), None)
-        if key is None:
+        if space.depth_option is None:
             raise ZcptError(f"space '{space.name}' has no --cells option")
-        options[key] = cells
+        options[space.depth_option] = cells
     if channels is not None:
-        if "channels" not in params:
+        if space.width_option is None:
             raise ZcptError(f"space '{space.name}' has no --channels option")
-        options["channels"] = channels
+        options[space.width_option] = channels
     return options
 
 
@@ -101,9 +98,13 @@ def default_out(args: argparse.Namespace) -> Path:
 
 def format_result(result: Dict[str, Any], out_dir: Path) -> str:
     """The human-readable summary printed at the end of a search."""
+    from ..benchmarks import benchmark_datasets, dataset_label
+    from ..spaces import get_space
+
     bench = result["benchmark"]
     lines = [f"{'genotype':<16}{result['genotype']}"]
-    for key, label in (("cifar10", "CIFAR-10"), ("cifar100", "CIFAR-100"), ("ImageNet16-120", "ImageNet16-120")):
+    for key in benchmark_datasets(get_space(result["space"])):
+        label = dataset_label(key)
         if key in bench:
             acc = float(bench[key])
             lines.append(f"{label:<16}{acc:.2f} % test accuracy, {100.0 - acc:.2f} % test error")

@@ -15,7 +15,6 @@ resumed from its output directory and ends with the same result.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import logging
 import os
@@ -268,18 +267,18 @@ def _search(config: SearchConfig, device: torch.device, out_dir: Optional[Path],
 
 def describe(space: Any, genotype: str, num_classes: int = 10) -> Dict[str, Any]:
     """Tabular accuracies where the space has a benchmark, else params/FLOPs."""
-    from ..benchmarks import get_benchmark, list_benchmarks
+    from ..benchmarks import benchmark_datasets, get_benchmark
 
-    if space.name in list_benchmarks():
-        info = get_benchmark(space.name).query(genotype)
-        keys = ("cifar10", "cifar100", "ImageNet16-120", "rank", "params_M", "flops_M")
+    if space.benchmark is not None:
+        info = get_benchmark(space.benchmark).query(genotype)
+        keys = (*benchmark_datasets(space), "rank", "params_M", "flops_M")
         return {k: info[k] for k in keys if k in info}
     from ..proxies.counts import count_macs, count_params
 
-    # Cell spaces (DARTS) report their CIFAR-10 evaluation network, as the papers do.
-    size = {"layers": 20, "channels": 36} if "layers" in inspect.signature(space.build_network).parameters else {}
+    # Cell spaces (DARTS) report their evaluation network, as the papers do.
+    size = space.evaluation_options()
     net = space.build_network(space.parse(genotype), num_classes=num_classes, **size)
-    x = torch.zeros(1, 3, 32, 32)
+    x = torch.zeros(1, *space.input_shape)
     net.eval()
     with torch.no_grad():
         return {"params_M": count_params(net, x) / 1e6, "flops_M": count_macs(net, x) / 1e6, **size}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import abc
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -184,6 +184,30 @@ class SearchSpace(abc.ABC):
 
     name: str = ""
     op_names: Tuple[str, ...] = ()
+
+    # -- what the space says about itself (read by the CLI, describe() and SearchResult) --
+    #: build option of the supernet and networks that ``--cells`` sets (NB201:
+    #: cells_per_stage, DARTS: layers); None: the space has no depth option.
+    depth_option: Optional[str] = None
+    #: build option that ``--channels`` sets; None: no width option.
+    width_option: Optional[str] = "channels"
+    #: (channels, height, width) of the inputs the space's networks are built for.
+    input_shape: Tuple[int, int, int] = (3, 32, 32)
+    #: build options of the evaluation network, per setting; the first setting is
+    #: the default. A standalone network built with them is what a paper reports
+    #: and trains (DARTS: 20 cells x 36 channels on CIFAR-10).
+    evaluation_settings: Mapping[str, Mapping[str, Any]] = {"standard": {}}  # read-only
+    #: name of the space's tabular benchmark (see ``zcpt list benchmarks``), or None.
+    benchmark: Optional[str] = None
+
+    def evaluation_options(self, setting: Optional[str] = None) -> Dict[str, Any]:
+        """Build options of the evaluation network of ``setting`` (default: the first)."""
+        settings = self.evaluation_settings
+        key = next(iter(settings)) if setting is None else setting
+        if key not in settings:
+            raise ZcptError(f"unknown evaluation setting '{setting}' of space {self.name}; choose from: "
+                            f"{', '.join(settings)}")
+        return dict(settings[key])
 
     # -- structure -----------------------------------------------------------
     @abc.abstractmethod

@@ -328,6 +328,9 @@ class DartsSpace(SearchSpace):
     """The DARTS cell space, or a subspace with per-edge candidate ops."""
 
     inputs_per_node = 2
+    depth_option = "layers"
+    # DARTS's CIFAR-10 network; "mobile": the smaller one RobustDARTS trains on CIFAR-100 and SVHN
+    evaluation_settings = {"standard": {"layers": 20, "channels": 36}, "mobile": {"layers": 8, "channels": 16}}
 
     def __init__(
         self, name: str, op_names: Sequence[str],

@@ -234,6 +234,7 @@ class MacroSpace(SearchSpace):
 
     name = "macro"
     op_names = OP_NAMES
+    benchmark = "macro"
 
     def edges(self) -> List[Edge]:
         everything = tuple(range(len(OP_NAMES)))

@@ -207,6 +207,8 @@ class NB201Space(SearchSpace):
 
     name = "nb201"
     op_names = OP_NAMES
+    depth_option = "cells_per_stage"
+    benchmark = "nb201"  # the evaluation network is the benchmark's: C=16, 5 cells per stage
 
     def edges(self) -> List[Edge]:
         everything = tuple(range(len(OP_NAMES)))
