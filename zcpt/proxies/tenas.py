@@ -68,6 +68,45 @@ def _refine(ids: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
     return relabelled
 
 
+def _packed_signs(x: torch.Tensor) -> torch.Tensor:
+    """(x > 0) per sample, 8 units packed per uint8 byte: (B, ceil(units / 8))."""
+    codes = (x.detach() > 0).reshape(x.shape[0], -1)
+    pad = (-codes.shape[1]) % 8
+    if pad:
+        codes = torch.nn.functional.pad(codes, (0, pad))
+    weights = torch.tensor([1, 2, 4, 8, 16, 32, 64, 128], dtype=torch.uint8, device=x.device)
+    return (codes.view(codes.shape[0], -1, 8).to(torch.uint8) * weights).sum(dim=2, dtype=torch.uint8)
+
+
+def activation_patterns(net: nn.Module, batches: Sequence[torch.Tensor], *, bn_mode: str = "train") -> int:
+    """Number of distinct ReLU sign patterns over every sample of ``batches``.
+
+    Each batch is one forward (batch-norm statistics per batch in train mode,
+    buffers untouched). The pattern of a sample concatenates (input > 0) of
+    every call of every ``nn.ReLU``/``nn.ReLU6`` module; samples of different
+    batches are compared call by call, so the batches must run the same calls.
+    """
+    if not batches:
+        raise ZcptError("counting linear regions needs at least one input batch")
+    per_batch: List[List[torch.Tensor]] = []
+    for x in batches:
+        calls: List[torch.Tensor] = []
+
+        def hook(module: nn.Module, args: Tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+            calls.append(_packed_signs(args[0]))
+
+        with torch.no_grad(), proxy_mode(net, bn_mode), forward_hooks(relu_modules(net, "tenas"), hook):
+            net(x)
+        per_batch.append(calls)
+    if len({len(calls) for calls in per_batch}) != 1:
+        raise ZcptError("the input batches ran different numbers of ReLU calls")
+    total = sum(int(x.shape[0]) for x in batches)
+    ids = torch.zeros(total, dtype=torch.long, device=batches[0].device)
+    for k in range(len(per_batch[0])):
+        ids = _refine(ids, torch.cat([calls[k] for calls in per_batch]))
+    return int(ids.max()) + 1
+
+
 def linear_regions(
     net: nn.Module,
     input_shape: Sequence[int],
@@ -81,25 +120,17 @@ def linear_regions(
 
     ``input_shape`` is one sample's shape (C, H, W). Inputs come from a CPU
     generator seeded by ``seed``; one forward in train mode (batch statistics,
-    buffers untouched). The pattern of a sample concatenates (input > 0) of
-    every call of every ``nn.ReLU``/``nn.ReLU6`` module. TE-NAS itself feeds
+    buffers untouched); see :func:`activation_patterns`. TE-NAS itself feeds
     1000 inputs of 3x3 pixels to a thin copy of the network so that the count
-    does not saturate at ``samples``; this scores the network as it is.
+    does not saturate at ``samples`` (the ``tenas`` search method does that);
+    this scores the network as it is.
     """
     if samples < 1:
         raise ZcptError(f"linear-region samples must be >= 1, got {samples}")
     device = device or module_device(net)
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn((samples, *input_shape), generator=gen).to(device)
-    ids = torch.zeros(samples, dtype=torch.long, device=device)
-
-    def hook(module: nn.Module, args: Tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        nonlocal ids
-        ids = _refine(ids, (args[0].detach() > 0).reshape(samples, -1).to(torch.uint8))
-
-    with torch.no_grad(), proxy_mode(net, bn_mode), forward_hooks(relu_modules(net, "tenas"), hook):
-        net(x)
-    return int(ids.max()) + 1
+    return activation_patterns(net, [x], bn_mode=bn_mode)
 
 
 def tenas_components(
