@@ -66,6 +66,7 @@ class SupernetSettings:
     seed: int = 0
     dataset: str = "cifar10"
     data: Optional[str] = None
+    fix_alpha: bool = False  # DARTS-PT's "fix alpha": alpha is never trained (uniform op weights)
 
     def check(self) -> None:
         if self.epochs < 0 or self.batch_size < 2:
@@ -148,6 +149,8 @@ class DartsSupernet:
                                         cells_per_stage=settings.cells_per_stage).to(self.device)
         shape = (len(space.edges()), len(space.op_names))
         self.alpha = nn.Parameter(1e-3 * torch.randn(shape, device=self.device))
+        if settings.fix_alpha:  # exactly uniform op weights, never trained
+            self.alpha = nn.Parameter(torch.zeros(shape, device=self.device))
         self.state = space.initial_state()
         self.key = settings.key()
         self.epochs_trained = 0
@@ -205,11 +208,12 @@ class DartsSupernet:
                     for group in w_opt.param_groups:  # CosineAnnealingLR(T_max=epochs), stepped per epoch
                         group["lr"] = s.lr_min + (lr - s.lr_min) * (1 + math.cos(math.pi * epoch / epochs)) / 2
                 for step, (x, y) in enumerate(data.train.epoch(self.epochs_trained + epoch)):
-                    xa, ya = data.arch.batch((self.epochs_trained + epoch) * _VALID_STREAM + step)
-                    w_opt.zero_grad(set_to_none=True)
-                    a_opt.zero_grad(set_to_none=True)
-                    loss_fn(self.forward(state, xa), ya).backward()
-                    a_opt.step()
+                    if not s.fix_alpha:
+                        xa, ya = data.arch.batch((self.epochs_trained + epoch) * _VALID_STREAM + step)
+                        w_opt.zero_grad(set_to_none=True)
+                        a_opt.zero_grad(set_to_none=True)
+                        loss_fn(self.forward(state, xa), ya).backward()
+                        a_opt.step()
                     w_opt.zero_grad(set_to_none=True)
                     a_opt.zero_grad(set_to_none=True)
                     loss_fn(self.forward(state, x), y).backward()
