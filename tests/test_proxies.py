@@ -250,6 +250,32 @@ def test_zen_ignores_image_values_and_follows_seed():
     assert math.isfinite(init) and init != first
 
 
+def test_zen_running_variance_is_the_zen_nas_code_term():
+    """bn_variance='running': sigma from running_var after the two train-mode forwards
+    (momentum 0.1, unbiased batch variances), buffers restored; 'batch' differs."""
+    torch.manual_seed(0)
+    conv, bn = nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4)
+    net = nn.Sequential(conv, bn)
+    x, y = make_batch()
+    before = [b.clone() for b in bn.buffers()]
+    value = score_network("zen", net, (x, y), bn_variance="running")
+    assert all(torch.equal(a, b) for a, b in zip(before, bn.buffers()))
+    gen = torch.Generator().manual_seed(0)
+    x1 = torch.randn(x.shape, generator=gen)
+    x2 = x1 + 1e-2 * torch.randn(x.shape, generator=gen)
+    with torch.no_grad():
+        a1, a2 = conv(x1).double(), conv(x2).double()
+        v1, v2 = a1.var(dim=(0, 2, 3), unbiased=True), a2.var(dim=(0, 2, 3), unbiased=True)
+        running = 0.9 * (0.9 * 1.0 + 0.1 * v1) + 0.1 * v2
+        f1 = (a1 - a1.mean(dim=(0, 2, 3), keepdim=True)) / torch.sqrt(a1.var(dim=(0, 2, 3), unbiased=False, keepdim=True) + 1e-5)
+        f2 = (a2 - a2.mean(dim=(0, 2, 3), keepdim=True)) / torch.sqrt(a2.var(dim=(0, 2, 3), unbiased=False, keepdim=True) + 1e-5)
+        delta = (f1 - f2).abs().flatten(1).sum(dim=1).mean()
+    assert value == pytest.approx(float(torch.log(delta) + 0.5 * torch.log(running.mean())), rel=1e-4)
+    assert value != pytest.approx(score_network("zen", net, (x, y)), rel=1e-3)
+    with pytest.raises(ZcptError):
+        score_network("zen", net, (x, y), bn_variance="median")
+
+
 # -- tenas --------------------------------------------------------------------------------
 
 
