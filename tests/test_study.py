@@ -134,11 +134,24 @@ def test_best_zc_on_a_small_state_and_its_cache(bench, dataset, tmp_path):
     again.score_cell = lambda index: pytest.fail("cached cell scored again")
     again.ensure(np.flatnonzero(reachable))
     table.path.write_bytes(b"not a zip")
-    with pytest.raises(DataError, match="corrupt best-zc cache"):
+    with pytest.raises(DataError, match="corrupt cell-score cache"):
         CellScores(table.settings, bench.tables.ops, space, dataset=dataset)
 
 
 # -- correlations ----------------------------------------------------------------------------------
+def test_cell_scores_of_macro_codes(dataset, tmp_path):
+    """The cell-score cache holds NAS-Bench-Macro codes too (no cells_per_stage there)."""
+    from zcpt.benchmarks import get_benchmark
+
+    macro = get_benchmark("macro")
+    settings = BestZcSettings(space="macro", channels=4, cells_per_stage=None, batch_size=4)
+    assert settings.key().startswith("macro-nwot-c4-b4-s0-")
+    table = CellScores(settings, macro.tables.ops, get_space("macro"), dataset=dataset, path=tmp_path / "m.npz")
+    table.ensure(np.array([0, 6477]))
+    assert table.done.sum() == 2 and np.isfinite(table.values()[[0, 6477]]).all()
+    assert table.values()[0] != table.values()[6477]
+
+
 def test_spearman_hand_example():
     # ranks of y: 1, 2, 3.5, 5, 3.5 -> rho = 8 / sqrt(10 * 9.5)
     assert spearman([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]) == pytest.approx(8 / math.sqrt(95))

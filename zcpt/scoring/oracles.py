@@ -32,7 +32,7 @@ from ..progress import Progress
 from ..spaces.base import ArchState
 from .base import ScoringContext, register_scorer
 
-SAVE_EVERY = 500  # cells between two writes of the best-zc cache
+SAVE_EVERY = 500  # cells between two writes of the cell-score cache
 
 
 # -- cells consistent with a state ----------------------------------------------------------
@@ -95,27 +95,35 @@ def avg_acc(ctx: ScoringContext, state: ArchState, edge: int, ops: Sequence[int]
 # -- best-zc: proxy scores of every standalone cell, cached ------------------------------------
 @dataclass(frozen=True)
 class BestZcSettings:
-    """What determines the proxy score of each standalone cell (and so the cache key).
+    """What determines the proxy score of each standalone architecture (and so the cache key).
 
-    Each cell gets its own weight seed (derived from ``seed`` and its index) and
-    every cell is scored on the same minibatch, ``BatchSource(..., seed).batch(0)``.
+    Each architecture of the benchmark's table (``space``: nb201 or macro) gets
+    its own weight seed (derived from ``seed`` and its index) and every one is
+    scored on the same minibatch, ``BatchSource(..., seed).batch(0)``.
+    ``channels`` / ``cells_per_stage`` set the network size; None leaves the
+    space's default (NAS-Bench-Macro has no cells_per_stage).
     """
 
     proxy: str = "nwot"
-    channels: int = 16
-    cells_per_stage: int = 5
+    channels: Optional[int] = 16
+    cells_per_stage: Optional[int] = 5
     batch_size: int = 64
     seed: int = 0
     dataset: str = "cifar10"
     data: Optional[str] = None
     proxy_options: Tuple[Tuple[str, Any], ...] = ()
+    space: str = "nb201"
+
+    def network_options(self) -> Dict[str, int]:
+        size = {"channels": self.channels, "cells_per_stage": self.cells_per_stage}
+        return {k: v for k, v in size.items() if v is not None}
 
     def key(self) -> str:
         """A readable file stem plus a hash of everything (data path and options included)."""
         text = json.dumps(asdict(self), sort_keys=True, default=str)
         digest = hashlib.sha1(text.encode()).hexdigest()[:10]
-        return (f"{self.proxy}-c{self.channels}-n{self.cells_per_stage}-b{self.batch_size}"
-                f"-s{self.seed}-{self.dataset}-{digest}")
+        size = "".join(f"-{k[0]}{v}" for k, v in self.network_options().items())
+        return f"{self.space}-{self.proxy}{size}-b{self.batch_size}-s{self.seed}-{self.dataset}-{digest}"
 
 
 def cell_seed(seed: int, index: int) -> int:
@@ -124,9 +132,10 @@ def cell_seed(seed: int, index: int) -> int:
 
 
 class CellScores:
-    """Proxy scores of the NB201 standalone cells, computed on demand and cached.
+    """Proxy scores of a benchmark's standalone networks (NB201 cells, NAS-Bench-Macro
+    codes), computed on demand and cached; best-zc, naswot and evolution read them.
 
-    The cache file ``cache_dir("best_zc")/<key>.npz`` holds ``scores`` (float64,
+    The cache file ``cache_dir("cell_scores")/<key>.npz`` holds ``scores`` (float64,
     N) and ``done`` (bool, N); it is rewritten every :data:`SAVE_EVERY` new
     cells, so an interrupted run resumes where it stopped. A cell whose proxy
     score is NaN is ``done`` and excluded from the best-zc maximum.
@@ -149,7 +158,7 @@ class CellScores:
         self._dataset = dataset
         self._batch: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
         self.progress = progress
-        self.path = path or cache_dir("best_zc") / f"{settings.key()}.npz"
+        self.path = path or cache_dir("cell_scores") / f"{settings.key()}.npz"
         n = len(ops_table)
         self.scores = np.full(n, np.nan)
         self.done = np.zeros(n, dtype=bool)
@@ -162,9 +171,9 @@ class CellScores:
             with np.load(self.path, allow_pickle=False) as data:
                 scores, done = np.asarray(data["scores"], dtype=np.float64), np.asarray(data["done"], dtype=bool)
         except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-            raise DataError(f"corrupt best-zc cache {self.path} ({exc}); delete it to recompute") from None
+            raise DataError(f"corrupt cell-score cache {self.path} ({exc}); delete it to recompute") from None
         if scores.shape != self.scores.shape or done.shape != self.done.shape:
-            raise DataError(f"corrupt best-zc cache {self.path}: {scores.shape[0]} cells, expected {len(self.scores)}")
+            raise DataError(f"corrupt cell-score cache {self.path}: {scores.shape[0]} cells, expected {len(self.scores)}")
         self.scores, self.done = scores, done
 
     def save(self) -> None:
@@ -190,7 +199,7 @@ class CellScores:
         genotype = tuple(names[int(o)] for o in self.ops_table[index])
         seed_everything(cell_seed(s.seed, index))
         net = self.space.build_network(genotype, num_classes=self._dataset.num_classes,
-                                       channels=s.channels, cells_per_stage=s.cells_per_stage).to(self.device)
+                                       **s.network_options()).to(self.device)
         return score_network(s.proxy, net, batch, **dict(s.proxy_options))
 
     def ensure(self, indices: Optional[np.ndarray] = None) -> None:
@@ -199,7 +208,8 @@ class CellScores:
         missing = wanted[~self.done[wanted]]
         if missing.size == 0:
             return
-        bar = Progress(int(missing.size), f"best-zc {self.settings.proxy}", enabled=self.progress)
+        bar = Progress(int(missing.size), f"cell scores {self.settings.space} {self.settings.proxy}",
+                       enabled=self.progress)
         try:
             for k, index in enumerate(missing, start=1):
                 self.scores[index] = self.score_cell(int(index))
@@ -225,7 +235,7 @@ def best_zc_table(ctx: ScoringContext) -> CellScores:
     """
     base = ctx.extras.get("best_zc_settings") or BestZcSettings()
     options = tuple(sorted(ctx.proxy_options.items()))
-    settings = replace(base, proxy=ctx.proxy, proxy_options=options)
+    settings = replace(base, proxy=ctx.proxy, proxy_options=options, space=ctx.space.name)
     tables: Dict[str, CellScores] = ctx.extras.setdefault("best_zc_tables", {})
     key = settings.key()
     if key not in tables:
