@@ -30,3 +30,13 @@ def make_image_folder(tmp_path_factory):
         return root
 
     return make
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny networks gain nothing from intra-op threads, which on a shared 2-core
+    machine only wait for each other: ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -12,12 +12,7 @@ from zcpt.spaces import get_space
 from zcpt.study.supernet_training import SupernetSettings, SupernetStore
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

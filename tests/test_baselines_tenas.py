@@ -13,12 +13,7 @@ from zcpt.data import load_dataset
 from zcpt.errors import ZcptError
 from zcpt.spaces import get_space
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

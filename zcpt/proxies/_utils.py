@@ -102,6 +102,23 @@ def proxy_mode(net: nn.Module, bn_mode: str = "train") -> Iterator[nn.Module]:
             m.training = mode
 
 
+@contextlib.contextmanager
+def train_mode_restored(net: nn.Module) -> Iterator[nn.Module]:
+    """Plain train mode (batch norm normalises with batch statistics *and* updates its
+    running buffers); afterwards every buffer and every module's mode is restored."""
+    modes = [(m, m.training) for m in net.modules()]
+    buffers = [(b, b.detach().clone()) for b in net.buffers()]
+    try:
+        net.train()
+        yield net
+    finally:
+        with torch.no_grad():
+            for buf, saved in buffers:
+                buf.copy_(saved)
+        for m, mode in modes:
+            m.training = mode
+
+
 def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 

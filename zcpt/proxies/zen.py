@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import ZcptError
-from ._utils import check_choice, forward_hooks, proxy_mode, weight_layers
+from ._utils import check_choice, forward_hooks, proxy_mode, train_mode_restored, weight_layers
 from .base import Batch, LossFn, Option, register_proxy
 
 BN_VARIANCES = ("batch", "running")
@@ -115,17 +115,8 @@ def _batch_variance_pass(model: nn.Module, bns: List[nn.Module], x: torch.Tensor
 
 def _running_variance_pass(model: nn.Module, bns: List[nn.Module], x: torch.Tensor, x2: torch.Tensor):
     """The Zen-NAS code's BN term: running variances after both train-mode forwards."""
-    modes = [(m, m.training) for m in model.modules()]
-    saved = [(b, b.detach().clone()) for m in bns for b in m.buffers()]
-    try:
-        model.train()
+    with train_mode_restored(model):  # running stats updated as in the code, then restored
         f1 = features(model, x)
         f2 = features(model, x2)
         log_sigma = [0.5 * torch.log(m.running_var.detach().double().mean()) for m in bns]
-    finally:
-        with torch.no_grad():
-            for buf, value in saved:
-                buf.copy_(value)
-        for m, mode in modes:
-            m.training = mode
     return f1, f2, log_sigma

@@ -19,7 +19,6 @@ simply not computed (their weight is masked out, not renormalised).
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import json
@@ -38,6 +37,7 @@ from ..errors import DataError, ZcptError
 from ..files import torch_save, write_json
 from ..paths import cache_dir
 from ..progress import Progress
+from ..proxies._utils import train_mode_restored
 from ..spaces.base import ArchState, SearchSpace
 
 _VALID_STREAM = 1_000_003  # architecture-half batch index = epoch * this + step
@@ -115,23 +115,6 @@ class SupernetData:
         return src.epoch(0, shuffle=False)
 
 
-@contextlib.contextmanager
-def _batch_stats(net: nn.Module) -> Iterator[None]:
-    """Train-mode BN (batch statistics, as DARTS-PT's projection evaluation) without
-    touching the running buffers; module modes restored afterwards."""
-    modes = [(m, m.training) for m in net.modules()]
-    buffers = [(b, b.detach().clone()) for b in net.buffers()]
-    net.train()
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for buf, saved in buffers:
-                buf.copy_(saved)
-        for m, mode in modes:
-            m.training = mode
-
-
 class DartsSupernet:
     """An NB201 supernet with DARTS architecture weights, trained under a state.
 
@@ -177,7 +160,7 @@ class DartsSupernet:
     def accuracy(self, state: ArchState, data: SupernetData, images: Optional[int] = None) -> float:
         """Top-1 accuracy (%) under ``state`` on the evaluation images, BN on batch statistics."""
         correct = total = 0
-        with _batch_stats(self.net):
+        with train_mode_restored(self.net):  # BN on batch statistics, as DARTS-PT's projection
             for x, y in data.eval_batches(images):
                 correct += int((self.forward(state, x).argmax(dim=1) == y).sum())
                 total += int(y.numel())
