@@ -130,3 +130,11 @@ def regularized_evolution(
     running = np.maximum.accumulate(np.where(np.isnan(scores), -np.inf, scores))
     return {"genotype": history[best]["genotype"], "score": float(scores[best]),
             "history": history, "best_so_far": running.tolist()}
+
+
+def evolution_search(space: SearchSpace, scores: Any, seed: int, population: int = 64, tournament: int = 10,
+                     evaluations: int = 1000) -> Dict[str, Any]:
+    """The ``evolution`` method: regularised evolution, fitness from :mod:`zcpt.baselines.scores`."""
+    out = regularized_evolution(space, scores.of_genotypes, seed, population, tournament, evaluations)
+    return {"genotype": out["genotype"], "score": out["score"], "best_so_far": out["best_so_far"],
+            "history": [{"genotype": h["genotype"], "score": h["score"]} for h in out["history"]]}

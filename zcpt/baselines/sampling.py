@@ -14,7 +14,7 @@ distinct one once (``score_genotypes``).
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Sequence
 
 import numpy as np
 
@@ -92,3 +92,27 @@ def naswot_open(
     values = dict(zip(distinct, np.asarray(score_genotypes(distinct), dtype=float)))
     chosen = [row[best_of(np.array([values[g] for g in row]))] for row in draws]
     return {"draws": draws, "chosen": chosen, "scores": [float(values[g]) for g in chosen]}
+
+
+def random_search(space: Any, seed: int) -> Dict[str, Any]:
+    """The ``random`` method: one uniform draw from ``space`` (its own sampler)."""
+    return {"genotype": space.format(space.sample(repeat_rng(seed, 0)))}
+
+
+def naswot_search(space: Any, scores: Any, samples: int, repeats: int, seed: int) -> Dict[str, Any]:
+    """The ``naswot`` (and ``max-params``) method over :mod:`zcpt.baselines.scores`.
+
+    The reported architecture is repeat 0's choice; ``repeats`` lists every
+    repeat's choice and score (the spread over repeats is the method's spread).
+    """
+    if hasattr(scores, "of_indices"):
+        out = naswot_tabular(scores.num_archs, scores.of_indices, samples, repeats, seed)
+        chosen = [scores.genotype(i) for i in out["chosen"]]
+        drawn = int(np.unique(out["draws"]).size)
+    else:
+        out = naswot_open(lambda r: space.format(space.sample(r)), scores.of_genotypes, samples, repeats, seed)
+        chosen = list(out["chosen"])
+        drawn = len({g for row in out["draws"] for g in row})
+    return {"genotype": chosen[0], "repeats": [{"genotype": g, "score": float(s)}
+                                               for g, s in zip(chosen, out["scores"])],
+            "distinct_scored": drawn}

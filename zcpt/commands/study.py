@@ -37,8 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--progressive-choice", choices=("own", "best-acc"), default="own",
                    help="who picks each discretised edge's op: the function itself or best-acc (default: own)")
     g = p.add_argument_group("best-zc (proxy score of every standalone cell, cached)")
-    g.add_argument("--best-zc-channels", type=int, default=16, help="cell network channels (default: 16)")
-    g.add_argument("--best-zc-cells-per-stage", type=int, default=5, help="cells per stage (default: 5)")
+    g.add_argument("--best-zc-channels", type=int, default=None,
+                   help="cell network channels (default: the benchmark's, 16)")
+    g.add_argument("--best-zc-cells-per-stage", type=int, default=None,
+                   help="cells per stage (default: the benchmark's, 5)")
     g.add_argument("--best-zc-batch-size", type=int, default=64, help="minibatch size (default: 64)")
     g.add_argument("--best-zc-seed", type=int, default=0, help="seed of weights and batch (default: 0)")
     g = p.add_argument_group("training-based functions (darts, disc-acc, darts-pt); defaults: DARTS-PT's")

@@ -100,13 +100,14 @@ class BestZcSettings:
     Each architecture of the benchmark's table (``space``: nb201 or macro) gets
     its own weight seed (derived from ``seed`` and its index) and every one is
     scored on the same minibatch, ``BatchSource(..., seed).batch(0)``.
-    ``channels`` / ``cells_per_stage`` set the network size; None leaves the
-    space's default (NAS-Bench-Macro has no cells_per_stage).
+    ``channels`` / ``cells_per_stage`` shrink the networks; None (default) keeps
+    the benchmark's own network (NB201: C=16, 5 cells per stage; NAS-Bench-Macro
+    has no cells_per_stage).
     """
 
     proxy: str = "nwot"
-    channels: Optional[int] = 16
-    cells_per_stage: Optional[int] = 5
+    channels: Optional[int] = None
+    cells_per_stage: Optional[int] = None
     batch_size: int = 64
     seed: int = 0
     dataset: str = "cifar10"

@@ -65,8 +65,8 @@ def markdown(result: Dict[str, Any], images: Dict[str, str]) -> str:
         "",
     ]
     if any(f.startswith("best-zc") for f in labels):
-        lines += [f"best-zc scores every standalone cell: C={c['best_zc_channels']}, "
-                  f"{c['best_zc_cells_per_stage']} cells/stage, batch {c['best_zc_batch_size']}, "
+        lines += [f"best-zc scores every standalone cell: C={c['best_zc_channels'] or 16}, "
+                  f"{c['best_zc_cells_per_stage'] or 5} cells/stage, batch {c['best_zc_batch_size']}, "
                   f"seed {c['best_zc_seed']}.", ""]
     training = _training_functions(result)
     if training:

@@ -101,8 +101,8 @@ class StudyConfig:
     progressive: bool = True
     progressive_choice: str = "own"
     # best-zc: standalone-cell scoring
-    best_zc_channels: int = 16
-    best_zc_cells_per_stage: int = 5
+    best_zc_channels: Optional[int] = None  # None: the benchmark's network (C=16)
+    best_zc_cells_per_stage: Optional[int] = None  # None: the benchmark's network (5)
     best_zc_batch_size: int = 64
     best_zc_seed: int = 0
     # training-based functions
