@@ -14,7 +14,7 @@ import torch
 
 from zcpt.cli import build_parser, main
 from zcpt.commands.search import config_from_args, default_out
-from zcpt.search import runner
+from zcpt.search import stages
 
 TINY = ["--channels", "4", "--cells", "1", "--train-images", "200", "--batch-size", "8", "-N", "2", "-V", "2"]
 RESULT_KEYS = {"space", "proxy", "order", "seed", "proposals", "validation", "batch_size", "genotype",
@@ -114,7 +114,7 @@ def test_resume_and_reuse_of_out(tmp_path: Path, capsys, monkeypatch) -> None:
     assert zcpt(*args, "--out", str(whole)) == 0
 
     calls: List[int] = []
-    real_pass = runner.run_pass
+    real_pass = stages.run_pass
 
     def interrupted_pass(*a, **k):
         calls.append(1)
@@ -122,7 +122,7 @@ def test_resume_and_reuse_of_out(tmp_path: Path, capsys, monkeypatch) -> None:
             raise KeyboardInterrupt
         return real_pass(*a, **k)
 
-    monkeypatch.setattr(runner, "run_pass", interrupted_pass)
+    monkeypatch.setattr(stages, "run_pass", interrupted_pass)
     assert zcpt(*args, "--out", str(cut)) == 130
     assert len(json.loads((cut / "progress.json").read_text())["proposals"]) == 2
     capsys.readouterr()

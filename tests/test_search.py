@@ -20,7 +20,7 @@ from zcpt.errors import NonFiniteScoreError, ZcptError
 from zcpt.proxies import PROXIES, register_proxy, score_network
 from zcpt.scoring import SCORERS, ScoringContext, register_scorer
 from zcpt.search import SearchConfig, search
-from zcpt.search import runner
+from zcpt.search import rundir, stages
 from zcpt.search.proposal import run_pass
 from zcpt.spaces import ArchState, Supernet, get_space
 
@@ -121,7 +121,7 @@ def pass_scorer() -> Iterator[Callable[[Tuple[str, ...], Tuple[str, ...]], None]
         @register_scorer("test-pass-cell")
         def scorer(ctx: ScoringContext, state: ArchState, edge: int, ops: List[int]) -> List[float]:
             _, index = ctx.batch_id  # ("proposal", p * _BATCHES_PER_PASS + t)
-            cell = even if (index // runner._BATCHES_PER_PASS) % 2 == 0 else odd
+            cell = even if (index // stages.BATCHES_PER_PASS) % 2 == 0 else odd
             return [1.0 if NB201.op_names[o] == cell[edge] else 0.0 for o in ops]
 
     yield register
@@ -143,7 +143,7 @@ def test_validation_scores_every_candidate_on_the_same_batches(pass_scorer, monk
         seen.append((net, _fingerprint(batch), value))  # holding net keeps its id unique
         return value
 
-    monkeypatch.setattr(runner, "score_network", spy)
+    monkeypatch.setattr(stages, "score_network", spy)
     result = search(tiny(scorer="test-pass-cell", order="fixed", proposals=3, validation=3))
 
     a, b = NB201.format(CELL_A), NB201.format(CELL_B)
@@ -192,17 +192,17 @@ def test_resume_after_interrupt_gives_the_uninterrupted_result(tmp_path: Path, m
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
-    saved = json.loads((tmp_path / "cut" / runner.STATE_FILE).read_text())
+    saved = json.loads((tmp_path / "cut" / rundir.STATE_FILE).read_text())
     assert len(saved["proposals"]) == 2
-    assert not (tmp_path / "cut" / runner.RESULT_FILE).exists()
+    assert not (tmp_path / "cut" / rundir.RESULT_FILE).exists()
 
     passes = []
-    real_pass = runner.run_pass
-    monkeypatch.setattr(runner, "run_pass", lambda *a, **k: passes.append(1) or real_pass(*a, **k))
+    real_pass = stages.run_pass
+    monkeypatch.setattr(stages, "run_pass", lambda *a, **k: passes.append(1) or real_pass(*a, **k))
     resumed = search(config, out_dir=tmp_path / "cut", resume=True)
     assert len(passes) == 1  # only the missing proposal is run again
-    on_disk = json.loads((tmp_path / "cut" / runner.RESULT_FILE).read_text())
-    assert without_seconds(on_disk) == without_seconds(json.loads(json.dumps(whole)))
+    on_disk = json.loads((tmp_path / "cut" / rundir.RESULT_FILE).read_text())
+    assert without_seconds(on_disk) == without_seconds(whole.to_json())
     assert without_seconds(resumed) == without_seconds(whole)
 
 
@@ -216,7 +216,7 @@ def test_resume_refuses_other_config_and_reuse_needs_resume(tmp_path: Path) -> N
         search(tiny(proposals=1, validation=2), out_dir=tmp_path, resume=True)
     assert "\n" not in str(info.value)
     fresh = search(config, out_dir=tmp_path / "empty", resume=True)  # nothing to resume: starts afresh
-    assert (tmp_path / "empty" / runner.RESULT_FILE).exists() and fresh["genotype"]
+    assert (tmp_path / "empty" / rundir.RESULT_FILE).exists() and fresh["genotype"]
 
 
 def test_config_errors_are_one_line() -> None:
@@ -304,9 +304,9 @@ def test_darts_search_end_to_end(tmp_path: Path) -> None:
             inputs = [inp for _, inp in pairs[2 * k:2 * k + 2]]
             assert len(set(inputs)) == 2 and all(i < k + 2 for i in inputs)
     assert result["benchmark"]["params_M"] > 0 and result["benchmark"]["flops_M"] > 0
-    assert json.loads((tmp_path / runner.RESULT_FILE).read_text())["genotype"] == result["genotype"]
+    assert json.loads((tmp_path / rundir.RESULT_FILE).read_text())["genotype"] == result["genotype"]
 
-    decisions = json.loads((tmp_path / runner.STATE_FILE).read_text())["proposals"][0]["decisions"]
+    decisions = json.loads((tmp_path / rundir.STATE_FILE).read_text())["proposals"][0]["decisions"]
     ops = [d for d in decisions if "edge" in d]
     topology = [d for d in decisions if "kept" in d]
     assert sorted(d["edge"] for d in ops) == sorted(e.name for e in space.edges())
@@ -347,7 +347,7 @@ def test_darts_topology_step_matches_brute_force(darts_table_proxy: None, tmp_pa
     config = SearchConfig(space="darts", proxy="test-darts-table", order="random", proposals=1, validation=1,
                           batch_size=8, supernet_options=size, network_options=size, train_images=100)
     result = search(config, out_dir=tmp_path)
-    decisions = json.loads((tmp_path / runner.STATE_FILE).read_text())["proposals"][0]["decisions"]
+    decisions = json.loads((tmp_path / rundir.STATE_FILE).read_text())["proposals"][0]["decisions"]
 
     names = [e.name for e in DARTS.edges()]
     state = DARTS.initial_state()

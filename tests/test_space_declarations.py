@@ -10,7 +10,7 @@ import pytest
 from zcpt.benchmarks import benchmark_datasets, dataset_label
 from zcpt.commands.search import format_result, size_options
 from zcpt.errors import ZcptError
-from zcpt.search.runner import describe
+from zcpt.search.result import describe
 from zcpt.spaces import get_space, list_spaces
 
 

@@ -102,16 +102,27 @@ class Entry(Generic[T]):
 class Registry(Generic[T]):
     """Maps names to objects; ``kind`` names the registry in error messages."""
 
-    def __init__(self, kind: str, modules: Sequence[str] = ()) -> None:
+    def __init__(self, kind: str, modules: Sequence[str] = (), package: Optional[str] = None) -> None:
+        """``modules`` are imported on the first lookup, in order; then, with
+        ``package``, every module of that package whose name does not start with
+        ``_`` (alphabetically), so that a new entry is one new file there."""
         self.kind = kind
         self._entries: Dict[str, Entry[T]] = {}
         self._modules = tuple(modules)
-        self._imported = not self._modules
+        self._package = package
+        self._imported = not self._modules and package is None
 
     def _import_modules(self) -> None:
         if not self._imported:
             self._imported = True
-            for module in self._modules:
+            names = list(self._modules)
+            if self._package is not None:
+                import pkgutil
+
+                path = importlib.import_module(self._package).__path__
+                names += sorted(f"{self._package}.{m.name}" for m in pkgutil.iter_modules(path)
+                                if not m.name.startswith("_"))
+            for module in dict.fromkeys(names):
                 importlib.import_module(module)
 
     def register(self, name: str, *, options: Iterable[Option] = (), **meta: Any) -> Callable[[T], T]:

@@ -1,0 +1,91 @@
+"""What determines a search: :class:`SearchConfig`.
+
+The fields are the settings every method shares (space, data, seed, device,
+sizes) plus, flat for compatibility with earlier ``progress.json`` files, the
+settings of the default method ``zero-cost-pt`` (proxy, order, scorer, N, V,
+...). Any other method keeps its own declared options in ``method_options``
+(see :mod:`zcpt.search.methods`); :meth:`SearchConfig.check` fills in their
+defaults, so they are recorded in progress.json and result.json and take part
+in the resume check like every other field.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+from ..errors import ZcptError
+
+
+@dataclass
+class SearchConfig:
+    """Everything that determines a search's result (and nothing else)."""
+
+    space: str = "nb201"
+    proxy: str = "nwot"
+    order: str = "random"
+    scorer: str = "zc-pt"
+    proposals: int = 10
+    validation: int = 100
+    batch_size: int = 256
+    seed: int = 0
+    dataset: str = "cifar10"
+    data: Optional[str] = None
+    device: str = "cpu"
+    bn_mode: Optional[str] = None  # nwot / zen / tenas batch-norm mode; None: proxy default
+    nonfinite: str = "error"
+    supernet_options: Dict[str, Any] = field(default_factory=dict)
+    network_options: Dict[str, Any] = field(default_factory=dict)
+    train_images: Optional[int] = None  # restrict the data (tests, quick looks)
+    channels_last: bool = True  # NHWC tensors: same networks, several times faster convs/pools
+    # nwot as the Zero-Cost-PT reference code computed it (NB201): BN in eval mode,
+    # ReLU-Conv-BN inputs counted twice, removed ops run on zero inputs.
+    reference_compat: bool = False
+    method: str = "zero-cost-pt"  # see `zcpt list methods`
+    method_options: Dict[str, Any] = field(default_factory=dict)  # the method's declared options
+
+    def check(self) -> None:
+        """One-line errors for every bad name or number; fills in the method's option defaults."""
+        from ..proxies import PROXIES
+        from ..scoring import SCORERS, scorer_needs
+        from ..spaces import get_space
+        from .methods import METHODS
+        from .orders import ORDERS
+
+        get_space(self.space)
+        entry = METHODS.entry(self.method)
+        self.method_options = {**entry.defaults(), **METHODS.check_options(self.method, self.method_options)}
+        PROXIES.entry(self.proxy)
+        ORDERS.entry(self.order)
+        if scorer_needs(self.scorer).training:
+            usable = [s for s in SCORERS.names() if not scorer_needs(s).training]
+            raise ZcptError(f"scoring function '{self.scorer}' needs a trained supernet, which the search "
+                            f"does not train; choose from: {', '.join(usable)}")
+        if self.proposals < 1 or self.validation < 0 or self.batch_size < 2:
+            raise ZcptError("need proposals >= 1, validation >= 0 and batch size >= 2")
+        if self.seed < 0:
+            raise ZcptError(f"seed must be a non-negative integer, got {self.seed}")
+        if self.bn_mode is not None and not PROXIES.entry(self.proxy).takes("bn_mode"):
+            raise ZcptError(f"proxy '{self.proxy}' has no batch-norm mode; drop --bn-mode")
+        if self.reference_compat and (self.proxy != "nwot" or self.space != "nb201"):
+            raise ZcptError("--reference-compat applies to nwot on nb201 only")
+        if self.nonfinite not in ("error", "skip"):
+            raise ZcptError(f"unknown --nonfinite '{self.nonfinite}'; choose from: error, skip")
+
+    def proxy_options(self) -> Dict[str, Any]:
+        options: Dict[str, Any] = {"bn_mode": self.bn_mode} if self.bn_mode else {}
+        if self.reference_compat:
+            options = {"bn_mode": self.bn_mode or "eval", "hook_match": "type-name"}
+        return options
+
+    def supernet_build_options(self) -> Dict[str, Any]:
+        options = dict(self.supernet_options)
+        if self.reference_compat:
+            options["removed_ops"] = "zero-input"
+        return options
+
+    def to_json(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+__all__ = ["SearchConfig"]

@@ -1,0 +1,166 @@
+"""Search methods: one registry (``zcpt list methods``), one module per method.
+
+A method is one function in one module of this package, registered with one
+decorator; nothing else needs editing (every module here is found on the first
+lookup)::
+
+    # zcpt/search/methods/max_params.py
+    from ...registry import Option
+    from . import MethodRun, register_method
+
+    @register_method("max-params", options=[
+        Option("samples", int, 1000, minimum=1, help="architectures drawn uniformly"),
+    ])
+    def max_params(run: MethodRun):
+        # (the docstring's first line is what `zcpt list methods` prints)
+        drawn = run.state.setdefault("drawn", [])          # kept in progress.json: resumable
+        for i in range(len(drawn), run.options["samples"]):  # draw i depends on (seed, i) only
+            drawn.append(run.space.format(run.space.sample(run.rng("max-params", i))))
+            run.save()
+        size = [sum(p.numel() for p in run.space.build_network(run.space.parse(g)).parameters())
+                for g in drawn]
+        best = max(range(len(drawn)), key=size.__getitem__)
+        return run.result(drawn[best], candidates=[{"genotype": g, "score": n} for g, n in zip(drawn, size)])
+
+What every method gets from the machinery, without writing any of it:
+
+* **Options.** Each declared :class:`~zcpt.registry.Option` becomes a flag of
+  ``zcpt search`` (``samples`` -> ``--samples``; one flag per name, shared by the
+  methods that declare it, so declare a shared name with the same type). Values
+  are checked (type, choices, minimum: one-line errors), defaults filled in, and
+  kept in ``SearchConfig.method_options``; ``run.options`` has them all. They are
+  written to progress.json and result.json and take part in the resume check.
+  The shared settings (space, proxy, batch size, seed, data, device, sizes) are
+  ``run.config``'s fields.
+* **The run directory.** ``zcpt search --out DIR`` is checked before any work and
+  locked while the method runs; a second run on it is refused; reusing it needs
+  ``--resume``, which needs the same configuration. ``run.state`` is a JSON-able
+  dictionary written to ``DIR/progress.json`` by ``run.save()`` (atomically) and
+  handed back on ``--resume``: keep finished work there and skip what is done.
+* **The result.** Return ``run.result(genotype, ...)``: a
+  :class:`~zcpt.search.result.SearchResult` with space, seed, method and config
+  filled in, the benchmark's accuracies (or the params/FLOPs of the evaluation
+  network), the total seconds over all resumes, ``state["forward_passes"]``, and
+  your ``candidates`` and ``details``. It is written to ``DIR/result.json``.
+* **Helpers.** ``run.dataset`` (loaded once, ``--train-images`` applied),
+  ``run.batch_source(seed)`` (reproducible augmented minibatches on the device),
+  ``run.rng(*stream)`` (a generator derived from the seed), ``run.progress(n,
+  stage)`` (a bar on a terminal, a line every 30 s in a log), ``run.device``,
+  ``run.space``, and ``logging.getLogger(__name__)`` for messages.
+
+Same seed, same machine, same result: derive every random choice from
+``run.config.seed`` (``run.rng``, ``run.batch_source``, ``zcpt.device.seed_everything``).
+"""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional
+
+import numpy as np
+
+from ...registry import Option, Registry
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from ...data import BatchSource, ImageDataset
+    from ...progress import Progress
+    from ...spaces import SearchSpace
+    from ..config import SearchConfig
+    from ..result import SearchResult
+    from ..rundir import RunDir
+
+MethodFn = Callable[["MethodRun"], "SearchResult"]
+
+# zero-cost-pt first: it is the default and `zcpt list methods` lists it first.
+METHODS: Registry[MethodFn] = Registry(
+    "search method", modules=("zcpt.search.methods.zero_cost_pt",), package="zcpt.search.methods"
+)
+
+
+def register_method(name: str, *, options: Iterable[Option] = (), **meta: Any):
+    """Register ``fn(run: MethodRun) -> SearchResult`` under ``name`` with its declared options."""
+    return METHODS.register(name, options=options, **meta)
+
+
+def get_method(name: str) -> MethodFn:
+    return METHODS.get(name)
+
+
+def list_methods() -> List[str]:
+    return METHODS.names()
+
+
+class MethodRun:
+    """What a method is given: the configuration, its options, the space, the
+    device, the persistent ``state`` and helpers (see the module docstring)."""
+
+    def __init__(self, config: "SearchConfig", rundir: "RunDir", device: "torch.device") -> None:
+        from ...spaces import get_space
+
+        self.config = config
+        self.options: Dict[str, Any] = dict(config.method_options)
+        self.space: "SearchSpace" = get_space(config.space)
+        self.device = device
+        self._rundir = rundir
+        self._dataset: Optional["ImageDataset"] = None
+        self._started = time.perf_counter()
+
+    @property
+    def state(self) -> Dict[str, Any]:
+        return self._rundir.state
+
+    def save(self) -> None:
+        """Write ``state`` to progress.json now (atomically); a no-op without a run directory."""
+        self._rundir.save()
+
+    @property
+    def dataset(self) -> "ImageDataset":
+        if self._dataset is None:
+            from ...data import load_dataset
+
+            dataset = load_dataset(self.config.dataset, self.config.data)
+            if self.config.train_images:
+                dataset = dataset.subset(self.config.train_images, 0, seed=self.config.seed)
+            self._dataset = dataset
+        return self._dataset
+
+    def batch_source(self, seed: int, augment: bool = True) -> "BatchSource":
+        """Training-split minibatches of ``config.batch_size``; ``batch(i)`` depends only on (seed, i)."""
+        from ...data import BatchSource
+
+        return BatchSource(self.dataset, "train", self.config.batch_size, seed=seed, augment=augment,
+                           device=self.device)
+
+    def rng(self, *stream: Any) -> np.random.Generator:
+        """A generator fixed by the seed and ``stream`` (ints or strings), e.g. ``run.rng("sample", r)``."""
+        import zlib
+
+        keys = [self.config.seed] + [s if isinstance(s, int) else zlib.crc32(str(s).encode()) for s in stream]
+        return np.random.default_rng(keys)
+
+    def progress(self, total: int, stage: str) -> "Progress":
+        from ...progress import Progress
+
+        return Progress(total, stage)
+
+    def result(self, genotype: str, *, candidates: Iterable[Dict[str, Any]] = (),
+               details: Optional[Dict[str, Any]] = None, **fields: Any) -> "SearchResult":
+        """The :class:`SearchResult` of ``genotype`` (the space's notation); ``fields``
+        sets further result fields (proxy, batch_size, ...)."""
+        from ..result import SearchResult, describe
+
+        seconds = self.state.setdefault("seconds", {})
+        seconds["total"] = seconds.get("total", 0.0) + time.perf_counter() - self._started
+        self._started = time.perf_counter()
+        return SearchResult(
+            space=self.config.space, genotype=genotype, method=self.config.method, seed=self.config.seed,
+            candidates=list(candidates),
+            benchmark=describe(self.space, genotype, self.dataset.num_classes),
+            seconds={k: round(float(v), 3) for k, v in seconds.items()},
+            forward_passes=dict(self.state.get("forward_passes", {})),
+            config=self.config.to_json(), details=dict(details or {}), **fields,
+        )
+
+
+__all__ = ["METHODS", "MethodRun", "get_method", "list_methods", "register_method"]

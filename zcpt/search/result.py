@@ -1,0 +1,160 @@
+"""The result of a search: a typed, versioned ``result.json`` that hands back the model.
+
+:class:`SearchResult` is what :func:`zcpt.search` returns and what every
+command reads a search through (``zcpt train --from``, ``zcpt plot``)::
+
+    result = SearchResult.load("runs/darts")          # the directory or its result.json
+    model = result.build_model(num_classes=10)        # the evaluation network, a torch.nn.Module
+    result.genotype, result.benchmark["params_M"], result.details
+
+``format`` is the version of the file layout (:data:`FORMAT`). Files written
+before it existed (no ``format`` key) still load; so does a minimal file with
+only ``space`` and ``genotype``. ``details`` holds what is particular to a
+method. The result is also a read-only mapping of its JSON fields
+(``result["genotype"]``), as the dictionaries earlier versions returned.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
+
+from ..errors import ZcptError
+
+FORMAT = 1  # version of the result.json layout written by this code
+RESULT_FILE = "result.json"
+PathLike = Union[str, os.PathLike]
+
+
+@dataclass(frozen=True)
+class SearchResult(Mapping[str, Any]):
+    """One search's outcome (see the module docstring)."""
+
+    space: str
+    genotype: str
+    method: str = "zero-cost-pt"
+    seed: Optional[int] = None
+    proxy: Optional[str] = None
+    order: Optional[str] = None
+    scorer: Optional[str] = None
+    proposals: Optional[int] = None
+    validation: Optional[int] = None
+    batch_size: Optional[int] = None
+    candidates: List[Dict[str, Any]] = field(default_factory=list)  # genotype, score, ... each
+    benchmark: Dict[str, Any] = field(default_factory=dict)  # tabular accuracies, or params/FLOPs
+    seconds: Dict[str, float] = field(default_factory=dict)
+    forward_passes: Dict[str, int] = field(default_factory=dict)
+    config: Dict[str, Any] = field(default_factory=dict)  # the SearchConfig, as JSON
+    details: Dict[str, Any] = field(default_factory=dict)  # method-specific records
+    format: int = FORMAT
+
+    # -- JSON ----------------------------------------------------------------------------
+    def to_json(self) -> Dict[str, Any]:
+        data = dataclasses.asdict(self)
+        return {"format": data.pop("format"), **data}
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = "search result") -> "SearchResult":
+        """A result from parsed JSON; ``source`` names it in one-line errors."""
+        if not isinstance(data, dict) or not isinstance(data.get("genotype"), str):
+            raise ZcptError(f"{source} has no 'genotype' string; is it the result.json of a search?")
+        version = data.get("format", 0)  # files of zcpt 0.1 had no format field
+        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+            raise ZcptError(f"{source}: 'format' must be a non-negative integer, got {version!r}")
+        if version > FORMAT:
+            raise ZcptError(f"{source} has result format {version}; this zcpt reads up to {FORMAT}: upgrade zcpt")
+        values = {f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data}
+        values.setdefault("space", "darts")  # the first results of DARTS searches did not say
+        values["format"] = FORMAT
+        for name, kind in (("space", str), ("method", str)):
+            if not isinstance(values.get(name, ""), kind):
+                raise ZcptError(f"{source}: '{name}' must be a string, got {values[name]!r}")
+        for name in ("candidates",):
+            if not isinstance(values.get(name, []), list):
+                raise ZcptError(f"{source}: '{name}' must be a list")
+        for name in ("benchmark", "seconds", "forward_passes", "config", "details"):
+            if not isinstance(values.get(name, {}), dict):
+                raise ZcptError(f"{source}: '{name}' must be an object")
+        return cls(**values)
+
+    def save(self, path: PathLike) -> Path:
+        """Write ``result.json`` atomically (``path``: the file or its directory)."""
+        from ..files import write_json
+
+        target = Path(path)
+        if target.is_dir() or target.suffix != ".json":
+            target = target / RESULT_FILE
+        return write_json(target, self.to_json())
+
+    @classmethod
+    def load(cls, path: PathLike) -> "SearchResult":
+        """Read a ``result.json`` (or the run directory that holds one)."""
+        p = Path(path).expanduser()
+        if p.is_dir():
+            p = p / RESULT_FILE
+        if not p.is_file():
+            raise ZcptError(f"no such search result file: {p}")
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ZcptError(f"cannot read search result {p}: {exc}") from None
+        return cls.from_json(data, source=str(p))
+
+    # -- the model -------------------------------------------------------------------------
+    def architecture(self) -> Any:
+        """The genotype in the space's own type (a tuple of op names, a DARTS Genotype...)."""
+        from ..spaces import get_space
+
+        return get_space(self.space).parse(self.genotype)
+
+    def build_model(self, num_classes: int = 10, setting: Optional[str] = None, **options: Any) -> Any:
+        """The found architecture as a plain, freshly initialised ``torch.nn.Module``: the
+        space's evaluation network of ``setting`` (default: the space's first, e.g. DARTS's
+        20 cells x 36 channels); ``options`` override single build options."""
+        from ..spaces import get_space
+
+        space = get_space(self.space)
+        build = {**space.evaluation_options(setting), **options}
+        return space.build_network(space.parse(self.genotype), num_classes=num_classes, **build)
+
+    # -- read-only mapping of the JSON fields (compatibility with the former dict) ------------
+    def __getitem__(self, key: str) -> Any:
+        if key not in _FIELDS:
+            raise KeyError(key)
+        return self.to_json()[key] if key != "format" else self.format
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_json())
+
+    def __len__(self) -> int:
+        return len(_FIELDS)
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(SearchResult))
+
+
+def describe(space: Any, genotype: str, num_classes: int = 10) -> Dict[str, Any]:
+    """Tabular accuracies where the space has a benchmark, else the params and FLOPs
+    of its evaluation network (as the papers report them)."""
+    from ..benchmarks import benchmark_datasets, get_benchmark
+
+    if space.benchmark is not None:
+        info = get_benchmark(space.benchmark).query(genotype)
+        keys = (*benchmark_datasets(space), "rank", "params_M", "flops_M")
+        return {k: info[k] for k in keys if k in info}
+    import torch
+
+    from ..proxies.counts import count_macs, count_params
+
+    size = space.evaluation_options()
+    net = space.build_network(space.parse(genotype), num_classes=num_classes, **size)
+    x = torch.zeros(1, *space.input_shape)
+    net.eval()
+    with torch.no_grad():
+        return {"params_M": count_params(net, x) / 1e6, "flops_M": count_macs(net, x) / 1e6, **size}
+
+
+__all__ = ["FORMAT", "RESULT_FILE", "SearchResult", "describe"]

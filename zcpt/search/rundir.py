@@ -1,0 +1,80 @@
+"""A search's run directory: the lock, ``progress.json`` (resume) and ``result.json``.
+
+Every method runs through one :class:`RunDir`: it refuses a directory that
+another live run holds (:class:`~zcpt.files.RunLock`), refuses to start over a
+finished or interrupted search unless asked to resume, refuses to resume with a
+different configuration, and writes every file atomically. What a method keeps
+in ``state`` (a JSON-able dictionary) is what ``--resume`` gives back to it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from ..errors import ZcptError
+from ..files import RunLock, write_json
+from .result import RESULT_FILE, SearchResult
+
+STATE_FILE = "progress.json"
+
+
+class RunDir:
+    """The on-disk side of one search; ``directory=None`` keeps everything in memory."""
+
+    def __init__(self, directory: Optional[Path], config_json: Dict[str, Any],
+                 defaults_json: Dict[str, Any]) -> None:
+        """``config_json``: this run's configuration; ``defaults_json``: a default
+        configuration, whose fields fill in those an older progress.json lacks."""
+        self.directory = directory
+        self.config_json = config_json
+        self.defaults_json = defaults_json
+        self.state: Dict[str, Any] = {"config": config_json}
+        self._lock = RunLock(directory) if directory is not None else None
+
+    # -- ownership -----------------------------------------------------------------------
+    def __enter__(self) -> "RunDir":
+        if self._lock is not None:
+            self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._lock is not None:
+            self._lock.release()
+
+    # -- progress.json -------------------------------------------------------------------
+    def open(self, resume: bool) -> Dict[str, Any]:
+        """The run's state: the saved one if resuming, else a fresh one (only the config)."""
+        self.state = {"config": self.config_json}
+        if self.directory is None:
+            return self.state
+        path = self.directory / STATE_FILE
+        if resume and path.exists():
+            try:
+                saved = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                raise ZcptError(f"cannot resume: {path} is unreadable ({exc})") from None
+            if not isinstance(saved, dict) or not isinstance(saved.get("config", {}), dict):
+                raise ZcptError(f"cannot resume: {path} is not the progress file of a search")
+            saved_config = {**self.defaults_json, **saved.get("config", {})}  # newer fields: defaults
+            if saved_config != self.config_json:
+                raise ZcptError(f"cannot resume: {path} was written by a different configuration")
+            saved["config"] = self.config_json
+            self.state = saved
+        elif path.exists() or (self.directory / RESULT_FILE).exists():
+            raise ZcptError(f"{self.directory} already holds a search; use --resume or another --out")
+        return self.state
+
+    def save(self) -> None:
+        if self.directory is not None:
+            write_json(self.directory / STATE_FILE, self.state)
+
+    # -- result.json ------------------------------------------------------------------------
+    def finish(self, result: SearchResult) -> SearchResult:
+        self.save()
+        if self.directory is not None:
+            result.save(self.directory / RESULT_FILE)
+        return result
+
+
+__all__ = ["RESULT_FILE", "STATE_FILE", "RunDir"]

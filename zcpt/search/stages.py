@@ -1,0 +1,119 @@
+"""The two stages of Zero-Cost-PT (Algorithm 1), resumable through the run's state.
+
+* :func:`proposal_stage`: the missing proposal passes over the supernet; pass
+  ``p`` draws its edge order from ``np.random.default_rng([seed, p])`` and its
+  minibatches ``p * BATCHES_PER_PASS + t`` from the proposal batch stream.
+  Each finished pass is appended to ``state["proposals"]`` and saved.
+* :func:`validation_stage`: every distinct candidate, built as a standalone
+  network with weights seeded from :func:`genotype_seed`, scored on the same
+  V minibatches; scores go to ``state["validation"]``, saved every 10 batches.
+
+Forward passes and seconds of each stage accumulate in ``state["forward_passes"]``
+and ``state["seconds"]``, across resumes.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from typing import Any, Callable, Dict, List, Sequence
+
+import numpy as np
+import torch
+
+from ..device import seed_everything
+from ..progress import Progress
+from ..proxies import score_network
+from ..scoring import ForwardCounter, ScoringContext
+from .proposal import run_pass
+
+BATCHES_PER_PASS = 10_000  # proposal batch indices of pass p: p * BATCHES_PER_PASS + step
+logger = logging.getLogger(__name__)
+
+BatchAt = Callable[[int], Any]  # batch index -> (inputs, targets)
+
+
+def genotype_seed(seed: int, text: str) -> int:
+    """Weight seed of the standalone network of a candidate: fixed by (seed, genotype)."""
+    return (seed * 1_000_003 + zlib.crc32(text.encode())) % (2**31)
+
+
+def _counters(state: Dict[str, Any]):
+    forward = state.setdefault("forward_passes", {"proposal": 0, "validation": 0})
+    seconds = state.setdefault("seconds", {"proposal": 0.0, "validation": 0.0})
+    return forward, seconds
+
+
+def proposal_stage(run: Any, ctx: ScoringContext, batch_at: BatchAt) -> List[Dict[str, Any]]:
+    """Run the proposal passes not in ``run.state["proposals"]`` yet; returns all of them."""
+    config, space = run.config, run.space
+    proposals: List[Dict[str, Any]] = run.state.setdefault("proposals", [])
+    forward, seconds = _counters(run.state)
+    ctx.counter.attach(ctx.supernet)
+    bar = Progress(config.proposals, "proposals")
+    bar.update(len(proposals))
+    try:
+        for p in range(len(proposals), config.proposals):
+            t0, n0 = time.perf_counter(), ctx.counter.count
+            indices = iter(range(p * BATCHES_PER_PASS, (p + 1) * BATCHES_PER_PASS))
+
+            def next_batch():
+                i = next(indices)
+                return batch_at(i), ("proposal", i)
+
+            result = run_pass(ctx, config.scorer, config.order, np.random.default_rng([config.seed, p]),
+                              next_batch, space.initial_state())
+            genotype = space.format(space.genotype(result.state))
+            proposals.append({"index": p, "genotype": genotype, "decisions": result.decisions})
+            forward["proposal"] += ctx.counter.count - n0
+            seconds["proposal"] += time.perf_counter() - t0
+            run.save()
+            bar.update(1, genotype)
+            logger.info("proposal %d/%d: %s", p + 1, config.proposals, genotype)
+    finally:
+        bar.close()
+        ctx.counter.detach()
+    return proposals
+
+
+def validation_stage(
+    run: Any,
+    candidates: Sequence[str],
+    build: Callable[[str], torch.nn.Module],
+    batch_at: BatchAt,
+    proxy_options: Dict[str, Any],
+) -> List[float]:
+    """Score each candidate's network (``build(genotype)``) on the same V batches;
+    returns each candidate's total (a sum over the V scores)."""
+    config = run.config
+    scores: Dict[str, List[float]] = run.state.setdefault("validation", {})
+    forward, seconds = _counters(run.state)
+    bar = Progress(len(candidates) * config.validation, "validation")
+    bar.update(sum(len(scores.get(c, [])) for c in candidates))
+    batch_cache: Dict[int, Any] = {}
+    try:
+        for text in candidates:
+            done = scores.setdefault(text, [])
+            if len(done) >= config.validation:
+                continue
+            t0 = time.perf_counter()
+            seed_everything(genotype_seed(config.seed, text))
+            net = build(text)
+            counter = ForwardCounter().attach(net)
+            for v in range(len(done), config.validation):
+                if v not in batch_cache:  # the same V batches for every candidate
+                    batch_cache[v] = batch_at(v)
+                done.append(score_network(config.proxy, net, batch_cache[v], **proxy_options))
+                bar.update(1, text)
+                if (v + 1) % 10 == 0:
+                    run.save()
+            counter.detach()
+            forward["validation"] += counter.count
+            seconds["validation"] += time.perf_counter() - t0
+            run.save()
+    finally:
+        bar.close()
+    return [float(np.sum(scores[c])) for c in candidates]
+
+
+__all__ = ["BATCHES_PER_PASS", "genotype_seed", "proposal_stage", "validation_stage"]
