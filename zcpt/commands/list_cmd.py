@@ -1,4 +1,4 @@
-"""``zcpt list proxies|spaces|orders|scorers|benchmarks|datasets``."""
+"""``zcpt list methods|proxies|spaces|orders|scorers|benchmarks|datasets``."""
 from __future__ import annotations
 
 import argparse
@@ -11,15 +11,16 @@ def _registries():
     from ..data import DATASETS
     from ..proxies import PROXIES
     from ..scoring import SCORERS
+    from ..search.methods import METHODS
     from ..search.orders import ORDERS
     from ..spaces import SPACES
 
-    return {"proxies": PROXIES, "spaces": SPACES, "orders": ORDERS, "scorers": SCORERS,
+    return {"methods": METHODS, "proxies": PROXIES, "spaces": SPACES, "orders": ORDERS, "scorers": SCORERS,
             "benchmarks": BENCHMARKS, "datasets": DATASETS}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", help="proxies, spaces, orders, scorers, benchmarks or datasets")
+    p.add_argument("what", help="methods, proxies, spaces, orders, scorers, benchmarks or datasets")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,15 +1,21 @@
-"""``zcpt search``: the Zero-Cost-PT search (Algorithm 1), a thin wrapper over
-:func:`zcpt.search.search`."""
+"""``zcpt search``: run a search method (default: Zero-Cost-PT, Algorithm 1), a thin
+wrapper over :func:`zcpt.search.search`. Every option a method declares in
+``METHODS`` is a flag here (``samples`` -> ``--samples``)."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from ..errors import ZcptError
 
 
+_OPTION_DEST = "method_option_"  # argparse dest prefix of the methods' own flags
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", default="zero-cost-pt",
+                   help="search method, see `zcpt list methods` (default: zero-cost-pt)")
     p.add_argument("--space", default="nb201", help="search space, see `zcpt list spaces` (default: nb201)")
     p.add_argument("--proxy", default="nwot", help="zero-cost proxy, see `zcpt list proxies` (default: nwot)")
     p.add_argument("--order", default="random",
@@ -50,6 +56,50 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       help="NB201: cells per stage; DARTS: layers (cells) of the supernet and the validated networks")
     size.add_argument("--train-images", type=int, default=None, metavar="N",
                       help="use only N training images (a balanced subset)")
+    add_method_options(p)
+
+
+def add_method_options(p: argparse.ArgumentParser) -> None:
+    """One flag per option name that some method declares (SUPPRESS: only given flags are set)."""
+    from ..search.methods import METHODS
+
+    declared: Dict[str, Any] = {}
+    users: Dict[str, List[str]] = {}
+    for entry in METHODS:
+        for option in entry.options:
+            first = declared.setdefault(option.name, option)
+            if first.type is not option.type:
+                raise TypeError(f"methods declare option '{option.name}' with different types")
+            users.setdefault(option.name, []).append(entry.name)
+    if not declared:
+        return
+    group = p.add_argument_group("method options (each for the methods named)")
+    for name, option in declared.items():
+        default = "" if option.default is None else f"; default: {option.default}"
+        help_text = f"{option.help} ({', '.join(users[name])}{default})".strip()
+        kwargs: Dict[str, Any] = {"dest": _OPTION_DEST + name, "default": argparse.SUPPRESS, "help": help_text}
+        if option.type is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = option.type
+            kwargs["metavar"] = option.type.__name__.upper()
+            if option.choices:
+                kwargs["choices"] = option.choices
+        group.add_argument(option.flag, **kwargs)
+
+
+def method_options_from_args(args: argparse.Namespace) -> Dict[str, Any]:
+    """The method flags given on the command line; one for another method is an error."""
+    from ..search.methods import METHODS
+
+    entry = METHODS.entry(args.method)
+    given = {k[len(_OPTION_DEST):]: v for k, v in vars(args).items() if k.startswith(_OPTION_DEST)}
+    for name in given:
+        if not entry.takes(name):
+            flag = "--" + name.replace("_", "-")
+            raise ZcptError(f"{flag} is not an option of method '{entry.name}' "
+                            f"(its options: {', '.join(o.flag for o in entry.options) or 'none'})")
+    return given
 
 
 def size_options(space: Any, channels: Optional[int], cells: Optional[int]) -> Dict[str, int]:
@@ -84,6 +134,7 @@ def config_from_args(args: argparse.Namespace):
     if args.train_images is not None and args.train_images < 1:
         raise ZcptError(f"--train-images must be a positive integer, got {args.train_images}")
     return SearchConfig(
+        method=args.method, method_options=method_options_from_args(args),
         space=args.space, proxy=args.proxy, order=args.order, scorer=args.scorer,
         proposals=args.proposals, validation=args.validation, batch_size=args.batch_size,
         seed=args.seed, dataset=args.dataset, data=args.data, device=args.device,
@@ -93,7 +144,9 @@ def config_from_args(args: argparse.Namespace):
 
 
 def default_out(args: argparse.Namespace) -> Path:
-    return Path("runs") / f"{args.space}-{args.proxy}-{args.order}-s{args.seed}"
+    if args.method == "zero-cost-pt":
+        return Path("runs") / f"{args.space}-{args.proxy}-{args.order}-s{args.seed}"
+    return Path("runs") / f"{args.space}-{args.method}-{args.proxy}-s{args.seed}"
 
 
 def format_result(result: Dict[str, Any], out_dir: Path) -> str:
@@ -114,22 +167,29 @@ def format_result(result: Dict[str, Any], out_dir: Path) -> str:
         size = f" ({bench['layers']} cells, {bench['channels']} channels)" if "layers" in bench else ""
         lines.append(f"{'params':<16}{bench['params_M']:.3f} M{size}")
         lines.append(f"{'FLOPs':<16}{bench['flops_M']:.1f} M multiply-adds")
-    lines.append(
-        f"{'candidates':<16}{len(result['candidates'])} distinct of {result['proposals']} proposals, "
-        f"{result['validation']} validation batches each"
-    )
-    seconds = result["seconds"]
-    lines.append(
-        f"{'time':<16}{seconds.get('total', 0.0):.1f} s (proposals {seconds.get('proposal', 0.0):.1f} s, "
-        f"validation {seconds.get('validation', 0.0):.1f} s)"
-    )
-    forward = result["forward_passes"]
-    lines.append(
-        f"{'forward passes':<16}{sum(forward.values())} (proposals {forward.get('proposal', 0)}, "
-        f"validation {forward.get('validation', 0)})"
-    )
+    if result.get("proposals") is not None:
+        lines.append(
+            f"{'candidates':<16}{len(result['candidates'])} distinct of {result['proposals']} proposals, "
+            f"{result['validation']} validation batches each"
+        )
+    elif result.get("candidates"):
+        lines.append(f"{'candidates':<16}{len(result['candidates'])}")
+    seconds, forward = result["seconds"], result["forward_passes"]
+    parts = {k: v for k, v in seconds.items() if k != "total"}
+    lines.append(f"{'time':<16}{seconds.get('total', 0.0):.1f} s" + _breakdown(parts, "{:.1f} s"))
+    if forward:
+        lines.append(f"{'forward passes':<16}{sum(forward.values())}" + _breakdown(forward, "{}"))
     lines.append(f"{'result':<16}{out_dir / 'result.json'}")
     return "\n".join(lines)
+
+
+_STAGE_NAMES = {"proposal": "proposals"}
+
+
+def _breakdown(parts: Dict[str, Any], fmt: str) -> str:
+    if not parts:
+        return ""
+    return " (" + ", ".join(f"{_STAGE_NAMES.get(k, k)} {fmt.format(v)}" for k, v in parts.items()) + ")"
 
 
 def run(args: argparse.Namespace) -> int:
