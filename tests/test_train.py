@@ -13,7 +13,8 @@ from zcpt.cli import main
 from zcpt.data import ImageDataset, load_dataset
 from zcpt.errors import DataError, ZcptError
 from zcpt.spaces.darts_genotype import DARTS_V1, DARTS_V2, format_genotype
-from zcpt.training import CHECKPOINT_FILE, LOG_FILE, RESULT_FILE, TrainConfig, read_result_genotype, train
+from zcpt.search.result import SearchResult
+from zcpt.training import CHECKPOINT_FILE, LOG_FILE, RESULT_FILE, TrainConfig, train
 from zcpt.training.trainer import _loss_and_logits
 
 V2 = format_genotype(DARTS_V2)
@@ -187,6 +188,11 @@ def test_bad_inputs(cifar, tmp_path):
 
 
 # -- the command ---------------------------------------------------------------------------------------
+def read_result_genotype(path):
+    result = SearchResult.load(path)
+    return result.space, result.genotype
+
+
 def test_read_result_genotype(tmp_path):
     (tmp_path / "result.json").write_text(json.dumps({"space": "darts-s2", "genotype": V2}))
     assert read_result_genotype(tmp_path) == ("darts-s2", V2)

@@ -21,14 +21,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _genotype(args: argparse.Namespace):
+    from ..search.result import SearchResult
     from ..spaces import get_space
-    from ..training.trainer import read_result_genotype
 
     if (args.result is None) == (args.genotype is None):
         raise ZcptError("give exactly one of RESULT_JSON or --genotype TEXT")
     if args.genotype is not None:
         return get_space(args.space or "darts").parse(args.genotype), Path(".")
-    space, text = read_result_genotype(args.result)
+    found = SearchResult.load(args.result)
+    space, text = found.space, found.genotype
     if args.space is not None and args.space != space:
         raise ZcptError(f"--space {args.space} conflicts with space '{space}' of {args.result}")
     source = Path(args.result).expanduser()

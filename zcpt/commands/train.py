@@ -46,13 +46,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _architecture(args: argparse.Namespace):
-    from ..training import read_result_genotype
+    from ..search.result import SearchResult
 
     if (args.genotype is None) == (args.from_result is None):
         raise ZcptError("give exactly one of --genotype TEXT or --from RESULT_JSON")
     if args.genotype is not None:
         return args.space or "darts", args.genotype
-    space, text = read_result_genotype(args.from_result)
+    found = SearchResult.load(args.from_result)
+    space, text = found.space, found.genotype
     if args.space is not None and args.space != space:
         raise ZcptError(f"--space {args.space} conflicts with space '{space}' of {args.from_result}")
     return space, text

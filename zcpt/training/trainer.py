@@ -49,26 +49,6 @@ _CHECKPOINT_KEYS = frozenset(
 )
 
 
-# -- reading a search result ----------------------------------------------------------
-def read_result_genotype(path: PathLike) -> Tuple[str, str]:
-    """``(space name, genotype text)`` of a search's ``result.json`` (or its directory)."""
-    p = Path(path).expanduser()
-    if p.is_dir():
-        p = p / "result.json"
-    if not p.is_file():
-        raise ZcptError(f"no such search result file: {p}")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ZcptError(f"cannot read search result {p}: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("genotype"), str):
-        raise ZcptError(f"{p} has no 'genotype' string; is it the result.json of a search?")
-    space = data.get("space", "darts")
-    if not isinstance(space, str):
-        raise ZcptError(f"{p}: 'space' must be a string, got {space!r}")
-    return space, data["genotype"]
-
-
 def _write_log(path: Path, history: List[Dict[str, Any]]) -> None:
     write_lines(path, (json.dumps(r) for r in history))
 
