@@ -1,5 +1,9 @@
 """The ``zcpt`` command. Each sub-command lives in ``zcpt/commands/<name>.py``
-and defines ``add_arguments(parser)`` and ``run(args) -> int``."""
+and defines ``add_arguments(parser)`` and ``run(args) -> int``.
+
+Only the module of the command being run is imported (its arguments may need
+torch and the registries); ``zcpt --help`` and ``--version`` import none.
+"""
 from __future__ import annotations
 
 import argparse
@@ -13,11 +17,11 @@ from .log import cli_logging, verbosity_level
 
 # sub-command name -> (module, one-line help)
 COMMANDS = {
-    "list": ("list_cmd", "list registered proxies, spaces, orders or scoring functions"),
+    "list": ("list_cmd", "list registered methods, proxies, spaces, orders, scorers, benchmarks, datasets"),
     "score": ("score", "proxy score of the standalone network of an architecture"),
     "query": ("query", "tabular-benchmark accuracies and rank of an architecture"),
     "oracle": ("oracle", "oracle operation table (best-acc / avg-acc) of a benchmark"),
-    "search": ("search", "run the Zero-Cost-PT search"),
+    "search": ("search", "run a search (default method: Zero-Cost-PT)"),
     "train": ("train", "train an architecture found by a search"),
     "plot": ("plot", "draw the cells of a DARTS genotype"),
     "study": ("study", "operation-scoring correlation study (paper section 3)"),
@@ -36,26 +40,31 @@ def _verbosity_options() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_of(argv: List[str]) -> Optional[str]:
+    """The command named in ``argv``: its first word that is not a global option."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: Optional[List[str]] = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the command it names gets its arguments
+    (and only that command's module is imported)."""
     common = _verbosity_options()
     parser = argparse.ArgumentParser(prog="zcpt", description=__doc__.split("\n")[0], parents=[common])
     parser.add_argument("--version", action="version", version=f"zcpt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = None if argv is None else _command_of(argv)
     for name, (module_name, help_text) in COMMANDS.items():
-        try:
-            module = importlib.import_module(f"zcpt.commands.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"zcpt.commands.{module_name}":
-                continue  # command not built yet
-            raise
         p = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
-        module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        if argv is None or name == wanted:
+            module = importlib.import_module(f"zcpt.commands.{module_name}")
+            module.add_arguments(p)
+            p.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
