@@ -9,7 +9,7 @@ import torch
 from zcpt.baselines.darts import argmax_alpha, darts_pt_search, darts_search
 from zcpt.data import load_dataset
 from zcpt.spaces import get_space
-from zcpt.study.supernet_training import SupernetSettings, SupernetStore
+from zcpt.training.supernet import SupernetSettings, SupernetStore
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

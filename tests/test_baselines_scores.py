@@ -9,7 +9,7 @@ from zcpt.baselines.sampling import naswot_search, random_search
 from zcpt.baselines.scores import OpenScores, TabularScores, standalone_scores
 from zcpt.data import load_dataset
 from zcpt.errors import ZcptError
-from zcpt.scoring.oracles import BestZcSettings
+from zcpt.scoring.cell_scores import CellScoreSettings
 from zcpt.spaces import get_space
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -32,7 +32,7 @@ def test_tabular_scores_are_the_best_zc_cache(dataset, cache) -> None:
                                network_options={"channels": 2, "cells_per_stage": 1})
     assert isinstance(scores, TabularScores)
     # the same settings (and file) as the study's best-zc oracle at that size
-    assert scores.cache.settings == BestZcSettings(proxy="synflow", channels=2, cells_per_stage=1, batch_size=4)
+    assert scores.cache.settings == CellScoreSettings(proxy="synflow", channels=2, cells_per_stage=1, batch_size=4)
     idx = np.array([5, 17, 5])
     by_index = scores.of_indices(idx)
     assert by_index[0] == by_index[2] and scores.cache.done.sum() == 2
@@ -43,7 +43,7 @@ def test_tabular_scores_are_the_best_zc_cache(dataset, cache) -> None:
 
 def test_default_size_is_the_benchmark_network(dataset, cache) -> None:
     scores = standalone_scores(get_space("nb201"), "nwot", batch_size=128, seed=0, dataset=dataset)
-    assert scores.cache.settings == BestZcSettings(proxy="nwot", batch_size=128)  # the study's best-zc default
+    assert scores.cache.settings == CellScoreSettings(proxy="nwot", batch_size=128)  # the study's best-zc default
     assert scores.cache.settings.key().startswith("nb201-nwot-b128-s0-cifar10-")
     with pytest.raises(ZcptError, match="width and depth"):
         standalone_scores(get_space("nb201"), "nwot", batch_size=8, seed=0, dataset=dataset,

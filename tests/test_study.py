@@ -13,12 +13,13 @@ from zcpt.benchmarks import get_benchmark
 from zcpt.cli import main
 from zcpt.errors import DataError, ZcptError
 from zcpt.scoring import ScoringContext, get_scorer
-from zcpt.scoring.oracles import BestZcSettings, CellScores, consistent_cells
+from zcpt.scoring.cell_scores import CellScoreSettings, CellScores
+from zcpt.scoring.oracles import consistent_cells
 from zcpt.scoring.tenas_scorer import tenas_op_scores
 from zcpt.spaces import get_space
 from zcpt.study.correlation import edge_correlations, mean_correlation, spearman, table_correlation
 from zcpt.study.runner import parse_function
-from zcpt.study.supernet_training import SupernetSettings, SupernetStore
+from zcpt.training.supernet import SupernetSettings, SupernetStore
 from zcpt.study.toy import ToyChain, best_chain_table, chain_scores, perturbation_tables, toy_study
 
 ALL_OPS = [0, 1, 2, 3, 4]
@@ -116,7 +117,7 @@ def test_best_zc_on_a_small_state_and_its_cache(bench, dataset, tmp_path):
     for e in range(6):  # keep {skip, conv3x3} on every edge: 64 reachable cells
         for op in (0, 2, 4):
             state = state.without(e, op)
-    settings = BestZcSettings(channels=2, cells_per_stage=1, batch_size=4)
+    settings = CellScoreSettings(channels=2, cells_per_stage=1, batch_size=4)
     ctx = ScoringContext(space=space, proxy="nwot", extras={
         "benchmark": bench, "dataset": dataset, "best_zc_settings": settings})
     scores = get_scorer("best-zc")(ctx, state, 2, (1, 3))
@@ -144,7 +145,7 @@ def test_cell_scores_of_macro_codes(dataset, tmp_path):
     from zcpt.benchmarks import get_benchmark
 
     macro = get_benchmark("macro")
-    settings = BestZcSettings(space="macro", channels=4, cells_per_stage=None, batch_size=4)
+    settings = CellScoreSettings(space="macro", channels=4, cells_per_stage=None, batch_size=4)
     assert settings.key().startswith("macro-nwot-c4-b4-s0-")
     table = CellScores(settings, macro.tables.ops, get_space("macro"), dataset=dataset, path=tmp_path / "m.npz")
     table.ensure(np.array([0, 6477]))

@@ -2,7 +2,7 @@
 
 Both start from a DARTS supernet trained on the CIFAR-10 training split,
 weights on one half and alpha on the other (first-order alternating steps,
-:mod:`zcpt.study.supernet_training`, which saves and reuses trained supernets):
+:mod:`zcpt.training.supernet`, which saves and reuses trained supernets):
 
 * ``darts``: the genotype is argmax alpha on every edge ('none' included, as
   NB201's DARTS implementations do).

@@ -4,7 +4,7 @@
 on a tabular space, ``of_indices(indices)`` over the benchmark's order):
 
 * tabular spaces (NB201, NAS-Bench-Macro): the cell-score cache
-  (:class:`~zcpt.scoring.oracles.CellScores`), one file per (space, proxy,
+  (:class:`~zcpt.scoring.cell_scores.CellScores`), one file per (space, proxy,
   batch size, seed, ...), which holds each architecture's score once, is
   resumable, and is the same table the study's best-zc oracle reads;
 * other spaces (DARTS): each distinct genotype is built (weights seeded from
@@ -21,7 +21,7 @@ import torch
 
 from ..device import seed_everything
 from ..errors import ZcptError
-from ..scoring.oracles import BestZcSettings, CellScores
+from ..scoring.cell_scores import CellScores, CellScoreSettings
 
 
 def genotype_seed(seed: int, text: str) -> int:
@@ -103,7 +103,7 @@ def standalone_scores(
         depth = size.pop(space.depth_option, None) if space.depth_option else None
         if size:
             raise ZcptError(f"cell scores of {space.name} take only width and depth options, got {sorted(size)}")
-        settings = BestZcSettings(proxy=proxy, channels=channels, cells_per_stage=depth, batch_size=batch_size,
+        settings = CellScoreSettings(proxy=proxy, channels=channels, cells_per_stage=depth, batch_size=batch_size,
                                   seed=seed, dataset=dataset_name, data=data,
                                   proxy_options=tuple(sorted(options.items())), space=space.name)
         cache = CellScores(settings, bench.tables.ops, space, dataset=dataset, device=device, progress=progress)

@@ -8,31 +8,22 @@ benchmark's oracle table (``NB201Benchmark.oracle``).
 * ``best-acc``: highest single-seed CIFAR-10 test accuracy of those cells;
 * ``avg-acc``: mean of their (seed-averaged) CIFAR-10 accuracies;
 * ``best-zc``: highest proxy score (``ctx.proxy``) of those cells, each scored
-  as a standalone network. The 15,625 scores are computed once, lazily (only
-  the cells a query needs), and kept in a resumable cache file.
+  as a standalone network. The scores come from the cell-score cache
+  (:mod:`zcpt.scoring.cell_scores`): computed once, lazily (only the cells a
+  query needs), resumably.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import zipfile
-import zlib
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from dataclasses import replace
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
-from ..device import seed_everything
-from ..errors import DataError, ZcptError
-from ..files import atomic_write
-from ..paths import cache_dir
-from ..progress import Progress
+from ..errors import ZcptError
 from ..spaces.base import ArchState
 from .base import ScoringContext, register_scorer
-
-SAVE_EVERY = 500  # cells between two writes of the cell-score cache
+from .cell_scores import CellScores, CellScoreSettings
 
 
 # -- cells consistent with a state ----------------------------------------------------------
@@ -92,149 +83,15 @@ def avg_acc(ctx: ScoringContext, state: ArchState, edge: int, ops: Sequence[int]
     return oracle_scores(t.acc["cifar10"], t.ops, state, edge, ops, "mean")
 
 
-# -- best-zc: proxy scores of every standalone cell, cached ------------------------------------
-@dataclass(frozen=True)
-class BestZcSettings:
-    """What determines the proxy score of each standalone architecture (and so the cache key).
-
-    Each architecture of the benchmark's table (``space``: nb201 or macro) gets
-    its own weight seed (derived from ``seed`` and its index) and every one is
-    scored on the same minibatch, ``BatchSource(..., seed).batch(0)``.
-    ``channels`` / ``cells_per_stage`` shrink the networks; None (default) keeps
-    the benchmark's own network (NB201: C=16, 5 cells per stage; NAS-Bench-Macro
-    has no cells_per_stage).
-    """
-
-    proxy: str = "nwot"
-    channels: Optional[int] = None
-    cells_per_stage: Optional[int] = None
-    batch_size: int = 64
-    seed: int = 0
-    dataset: str = "cifar10"
-    data: Optional[str] = None
-    proxy_options: Tuple[Tuple[str, Any], ...] = ()
-    space: str = "nb201"
-
-    def network_options(self) -> Dict[str, int]:
-        size = {"channels": self.channels, "cells_per_stage": self.cells_per_stage}
-        return {k: v for k, v in size.items() if v is not None}
-
-    def key(self) -> str:
-        """A readable file stem plus a hash of everything (data path and options included)."""
-        text = json.dumps(asdict(self), sort_keys=True, default=str)
-        digest = hashlib.sha1(text.encode()).hexdigest()[:10]
-        size = "".join(f"-{k[0]}{v}" for k, v in self.network_options().items())
-        return f"{self.space}-{self.proxy}{size}-b{self.batch_size}-s{self.seed}-{self.dataset}-{digest}"
-
-
-def cell_seed(seed: int, index: int) -> int:
-    """Weight seed of cell ``index``: differs per cell, fixed by (seed, index)."""
-    return (seed * 1_000_003 + index * 7919 + zlib.crc32(b"best-zc")) % (2**31)
-
-
-class CellScores:
-    """Proxy scores of a benchmark's standalone networks (NB201 cells, NAS-Bench-Macro
-    codes), computed on demand and cached; best-zc, naswot and evolution read them.
-
-    The cache file ``cache_dir("cell_scores")/<key>.npz`` holds ``scores`` (float64,
-    N) and ``done`` (bool, N); it is rewritten every :data:`SAVE_EVERY` new
-    cells, so an interrupted run resumes where it stopped. A cell whose proxy
-    score is NaN is ``done`` and excluded from the best-zc maximum.
-    """
-
-    def __init__(
-        self,
-        settings: BestZcSettings,
-        ops_table: np.ndarray,
-        space: Any,
-        dataset: Any = None,
-        device: torch.device = torch.device("cpu"),
-        path: Optional[Path] = None,
-        progress: Optional[bool] = None,
-    ) -> None:
-        self.settings = settings
-        self.ops_table = ops_table
-        self.space = space
-        self.device = torch.device(device)
-        self._dataset = dataset
-        self._batch: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
-        self.progress = progress
-        self.path = path or cache_dir("cell_scores") / f"{settings.key()}.npz"
-        n = len(ops_table)
-        self.scores = np.full(n, np.nan)
-        self.done = np.zeros(n, dtype=bool)
-        self._load()
-
-    def _load(self) -> None:
-        if not self.path.exists():
-            return
-        try:
-            with np.load(self.path, allow_pickle=False) as data:
-                scores, done = np.asarray(data["scores"], dtype=np.float64), np.asarray(data["done"], dtype=bool)
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-            raise DataError(f"corrupt cell-score cache {self.path} ({exc}); delete it to recompute") from None
-        if scores.shape != self.scores.shape or done.shape != self.done.shape:
-            raise DataError(f"corrupt cell-score cache {self.path}: {scores.shape[0]} cells, expected {len(self.scores)}")
-        self.scores, self.done = scores, done
-
-    def save(self) -> None:
-        atomic_write(self.path, lambda fh: np.savez(fh, scores=self.scores, done=self.done))
-
-    def _scoring_batch(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        if self._batch is None:
-            from ..data import BatchSource, load_dataset
-
-            s = self.settings
-            ds = self._dataset if self._dataset is not None else load_dataset(s.dataset, s.data)
-            self._dataset = ds
-            self._batch = BatchSource(ds, "train", s.batch_size, seed=s.seed, augment=True,
-                                      device=self.device).batch(0)
-        return self._batch
-
-    def score_cell(self, index: int) -> float:
-        from ..proxies import score_network
-
-        s = self.settings
-        batch = self._scoring_batch()
-        names = self.space.op_names
-        genotype = tuple(names[int(o)] for o in self.ops_table[index])
-        seed_everything(cell_seed(s.seed, index))
-        net = self.space.build_network(genotype, num_classes=self._dataset.num_classes,
-                                       **s.network_options()).to(self.device)
-        return score_network(s.proxy, net, batch, **dict(s.proxy_options))
-
-    def ensure(self, indices: Optional[np.ndarray] = None) -> None:
-        """Score the cells among ``indices`` (default: all) that are not done yet."""
-        wanted = np.arange(len(self.scores)) if indices is None else np.asarray(indices, dtype=np.int64)
-        missing = wanted[~self.done[wanted]]
-        if missing.size == 0:
-            return
-        bar = Progress(int(missing.size), f"cell scores {self.settings.space} {self.settings.proxy}",
-                       enabled=self.progress)
-        try:
-            for k, index in enumerate(missing, start=1):
-                self.scores[index] = self.score_cell(int(index))
-                self.done[index] = True
-                bar.update(1)
-                if k % SAVE_EVERY == 0:
-                    self.save()
-        finally:
-            bar.close()
-            self.save()
-
-    def values(self) -> np.ndarray:
-        """Scores of all cells; NaN where not computed."""
-        return self.scores
-
-
+# -- best-zc: from the cell-score cache ------------------------------------------------------
 def best_zc_table(ctx: ScoringContext) -> CellScores:
     """The :class:`CellScores` for ``ctx.proxy`` (one per settings key, kept in ``ctx.extras``).
 
-    ``ctx.extras["best_zc_settings"]`` (a :class:`BestZcSettings`, proxy ignored)
+    ``ctx.extras["best_zc_settings"]`` (a :class:`CellScoreSettings`, proxy ignored)
     sets the network size, batch and seed; ``extras["dataset"]`` a loaded dataset
     to reuse; ``extras["device"]`` the device.
     """
-    base = ctx.extras.get("best_zc_settings") or BestZcSettings()
+    base = ctx.extras.get("best_zc_settings") or CellScoreSettings()
     options = tuple(sorted(ctx.proxy_options.items()))
     settings = replace(base, proxy=ctx.proxy, proxy_options=options, space=ctx.space.name)
     tables: Dict[str, CellScores] = ctx.extras.setdefault("best_zc_tables", {})
@@ -257,6 +114,4 @@ def best_zc(ctx: ScoringContext, state: ArchState, edge: int, ops: Sequence[int]
     return oracle_scores(table.values(), table.ops_table, state, edge, ops, "max")
 
 
-__all__ = [
-    "BestZcSettings", "CellScores", "best_zc_table", "cell_seed", "consistent_cells", "oracle_scores",
-]
+__all__ = ["best_zc_table", "consistent_cells", "oracle_scores"]

@@ -1,14 +1,14 @@
 """Scoring functions that need a trained DARTS supernet: darts, disc-acc, darts-pt.
 
 All three read the supernet from :func:`trained_supernet`, which trains it once
-(DARTS-PT's NB201 recipe, see :mod:`zcpt.study.supernet_training`), saves it and
+(DARTS-PT's NB201 recipe, see :mod:`zcpt.training.supernet`), saves it and
 reuses it; when asked about a state with more edges discretised than the one it
 was trained under, it fine-tunes it under the new state first (``retrain_epochs``,
 DARTS-PT's 5 epochs between projections), which is the progressive setting.
 
 What a caller may put in ``ctx.extras``:
 
-* ``darts_store``: a :class:`~zcpt.study.supernet_training.SupernetStore`; else
+* ``darts_store``: a :class:`~zcpt.training.supernet.SupernetStore`; else
   one is made from ``darts_settings`` (default: the published settings),
   ``dataset`` (default: loaded from the settings) and ``device``;
 * ``finetune_epochs`` (disc-acc, default 5) and ``eval_images`` (accuracy of
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..spaces.base import ArchState
-from ..study.supernet_training import DartsSupernet, SupernetSettings, SupernetStore, state_key
+from ..training.supernet import DartsSupernet, SupernetSettings, SupernetStore, state_key
 from .base import ScoringContext, register_scorer
 
 DEFAULT_FINETUNE_EPOCHS = 5

@@ -1,8 +1,12 @@
 """The operation-scoring study of the paper's section 3 (``zcpt study``).
 
-Modules: :mod:`.correlation` (per-edge Spearman), :mod:`.supernet_training`
-(DARTS supernet training and its cache), :mod:`.toy` (the appendix's chain of
-mixed layers), :mod:`.runner` (the study itself) and :mod:`.report` (Markdown,
-PNG plots). Nothing is imported here, so that ``zcpt.scoring`` can use
-:mod:`.supernet_training` without an import cycle.
+Modules: :mod:`.correlation` (per-edge Spearman), :mod:`.toy` (the appendix's
+chain of mixed layers), :mod:`.runner` (the study itself) and :mod:`.report`
+(Markdown, PNG plots). The trained DARTS supernets the training-based functions
+score with live in :mod:`zcpt.training.supernet`, the standalone-cell scores of
+best-zc in :mod:`zcpt.scoring.cell_scores`: the study uses the lower layers and
+nothing below imports it.
 """
+from .runner import DEFAULT_FUNCTIONS, StudyConfig, parse_function, run_study  # noqa: F401
+
+__all__ = ["DEFAULT_FUNCTIONS", "StudyConfig", "parse_function", "run_study"]

@@ -202,7 +202,7 @@ class _Study:
     # -- contexts ----------------------------------------------------------------------
     def _store(self, seed: int) -> Any:
         if seed not in self._stores:
-            from .supernet_training import SupernetSettings, SupernetStore
+            from ..training.supernet import SupernetSettings, SupernetStore
 
             c = self.config
             settings = SupernetSettings(
@@ -215,13 +215,13 @@ class _Study:
         return self._stores[seed]
 
     def _extras(self, seed: int, fn: StudyFunction) -> Dict[str, Any]:
-        from ..scoring.oracles import BestZcSettings
+        from ..scoring.cell_scores import CellScoreSettings
 
         c = self.config
         extras: Dict[str, Any] = {
             "benchmark": self.bench, "dataset": self.dataset, "device": self.device,
             "progress": self.progress,
-            "best_zc_settings": BestZcSettings(
+            "best_zc_settings": CellScoreSettings(
                 channels=c.best_zc_channels, cells_per_stage=c.best_zc_cells_per_stage,
                 batch_size=c.best_zc_batch_size, seed=c.best_zc_seed, dataset=c.dataset, data=c.data),
             "best_zc_tables": self._best_zc_tables,

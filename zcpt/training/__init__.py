@@ -1,4 +1,6 @@
-"""Training the architecture a search found (the DARTS evaluation recipe)."""
+"""Training: the architecture a search found (:mod:`.trainer`, :mod:`.recipes`: the DARTS
+evaluation recipe) and DARTS supernets with architecture weights (:mod:`.supernet`, for
+the training-based scorers and the DARTS / DARTS-PT baselines)."""
 from .recipes import SETTINGS, TrainConfig
 from .trainer import (
     CHECKPOINT_FILE, LOG_FILE, RESULT_FILE, count_params_m, evaluate, train, train_epoch,
