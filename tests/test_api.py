@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -28,7 +27,7 @@ def test_help_and_version_import_no_heavy_module() -> None:
     assert "search" in done.stdout and "zcpt 0.1.0" in done.stdout
 
 
-def test_public_names(tmp_path: Path) -> None:
+def test_public_names(monkeypatch) -> None:
     for name in zcpt.__all__:
         assert getattr(zcpt, name) is not None
     assert zcpt.SearchConfig is zcpt.search.SearchConfig
@@ -36,7 +35,7 @@ def test_public_names(tmp_path: Path) -> None:
     assert "nwot" in zcpt.list_proxies() and zcpt.get_space("darts").name == "darts"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         zcpt.nope  # noqa: B018
-    tiny = {"channels": 4, "cells_per_stage": 1}
-    result = zcpt.search(zcpt.SearchConfig(proposals=1, validation=1, batch_size=4, train_images=40,
-                                           supernet_options=tiny, network_options=tiny), out_dir=tmp_path)
-    assert isinstance(result, zcpt.SearchResult) and zcpt.SearchResult.load(tmp_path) == result
+    # zcpt.search is the package and, called, the search function (tests/test_result.py runs one)
+    calls = []
+    monkeypatch.setattr(zcpt.search, "search", lambda *a, **k: calls.append((a, k)) or "done")
+    assert zcpt.search("config", out_dir="d") == "done" and calls == [(("config",), {"out_dir": "d"})]
