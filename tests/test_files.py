@@ -133,7 +133,7 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
 
 
 def test_lock_removes_the_directory_it_created_if_nothing_was_written(tmp_path: Path) -> None:
-    with RunLock(tmp_path / "empty"):
+    with RunLock(tmp_path / "empty" / "deeper"):
         pass
     assert not (tmp_path / "empty").exists()
     with RunLock(tmp_path / "full"):

@@ -26,7 +26,7 @@ import socket
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
 from .errors import ZcptError
 
@@ -193,7 +193,7 @@ class RunLock:
         self.directory = Path(directory)
         self.path = self.directory / LOCK_FILE
         self._held = False
-        self._created = False
+        self._created: List[Path] = []
         self._token: Dict[str, Any] = {}
 
     @property
@@ -220,7 +220,8 @@ class RunLock:
         if self._held:
             raise RunLockedError(f"{self.directory} is already locked by this RunLock")
         try:
-            self._created = not self.directory.exists()
+            missing = [d for d in (self.directory, *self.directory.parents) if not d.exists()]
+            self._created = missing  # removed again on release if still empty, deepest first
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create {self.directory}: {_reason(exc)}") from None
@@ -260,9 +261,11 @@ class RunLock:
                 and owner.get("started") == self._token["started"]:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
-        if self._created:  # a run that failed before writing anything leaves no empty directory
-            with contextlib.suppress(OSError):
-                self.directory.rmdir()
+        for directory in self._created:  # a run that failed before writing anything leaves no empty directory
+            try:
+                directory.rmdir()
+            except OSError:
+                break
 
     def __enter__(self) -> "RunLock":
         return self.acquire()
