@@ -22,6 +22,7 @@ COMMANDS = {
     "query": ("query", "tabular-benchmark accuracies and rank of an architecture"),
     "oracle": ("oracle", "oracle operation table (best-acc / avg-acc) of a benchmark"),
     "search": ("search", "run a search (default method: Zero-Cost-PT)"),
+    "latency": ("latency", "measure a latency table of a space's network on this device (for --max-latency-ms)"),
     "train": ("train", "train an architecture found by a search"),
     "plot": ("plot", "draw the cells of a DARTS genotype"),
     "study": ("study", "operation-scoring correlation study (paper section 3)"),

@@ -22,6 +22,20 @@ def _one_sample_forward(net: nn.Module, inputs: torch.Tensor, hook: Any, modules
             m.training = mode
 
 
+def used_parameters(net: nn.Module, inputs: torch.Tensor) -> Dict[int, nn.Parameter]:
+    """The trainable parameters owned by the modules that run in a forward pass,
+    by ``id`` (see :func:`count_params`)."""
+    used: Dict[int, nn.Parameter] = {}
+
+    def hook(module: nn.Module, args: Tuple[Any, ...], output: Any) -> None:
+        for p in module.parameters(recurse=False):
+            if p.requires_grad:
+                used.setdefault(id(p), p)
+
+    _one_sample_forward(net, inputs, hook, list(net.modules()))
+    return used
+
+
 def count_params(net: nn.Module, inputs: torch.Tensor) -> int:
     """Trainable parameters owned by the modules that run in a forward pass.
 
@@ -31,15 +45,29 @@ def count_params(net: nn.Module, inputs: torch.Tensor) -> int:
     (e.g. ``F.conv2d(x, self.conv.weight)``) are not seen; a shared tensor
     counts once.
     """
-    used: Dict[int, nn.Parameter] = {}
+    return sum(p.numel() for p in used_parameters(net, inputs).values())
 
-    def hook(module: nn.Module, args: Tuple[Any, ...], output: Any) -> None:
-        for p in module.parameters(recurse=False):
-            if p.requires_grad:
-                used.setdefault(id(p), p)
 
-    _one_sample_forward(net, inputs, hook, list(net.modules()))
-    return sum(p.numel() for p in used.values())
+def layer_macs(net: nn.Module, inputs: torch.Tensor, include_bias: bool = False) -> Dict[nn.Module, int]:
+    """Multiply-accumulates of each conv and linear layer that runs, for one input
+    sample (see :func:`count_macs`); a layer called twice counts twice."""
+    macs: Dict[nn.Module, int] = {}
+
+    def hook(module: nn.Module, args: Tuple[Any, ...], output: torch.Tensor) -> None:
+        outputs = output.numel()  # batch size 1
+        if isinstance(module, nn.Linear):
+            n = outputs * module.in_features
+        elif getattr(module, "transposed", False):  # each input element feeds C_out/groups * k
+            n = args[0].numel() * module.weight[0].numel()
+        else:
+            n = outputs * module.weight[0].numel()  # C_in/groups * prod(kernel)
+        if include_bias and getattr(module, "bias", None) is not None:
+            n += outputs
+        macs[module] = macs.get(module, 0) + n
+
+    layers = [m for m in net.modules() if isinstance(m, WEIGHT_LAYER_TYPES)]
+    _one_sample_forward(net, inputs, hook, layers)
+    return macs
 
 
 def count_macs(net: nn.Module, inputs: torch.Tensor, include_bias: bool = False) -> int:
@@ -51,23 +79,7 @@ def count_macs(net: nn.Module, inputs: torch.Tensor, include_bias: bool = False)
     counter does; pooling, BN and activations are not counted (nor are they
     there).
     """
-    total = 0
-
-    def hook(module: nn.Module, args: Tuple[Any, ...], output: torch.Tensor) -> None:
-        nonlocal total
-        outputs = output.numel()  # batch size 1
-        if isinstance(module, nn.Linear):
-            total += outputs * module.in_features
-        elif getattr(module, "transposed", False):  # each input element feeds C_out/groups * k
-            total += args[0].numel() * module.weight[0].numel()
-        else:
-            total += outputs * module.weight[0].numel()  # C_in/groups * prod(kernel)
-        if include_bias and getattr(module, "bias", None) is not None:
-            total += outputs
-
-    layers = [m for m in net.modules() if isinstance(m, WEIGHT_LAYER_TYPES)]
-    _one_sample_forward(net, inputs, hook, layers)
-    return total
+    return sum(layer_macs(net, inputs, include_bias).values())
 
 
 @register_proxy("params", needs_grad=False)

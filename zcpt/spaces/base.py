@@ -250,6 +250,14 @@ class SearchSpace(abc.ABC):
     def build_network(self, genotype: Any, num_classes: int = 10, **options: Any) -> nn.Module:
         """The standalone network of a genotype."""
 
+    def op_modules(self, network: nn.Module) -> List[Tuple[int, nn.Module]]:
+        """Every op instance of a standalone network of this space, with the index
+        of the edge it implements (an edge repeated in several cells appears once
+        per cell). Budgets attribute parameters, multiply-adds and latency to the
+        (edge, op) pairs through it (see :mod:`zcpt.budget`)."""
+        raise ZcptError(f"space '{self.name}' does not list the op modules of its networks; "
+                        f"budgets (--max-params/--max-flops/--max-latency-ms) are not available for it")
+
     # -- genotypes -------------------------------------------------------------
     @abc.abstractmethod
     def genotype(self, state: ArchState) -> Any:

@@ -389,6 +389,14 @@ class DartsSpace(SearchSpace):
         g = self.parse(genotype) if isinstance(genotype, str) else self._in_space(genotype)
         return build_network(g, num_classes, layers, channels, auxiliary, drop_path, affine)
 
+    def op_modules(self, network: nn.Module) -> List[Tuple[int, nn.Module]]:
+        found = []
+        for cell in network.cells:
+            kind = "reduce" if cell.reduction else "normal"
+            for j, (op, inp) in enumerate(zip(cell.ops, cell.inputs)):
+                found.append((edge_index(kind, NODES[j // 2], inp), op))
+        return found
+
     # -- genotypes ---------------------------------------------------------------------
     def _check_shape(self, state: ArchState) -> None:
         expected = (len(self._edges), len(self.op_names))

@@ -265,6 +265,9 @@ class MacroSpace(SearchSpace):
             raise ZcptError(f"unknown macro network option(s): {', '.join(sorted(options))}")
         return MacroNetwork(self.check_genotype(genotype), num_classes, channels, head_channels)
 
+    def op_modules(self, network: nn.Module) -> List[Tuple[int, nn.Module]]:
+        return list(enumerate(network.layers))
+
     # -- genotypes -------------------------------------------------------------
     def check_genotype(self, genotype: Union[Genotype, str]) -> Genotype:
         """A validated genotype tuple; a code string is parsed."""

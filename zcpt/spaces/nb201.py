@@ -239,6 +239,9 @@ class NB201Space(SearchSpace):
             raise ZcptError(f"unknown nb201 network option(s): {', '.join(sorted(unknown))}")
         return NB201Network(self.check_genotype(genotype), num_classes, **options)
 
+    def op_modules(self, network: nn.Module) -> List[Tuple[int, nn.Module]]:
+        return [(e, op) for cell in network.cells if isinstance(cell, NB201Cell) for e, op in enumerate(cell.edges)]
+
     # -- genotypes -------------------------------------------------------------
     def check_genotype(self, genotype: Union[Genotype, str]) -> Genotype:
         """A validated genotype tuple; an arch string is parsed."""
