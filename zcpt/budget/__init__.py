@@ -19,6 +19,19 @@ from .feasibility import DISPLAY, Budget, BudgetError
 from .latency import LUT_FORMAT, load_latency_table, measure_latency_table
 
 
+def check_limits(
+    max_params: Optional[float], max_flops: Optional[float], max_latency_ms: Optional[float], latency_table: Any,
+) -> bool:
+    """One-line errors for bad limits (before anything is loaded); whether any limit is set."""
+    for flag, value in (("--max-params", max_params), ("--max-flops", max_flops),
+                        ("--max-latency-ms", max_latency_ms)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
+            raise ZcptError(f"{flag} must be a positive number, got {value!r}")
+    if (max_latency_ms is None) != (latency_table is None):
+        raise ZcptError("--max-latency-ms and --latency-table go together (measure a table with `zcpt latency`)")
+    return not (max_params is None and max_flops is None and max_latency_ms is None)
+
+
 def make_budget(
     space: SearchSpace,
     num_classes: int = 10,
@@ -33,13 +46,7 @@ def make_budget(
     in ms, with the latency table it refers to) on the network
     ``space.build_network(g, num_classes, **options)`` at ``input_shape``
     (default: the space's evaluation network); None without limits."""
-    for flag, value in (("--max-params", max_params), ("--max-flops", max_flops),
-                        ("--max-latency-ms", max_latency_ms)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
-            raise ZcptError(f"{flag} must be a positive number, got {value!r}")
-    if (max_latency_ms is None) != (latency_table is None):
-        raise ZcptError("--max-latency-ms and --latency-table go together (measure a table with `zcpt latency`)")
-    if max_params is None and max_flops is None and max_latency_ms is None:
+    if not check_limits(max_params, max_flops, max_latency_ms, latency_table):
         return None
     shape = tuple(space.input_shape if input_shape is None else input_shape)
     options = dict(space.evaluation_options() if options is None else options)
@@ -59,6 +66,6 @@ def make_budget(
 
 __all__ = [
     "METRICS", "DISPLAY", "LUT_FORMAT", "Budget", "BudgetError", "CostTable", "NotAdditiveError",
-    "covering_states", "input_groups", "load_latency_table", "make_budget", "measure_latency_table",
+    "check_limits", "covering_states", "input_groups", "load_latency_table", "make_budget", "measure_latency_table",
     "size_tables",
 ]

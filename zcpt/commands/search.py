@@ -56,6 +56,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       help="NB201: cells per stage; DARTS: layers (cells) of the supernet and the validated networks")
     size.add_argument("--train-images", type=int, default=None, metavar="N",
                       help="use only N training images (a balanced subset)")
+    budget = p.add_argument_group("budget (the found network fits every limit given; its size as the result reports it)")
+    budget.add_argument("--max-params", type=float, default=None, metavar="M",
+                        help="at most M million trainable parameters")
+    budget.add_argument("--max-flops", type=float, default=None, metavar="M",
+                        help="at most M million multiply-adds per image (counted as `zcpt query` counts them)")
+    budget.add_argument("--max-latency-ms", type=float, default=None, metavar="T",
+                        help="at most T ms predicted by --latency-table")
+    budget.add_argument("--latency-table", default=None, metavar="LUT_JSON",
+                        help="latency table of this device, from `zcpt latency`")
     add_method_options(p)
 
 
@@ -140,6 +149,8 @@ def config_from_args(args: argparse.Namespace):
         seed=args.seed, dataset=args.dataset, data=args.data, device=args.device,
         bn_mode=args.bn_mode, nonfinite=args.nonfinite, reference_compat=args.reference_compat,
         supernet_options=dict(size), network_options=dict(size), train_images=args.train_images,
+        max_params=args.max_params, max_flops=args.max_flops, max_latency_ms=args.max_latency_ms,
+        latency_table=args.latency_table,
     )
 
 
@@ -167,6 +178,14 @@ def format_result(result: Dict[str, Any], out_dir: Path) -> str:
         size = f" ({bench['layers']} cells, {bench['channels']} channels)" if "layers" in bench else ""
         lines.append(f"{'params':<16}{bench['params_M']:.3f} M{size}")
         lines.append(f"{'FLOPs':<16}{bench['flops_M']:.1f} M multiply-adds")
+    budget = result.get("budget") or {}
+    if budget:
+        from ..budget import DISPLAY
+
+        for metric, (unit, _) in DISPLAY.items():
+            if f"max_{metric}_{unit}" in budget["limits"]:
+                lines.append(f"{'budget ' + metric:<16}{budget['costs'][f'{metric}_{unit}']:.4g} {unit} "
+                             f"(limit {budget['limits'][f'max_{metric}_{unit}']:g} {unit})")
     if result.get("proposals") is not None:
         lines.append(
             f"{'candidates':<16}{len(result['candidates'])} distinct of {result['proposals']} proposals, "

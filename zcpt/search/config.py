@@ -41,6 +41,11 @@ class SearchConfig:
     # nwot as the Zero-Cost-PT reference code computed it (NB201): BN in eval mode,
     # ReLU-Conv-BN inputs counted twice, removed ops run on zero inputs.
     reference_compat: bool = False
+    # budgets (see zcpt.budget): params / multiply-adds in millions, latency in ms with its table
+    max_params: Optional[float] = None
+    max_flops: Optional[float] = None
+    max_latency_ms: Optional[float] = None
+    latency_table: Optional[str] = None
     method: str = "zero-cost-pt"  # see `zcpt list methods`
     method_options: Dict[str, Any] = field(default_factory=dict)  # the method's declared options
 
@@ -69,6 +74,13 @@ class SearchConfig:
             raise ZcptError(f"proxy '{self.proxy}' has no batch-norm mode; drop --bn-mode")
         if self.reference_compat and (self.proxy != "nwot" or self.space != "nb201"):
             raise ZcptError("--reference-compat applies to nwot on nb201 only")
+        from ..budget import check_limits
+
+        if check_limits(self.max_params, self.max_flops, self.max_latency_ms, self.latency_table) \
+                and not entry.meta.get("budgets"):
+            usable = [e.name for e in METHODS if e.meta.get("budgets")]
+            raise ZcptError(f"method '{self.method}' takes no budget (--max-params, --max-flops, --max-latency-ms); "
+                            f"methods that do: {', '.join(usable)}")
         if self.nonfinite not in ("error", "skip"):
             raise ZcptError(f"unknown --nonfinite '{self.nonfinite}'; choose from: error, skip")
 

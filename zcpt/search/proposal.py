@@ -8,10 +8,11 @@ Every decision step draws a fresh minibatch; all ops scored in that step share i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..budget import Budget
 from ..proxies import Batch
 from ..scoring import ScoringContext, get_scorer, pick_best
 from ..spaces.base import ArchState
@@ -33,8 +34,13 @@ def run_pass(
     rng: np.random.Generator,
     next_batch: BatchFn,
     start: ArchState,
+    budget: Optional[Budget] = None,
 ) -> PassResult:
-    """Discretise every undecided edge of ``start``; returns the final state."""
+    """Discretise every undecided edge of ``start``; returns the final state.
+
+    With a ``budget`` only eligible candidates are scored and chosen: an op (or a
+    kept input edge) some completion of the partial architecture with it still
+    fits (:class:`~zcpt.budget.Budget`), so a start that fits ends in a network that fits."""
     space = ctx.space
     score_fn = get_scorer(scorer)
     order_fn = ORDERS.get(order)
@@ -48,7 +54,7 @@ def run_pass(
         ctx.set_batch(batch, batch_id)
 
     def scores_of(state: ArchState, edge: int) -> Dict[int, float]:
-        ops = state.alive(edge)
+        ops = state.alive(edge) if budget is None else budget.eligible_ops(state, edge)
         return dict(zip(ops, score_fn(ctx, state, edge, ops)))
 
     def score_edge(state: ArchState, edge: int) -> Dict[int, float]:
@@ -83,7 +89,7 @@ def run_pass(
         })
         state = state.only(edge, op)
 
-    state = prune_topology(ctx, state, new_batch, result.decisions)
+    state = prune_topology(ctx, state, new_batch, result.decisions, budget)
     result.state = state
     return result
 
@@ -93,15 +99,17 @@ def prune_topology(
     state: ArchState,
     new_batch: Callable[[], None],
     log: List[Dict[str, Any]],
+    budget: Optional[Budget] = None,
 ) -> ArchState:
     """Keep the ``inputs_per_node`` incoming edges whose removal lowers the proxy
-    most, node by node (Algorithm 1's topology step; DARTS keeps 2 per node)."""
+    most, node by node (Algorithm 1's topology step; DARTS keeps 2 per node);
+    with a ``budget``, each pick among the edges still eligible."""
     space = ctx.space
     keep = space.inputs_per_node
     if not keep:
         return state
     edge_names = [e.name for e in space.edges()]
-    for group in space.topology_groups():
+    for g, group in enumerate(space.topology_groups()):
         alive = [e for e in group if not state.is_edge_removed(e)]
         if len(alive) <= keep:
             continue
@@ -111,6 +119,9 @@ def prune_topology(
         kept: List[int] = []
         remaining = list(range(len(alive)))
         for _ in range(keep):
+            if budget is not None:
+                eligible = budget.eligible_inputs(state, g, kept)
+                remaining = [i for i in remaining if alive[i] in eligible]
             sub = [scores[i] for i in remaining]
             best = remaining[pick_best(sub, [labels[i] for i in remaining], ctx.nonfinite)]
             kept.append(alive[best])

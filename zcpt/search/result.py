@@ -49,6 +49,7 @@ class SearchResult(Mapping[str, Any]):
     forward_passes: Dict[str, int] = field(default_factory=dict)
     config: Dict[str, Any] = field(default_factory=dict)  # the SearchConfig, as JSON
     details: Dict[str, Any] = field(default_factory=dict)  # method-specific records
+    budget: Dict[str, Any] = field(default_factory=dict)  # limits and the found network's costs, if any
     format: int = FORMAT
 
     # -- JSON ----------------------------------------------------------------------------
@@ -75,7 +76,7 @@ class SearchResult(Mapping[str, Any]):
         for name in ("candidates",):
             if not isinstance(values.get(name, []), list):
                 raise ZcptError(f"{source}: '{name}' must be a list")
-        for name in ("benchmark", "seconds", "forward_passes", "config", "details"):
+        for name in ("benchmark", "seconds", "forward_passes", "config", "details", "budget"):
             if not isinstance(values.get(name, {}), dict):
                 raise ZcptError(f"{source}: '{name}' must be an object")
         return cls(**values)

@@ -62,7 +62,7 @@ def proposal_stage(run: Any, ctx: ScoringContext, batch_at: BatchAt) -> List[Dic
                 return batch_at(i), ("proposal", i)
 
             result = run_pass(ctx, config.scorer, config.order, np.random.default_rng([config.seed, p]),
-                              next_batch, space.initial_state())
+                              next_batch, space.initial_state(), run.budget)
             genotype = space.format(space.genotype(result.state))
             proposals.append({"index": p, "genotype": genotype, "decisions": result.decisions})
             forward["proposal"] += ctx.counter.count - n0

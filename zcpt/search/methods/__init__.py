@@ -58,11 +58,13 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional
 
 import numpy as np
 
+from ...errors import ZcptError
 from ...registry import Option, Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from ...budget import Budget
     from ...data import BatchSource, ImageDataset
     from ...progress import Progress
     from ...spaces import SearchSpace
@@ -71,6 +73,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..rundir import RunDir
 
 MethodFn = Callable[["MethodRun"], "SearchResult"]
+_UNSET = object()
 
 # zero-cost-pt first: it is the default and `zcpt list methods` lists it first.
 METHODS: Registry[MethodFn] = Registry(
@@ -78,9 +81,12 @@ METHODS: Registry[MethodFn] = Registry(
 )
 
 
-def register_method(name: str, *, options: Iterable[Option] = (), **meta: Any):
-    """Register ``fn(run: MethodRun) -> SearchResult`` under ``name`` with its declared options."""
-    return METHODS.register(name, options=options, **meta)
+def register_method(name: str, *, options: Iterable[Option] = (), budgets: bool = False, **meta: Any):
+    """Register ``fn(run: MethodRun) -> SearchResult`` under ``name`` with its declared options.
+
+    ``budgets=True``: the method honours ``run.budget`` (every architecture it
+    returns fits; see :mod:`zcpt.budget`); others refuse --max-params & co."""
+    return METHODS.register(name, options=options, budgets=budgets, **meta)
 
 
 def get_method(name: str) -> MethodFn:
@@ -104,6 +110,7 @@ class MethodRun:
         self.device = device
         self._rundir = rundir
         self._dataset: Optional["ImageDataset"] = None
+        self._budget: Any = _UNSET
         self._started = time.perf_counter()
 
     @property
@@ -124,6 +131,26 @@ class MethodRun:
                 dataset = dataset.subset(self.config.train_images, 0, seed=self.config.seed)
             self._dataset = dataset
         return self._dataset
+
+    @property
+    def budget(self) -> Optional["Budget"]:
+        """The search's :class:`~zcpt.budget.Budget` (None without --max-params,
+        --max-flops, --max-latency-ms), on the network the result reports: the
+        space's evaluation network for the data's classes and image size. Built
+        once; a budget that nothing in the space fits is a one-line error."""
+        if self._budget is _UNSET:
+            from ...budget import make_budget
+
+            config = self.config
+            budget = make_budget(
+                self.space, num_classes=self.dataset.num_classes, input_shape=(3, *self.dataset.image_size),
+                max_params=config.max_params, max_flops=config.max_flops,
+                max_latency_ms=config.max_latency_ms, latency_table=config.latency_table,
+            )
+            if budget is not None:
+                budget.check_start(self.space.initial_state())
+            self._budget = budget
+        return self._budget
 
     def batch_source(self, seed: int, augment: bool = True) -> "BatchSource":
         """Training-split minibatches of ``config.batch_size``; ``batch(i)`` depends only on (seed, i)."""
@@ -150,6 +177,13 @@ class MethodRun:
         sets further result fields (proxy, batch_size, ...)."""
         from ..result import SearchResult, describe
 
+        budget = self.budget
+        if budget is not None:
+            state = self.space.state_of(self.space.parse(genotype))
+            if not budget.fits(state):  # a method that ignores its budget: never hand back its result
+                raise ZcptError(f"method '{self.config.method}' found {genotype}, which does not fit "
+                                f"{budget.describe()} ({budget.describe(budget.cost(state))})")
+            fields.setdefault("budget", {"limits": budget.to_json(), "costs": budget.display_costs(state)})
         seconds = self.state.setdefault("seconds", {})
         seconds["total"] = seconds.get("total", 0.0) + time.perf_counter() - self._started
         self._started = time.perf_counter()

@@ -27,11 +27,12 @@ from ..stages import proposal_stage, validation_stage
 from . import MethodRun, register_method
 
 
-@register_method("zero-cost-pt")
+@register_method("zero-cost-pt", budgets=True)
 def zero_cost_pt(run: MethodRun) -> SearchResult:
     """Zero-Cost-PT: N perturbation passes over an untrained supernet, best of V batches (default)."""
     config, space, device = run.config, run.space, run.device
     dataset = run.dataset
+    run.budget  # noqa: B018 (built and checked before any work: nothing fitting is an error now)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     proposal_batches = run.batch_source(2 * config.seed)
     validation_batches = run.batch_source(2 * config.seed + 1)
