@@ -11,4 +11,5 @@ fi
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     .venv/bin/pip install -q "torch==${ZCPT_TORCH_VERSION:-2.13.0}"
 fi
-.venv/bin/pip install -q -e ".[test]"
+# the optional extras too, so that the test suite exercises every code path
+.venv/bin/pip install -q -e ".[test,fast]"

@@ -6,6 +6,7 @@ from typing import Any, Dict, List, Tuple
 import torch
 from torch import nn
 
+from ..engine.agreement import agreement
 from ._utils import check_choice, forward_hooks, proxy_mode, relu_modules
 from .base import Batch, LossFn, Option, bn_mode_option, register_proxy
 
@@ -13,21 +14,21 @@ HOOK_MATCHES = ("relu", "type-name")
 
 
 def activation_kernel(
-    net: nn.Module, inputs: torch.Tensor, bn_mode: str = "train", hook_match: str = "relu"
+    net: nn.Module, inputs: torch.Tensor, bn_mode: str = "train", hook_match: str = "relu",
+    kernel: str = "auto",
 ) -> torch.Tensor:
     """K = sum over ReLU calls of c c^T + (1-c)(1-c)^T, c = (ReLU input > 0) per sample.
 
     ``K[i, j]`` counts the ReLU units on which samples i and j agree (both
-    active or both inactive). Float64, shape (B, B).
+    active or both inactive). Float64 holding exact integers, shape (B, B).
 
-    Computed exactly but cheaply: per call one float32 GEMM of the 0/1 codes
-    (integer sums below 2**24 are exact in float32), since
-    ``c c^T + (1-c)(1-c)^T = F - r_i - r_j + 2 c c^T`` with ``r`` the row sums;
+    Each distinct ReLU input's codes go through one exact integer kernel
+    (:func:`zcpt.engine.agreement.agreement`; ``kernel="auto"`` is the
+    fastest measured on this machine; every kernel gives the same integers);
     several ReLU modules that read the very same tensor (the convs on the edges
-    leaving one node) share one GEMM, weighted by their count.
+    leaving one node) share one kernel call, weighted by their count.
     """
     b = inputs.shape[0]
-    kernel = torch.zeros(b, b, dtype=torch.float64, device=inputs.device)
     # tensor identity -> [codes, multiplicity, tensor]; holding the tensor keeps
     # its memory from being reused by a later tensor with the same address.
     seen: Dict[Tuple[Any, ...], List[Any]] = {}
@@ -52,14 +53,10 @@ def activation_kernel(
         modules = relu_modules(net, "nwot")
     with proxy_mode(net, bn_mode), forward_hooks(modules, hook):
         net(inputs)
+    total = torch.zeros(b, b, dtype=torch.int64, device=inputs.device)
     for codes, count, _ in seen.values():
-        chunk = 1 << 23  # keep every float32 partial sum an exact integer
-        for start in range(0, codes.shape[1], chunk):
-            c = codes[:, start:start + chunk].to(torch.float32)
-            rows = c.sum(dim=1, dtype=torch.float64)
-            agree = 2.0 * (c @ c.T).to(torch.float64) - rows[:, None] - rows[None, :] + c.shape[1]
-            kernel.add_(agree, alpha=count)
-    return kernel
+        total += count * agreement(codes, kernel)
+    return total.to(torch.float64)
 
 
 def log_abs_det(kernel: torch.Tensor) -> float:
@@ -74,7 +71,8 @@ def log_abs_det(kernel: torch.Tensor) -> float:
     Option("hook_match", str, "relu", choices=HOOK_MATCHES, help="relu: every ReLU module once; type-name: as NASWOT"),
 ])
 def nwot(
-    net: nn.Module, batch: Batch, loss_fn: LossFn, *, bn_mode: str = "eval", hook_match: str = "relu"
+    net: nn.Module, batch: Batch, loss_fn: LossFn, *, bn_mode: str = "eval", hook_match: str = "relu",
+    kernel: str = "auto",
 ) -> float:
     """NASWOT: log|det| of the Hamming kernel of ReLU activation codes (Mellor et al. 2021).
 
@@ -87,7 +85,9 @@ def nwot(
     ``hook_match="type-name"`` hooks every module whose type name contains
     'ReLU', as the NASWOT / Zero-Cost-PT reference code (a ReLU-Conv-BN block's
     input then enters K twice). Higher = better. A singular kernel (e.g. all ReLUs dead, or two identical
-    samples) gives -inf, returned as is.
+    samples) gives -inf, returned as is. ``kernel``: how K is counted
+    (``zcpt.engine.agreement.list_kernels()``; "auto" = fastest measured on
+    this machine); all give the same integers, so the score never depends on it.
     """
     inputs, _ = batch
-    return log_abs_det(activation_kernel(net, inputs, bn_mode, hook_match))
+    return log_abs_det(activation_kernel(net, inputs, bn_mode, hook_match, kernel))

@@ -1,0 +1,99 @@
+"""Measured per-machine choices, cached on disk.
+
+Some engine decisions (which exact nwot kernel, how many workers) depend on the
+CPU or GPU a run lands on. :func:`choose` times each candidate once on this
+machine and caches the winner in ``<cache>/engine/choices.json`` under a key
+made of the CPU model and flags (or the GPU name), the torch and numba
+versions and the thread count, so a different machine, library or thread
+setting measures again. Only use it for choices that cannot change a result.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Callable, Dict, Sequence
+
+import torch
+
+from ..paths import cache_dir
+
+CHOICES_FILE = "choices.json"
+
+
+def _cpu_signature() -> str:
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
+    flags = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("flags")), "")
+    return f"{model}|{hashlib.sha1(' '.join(sorted(flags.split())).encode()).hexdigest()[:12]}"
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "-"
+
+
+def machine_key(device: torch.device) -> str:
+    """What a measured choice depends on: hardware, library versions, threads."""
+    if device.type == "cuda":
+        hardware = torch.cuda.get_device_name(device)
+    else:
+        hardware = f"{_cpu_signature()}|{torch.get_num_threads()}t"
+    return f"{hardware}|torch {torch.__version__}|numba {_version('numba')}"
+
+
+def _path() -> Path:
+    return cache_dir("engine") / CHOICES_FILE
+
+
+def _load() -> Dict[str, Dict]:
+    try:
+        data = json.loads(_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _store(key: str, record: Dict) -> None:
+    data = _load()
+    data[key] = record
+    path = _path()
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def measure(run: Callable[[], object], repeats: int = 3) -> float:
+    """Best wall time of ``repeats`` calls of ``run`` after one warm-up call."""
+    run()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def choose(
+    task: str, candidates: Sequence[str], run: Callable[[str], object], device: torch.device,
+) -> str:
+    """The fastest of ``candidates`` for ``task`` on this machine (measured once, then cached)."""
+    if len(candidates) == 1:
+        return candidates[0]
+    key = f"{task}|{machine_key(device)}"
+    record = _load().get(key)
+    if record and record.get("choice") in candidates and set(record.get("seconds", {})) == set(candidates):
+        return record["choice"]
+    seconds = {name: measure(lambda: run(name)) for name in candidates}
+    choice = min(seconds, key=seconds.get)
+    _store(key, {"choice": choice, "seconds": seconds, "measured": time.strftime("%Y-%m-%d %H:%M:%S")})
+    return choice
