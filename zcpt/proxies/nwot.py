@@ -6,16 +6,35 @@ from typing import Any, Dict, List, Tuple
 import torch
 from torch import nn
 
-from ..engine.agreement import agreement
+from ..engine.agreement import agreement, best_kernel
+from ..engine.fusion import plan_for, run_as_forward
 from ._utils import check_choice, forward_hooks, proxy_mode, relu_modules
 from .base import Batch, LossFn, Option, bn_mode_option, register_proxy
 
 HOOK_MATCHES = ("relu", "type-name")
 
 
+def _flat(codes: torch.Tensor) -> torch.Tensor:
+    """(B, ...) codes as (B, F); a channels_last map is flattened as a view (NHWC order)."""
+    if codes.dim() == 4 and not codes.is_contiguous():
+        codes = codes.permute(0, 2, 3, 1)
+    return codes.reshape(codes.shape[0], -1)
+
+
+class _KernelSink:
+    """Adds ``count`` times each reported code matrix's agreement counts to K."""
+
+    def __init__(self, b: int, device: torch.device, kernel: str) -> None:
+        self.total = torch.zeros(b, b, dtype=torch.int64, device=device)
+        self.kernel = best_kernel(device) if kernel == "auto" else kernel
+
+    def add(self, codes: torch.Tensor, count: int) -> None:
+        self.total += count * agreement(_flat(codes), self.kernel)
+
+
 def activation_kernel(
     net: nn.Module, inputs: torch.Tensor, bn_mode: str = "train", hook_match: str = "relu",
-    kernel: str = "auto",
+    kernel: str = "auto", fuse: bool = True,
 ) -> torch.Tensor:
     """K = sum over ReLU calls of c c^T + (1-c)(1-c)^T, c = (ReLU input > 0) per sample.
 
@@ -27,8 +46,23 @@ def activation_kernel(
     fastest measured on this machine; every kernel gives the same integers);
     several ReLU modules that read the very same tensor (the convs on the edges
     leaving one node) share one kernel call, weighted by their count.
+
+    ``fuse``: run zcpt's own networks through their fused inference plan
+    (:mod:`zcpt.engine.fusion`: eval-mode BN folded into the convs, one ReLU and
+    one pooling per node, ...), which reports the same ReLU sites as the hooks;
+    the codes may differ only where float rounding moves a value across 0.
+    Networks without a plan (or ``fuse=False``) are hooked.
     """
     b = inputs.shape[0]
+    check_choice("hook_match", hook_match, HOOK_MATCHES)
+    sink = _KernelSink(b, inputs.device, kernel)
+    with proxy_mode(net, bn_mode):
+        plan = plan_for(net) if fuse and hook_match == "relu" and not torch.is_grad_enabled() else None
+        if plan is not None:
+            with run_as_forward(net, lambda x: plan(x, sink)):
+                net(inputs)
+            return sink.total.to(torch.float64)
+
     # tensor identity -> [codes, multiplicity, tensor]; holding the tensor keeps
     # its memory from being reused by a later tensor with the same address.
     seen: Dict[Tuple[Any, ...], List[Any]] = {}
@@ -41,22 +75,17 @@ def activation_kernel(
         else:
             # For an in-place ReLU the input already holds max(x, 0); the sign
             # pattern (x > 0) is the same either way. Keep the codes, not x.
-            codes = x.detach() > 0
-            if codes.dim() == 4 and not codes.is_contiguous():  # channels_last: flatten as a view
-                codes = codes.permute(0, 2, 3, 1)
-            seen[key] = [codes.reshape(b, -1), 1, x]
+            seen[key] = [x.detach() > 0, 1, x]
 
-    check_choice("hook_match", hook_match, HOOK_MATCHES)
     if hook_match == "type-name":
         modules = [m for m in net.modules() if "ReLU" in type(m).__name__]
     else:
         modules = relu_modules(net, "nwot")
     with proxy_mode(net, bn_mode), forward_hooks(modules, hook):
         net(inputs)
-    total = torch.zeros(b, b, dtype=torch.int64, device=inputs.device)
     for codes, count, _ in seen.values():
-        total += count * agreement(codes, kernel)
-    return total.to(torch.float64)
+        sink.add(codes, count)
+    return sink.total.to(torch.float64)
 
 
 def log_abs_det(kernel: torch.Tensor) -> float:
@@ -72,7 +101,7 @@ def log_abs_det(kernel: torch.Tensor) -> float:
 ])
 def nwot(
     net: nn.Module, batch: Batch, loss_fn: LossFn, *, bn_mode: str = "eval", hook_match: str = "relu",
-    kernel: str = "auto",
+    kernel: str = "auto", fuse: bool = True,
 ) -> float:
     """NASWOT: log|det| of the Hamming kernel of ReLU activation codes (Mellor et al. 2021).
 
@@ -88,6 +117,8 @@ def nwot(
     samples) gives -inf, returned as is. ``kernel``: how K is counted
     (``zcpt.engine.agreement.list_kernels()``; "auto" = fastest measured on
     this machine); all give the same integers, so the score never depends on it.
+    ``fuse``: score zcpt's networks through their fused inference plan
+    (same sites; float rounding of the folded BN may move a code on a near-tie).
     """
     inputs, _ = batch
-    return log_abs_det(activation_kernel(net, inputs, bn_mode, hook_match, kernel))
+    return log_abs_det(activation_kernel(net, inputs, bn_mode, hook_match, kernel, fuse))

@@ -134,6 +134,12 @@ class Network(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classify(self.forward_features(x))
 
+    def trace_key(self) -> Optional[Any]:
+        """What the forward's Python control flow depends on besides weights and
+        module modes (the engine reuses a traced, fused forward while it is
+        unchanged, see :mod:`zcpt.engine.fusion`); None: do not trace."""
+        return ()
+
 
 class Supernet(Network):
     """Weights of every candidate op; the architecture state is set separately."""
@@ -156,6 +162,11 @@ class Supernet(Network):
     @property
     def state(self) -> ArchState:
         return self._state
+
+    def trace_key(self) -> Optional[Any]:
+        # the alive ops are the forward's control flow; DARTS-style op weights
+        # are tensors read at run time, not traced
+        return None if self.op_weights is not None else (self._state,)
 
     def set_state(self, state: ArchState) -> None:
         expected = (len(self.space.edges()), len(self.space.op_names))

@@ -291,6 +291,9 @@ class DartsNetwork(Network):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self._run(x, want_aux=False)[0]
 
+    def trace_key(self) -> Any:
+        return (self.drop_path_prob, self.auxiliary)
+
     def classify(self, features: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.global_pooling(features), 1))
 
