@@ -40,8 +40,9 @@ def perturbed(space, state):
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
-@pytest.mark.parametrize("bn_mode", ["eval", "train"])
-def test_plan_equals_plain_forward_and_reports_the_hooked_sites(name, bn_mode):
+@pytest.mark.parametrize("bn_mode,options", [("eval", {}), ("train", {}),
+                                             ("eval", {"widen": True, "pool": "depthwise"})])
+def test_plan_equals_plain_forward_and_reports_the_hooked_sites(name, bn_mode, options):
     space = get_space(name)
     torch.manual_seed(0)
     supernet = space.build_supernet(**SMALL[name]).double()
@@ -52,10 +53,12 @@ def test_plan_equals_plain_forward_and_reports_the_hooked_sites(name, bn_mode):
     for net in (supernet, network):
         with torch.no_grad(), proxy_mode(net, bn_mode):
             expected, sites = hooked_sites(net, x)
-            plan = fusion.build_plan(net)
+            plan = fusion.build_plan(net, **options)
             log = SiteLog()
             got = plan(x, log)
         assert plan.stats["folded"] > 0 if bn_mode == "eval" else plan.stats["folded"] == 0
+        if options and name != "macro" and net is supernet:  # poolings, and convs sharing an input
+            assert plan.stats["pools"] > 0 and plan.stats["widened"] > 0
         torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-9 * float(expected.abs().max()))
         assert [n for _, n in log.sites] == [n for _, n in sites]
         for (a, _), (b, _) in zip(log.sites, sites):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import os
 import platform
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Callable, Dict, Sequence
 
 import torch
 
+from ..files import write_json
 from ..paths import cache_dir
 
 CHOICES_FILE = "choices.json"
@@ -66,10 +66,7 @@ def _load() -> Dict[str, Dict]:
 def _store(key: str, record: Dict) -> None:
     data = _load()
     data[key] = record
-    path = _path()
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    write_json(_path(), data)
 
 
 def measure(run: Callable[[], object], repeats: int = 3) -> float:
@@ -85,8 +82,13 @@ def measure(run: Callable[[], object], repeats: int = 3) -> float:
 
 def choose(
     task: str, candidates: Sequence[str], run: Callable[[str], object], device: torch.device,
+    margin: float = 0.0,
 ) -> str:
-    """The fastest of ``candidates`` for ``task`` on this machine (measured once, then cached)."""
+    """The fastest of ``candidates`` for ``task`` on this machine (measured once, then cached).
+
+    With ``margin`` > 0 the first candidate is the default and another wins only
+    if it is faster by that fraction (choices that change float rounding should
+    not flip on measurement noise)."""
     if len(candidates) == 1:
         return candidates[0]
     key = f"{task}|{machine_key(device)}"
@@ -95,5 +97,7 @@ def choose(
         return record["choice"]
     seconds = {name: measure(lambda: run(name)) for name in candidates}
     choice = min(seconds, key=seconds.get)
+    if seconds[choice] > (1.0 - margin) * seconds[candidates[0]]:
+        choice = candidates[0]
     _store(key, {"choice": choice, "seconds": seconds, "measured": time.strftime("%Y-%m-%d %H:%M:%S")})
     return choice

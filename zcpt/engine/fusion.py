@@ -150,17 +150,20 @@ def trace(net: nn.Module) -> Optional[Tuple[fx.Graph, Dict[str, nn.Module]]]:
     return graph, dict(net.named_modules())
 
 
-def build_plan(net: nn.Module, *, sites: bool = True, widen: bool = True) -> Optional[Plan]:
+def build_plan(net: nn.Module, *, sites: bool = True, widen: bool = False, pool: str = "pool") -> Optional[Plan]:
     """The fused plan of ``net`` in its current modes and state (None: not traceable).
 
     BatchNorms are folded only where they normalise with running statistics
-    (``eval`` mode); train-mode BatchNorms stay as they are.
+    (``eval`` mode); train-mode BatchNorms stay as they are. ``widen``: merge
+    the convs that read one tensor; ``pool``: "pool" (torch's average pooling)
+    or "depthwise" (the window sums as a depthwise conv of ones, divided by
+    the window sizes). :func:`plan_for` takes both from :func:`choices`.
     """
     traced = trace(net)
     if traced is None:
         return None
     graph, modules = traced
-    stats = {"folded": 0, "shared": 0, "widened": 0, "inplace_adds": 0}
+    stats = {"folded": 0, "shared": 0, "pools": 0, "widened": 0, "inplace_adds": 0}
     inputs = [n for n in graph.nodes if n.op == "placeholder"]
     if len(inputs) != 1:
         return None
@@ -170,6 +173,8 @@ def build_plan(net: nn.Module, *, sites: bool = True, widen: bool = True) -> Opt
     _lower_convs(graph, modules)
     stats["folded"] = _fold_batchnorm(graph, modules)
     stats["shared"] = _share(graph, modules)
+    if pool == "depthwise":
+        stats["pools"] = _pools_as_convs(graph, modules)
     if widen:
         stats["widened"] = _widen_convs(graph)
     stats["inplace_adds"] = _accumulate(graph)
@@ -277,6 +282,39 @@ def _share(graph: fx.Graph, modules: Dict[str, nn.Module]) -> int:
         else:
             seen[key] = node
     return shared
+
+
+def box_mean(x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    """``avg_pool2d(x, kernel, stride, padding, count_include_pad=False)`` as a
+    depthwise convolution of ones divided by each window's size."""
+    c, (h, w) = x.shape[1], x.shape[-2:]
+    ones = torch.ones((c, 1, kernel, kernel), dtype=x.dtype, device=x.device)
+    if x.is_contiguous(memory_format=torch.channels_last):
+        ones = ones.contiguous(memory_format=torch.channels_last)
+    sums = F.conv2d(x, ones, None, stride, padding, 1, c)
+    grid = torch.ones((1, 1, h, w), dtype=x.dtype, device=x.device)
+    sizes = F.avg_pool2d(grid, kernel, stride, padding, count_include_pad=True, divisor_override=1)
+    return sums.div_(sizes)
+
+
+def _pools_as_convs(graph: fx.Graph, modules: Dict[str, nn.Module]) -> int:
+    """Square, padded, pad-excluding average poolings -> :func:`box_mean`."""
+    changed = 0
+    for node in list(graph.nodes):
+        m = _module(node, modules)
+        if type(m) is not nn.AvgPool2d and not (isinstance(m, nn.AvgPool2d) and type(m).forward is nn.AvgPool2d.forward):
+            continue
+        k, s, p = (m.kernel_size, m.stride, m.padding)
+        square = all(isinstance(v, int) or (len(set(v)) == 1) for v in (k, s, p))
+        if not square or m.count_include_pad or m.ceil_mode or m.divisor_override or len(node.args) != 1:
+            continue
+        k, s, p = (v if isinstance(v, int) else v[0] for v in (k, s, p))
+        with graph.inserting_before(node):
+            new = graph.call_function(box_mean, (node.args[0], k, s, p))
+        node.replace_all_uses_with(new)
+        graph.erase_node(node)
+        changed += 1
+    return changed
 
 
 def _widen_convs(graph: fx.Graph) -> int:
@@ -388,12 +426,55 @@ class PlanCache:
 _CACHE_ATTRIBUTE = "_zcpt_plans"
 
 
+def choices(device: torch.device) -> Dict[str, Any]:
+    """The plan options measured fastest on this machine (cached, see
+    :mod:`zcpt.engine.autotune`): wide convs only if >= 10 % faster, pooling
+    as depthwise conv only if >= 10 % faster."""
+    from .autotune import choose
+
+    widen = choose("conv-widen", ["separate", "wide"], lambda c: _bench_widen(c, device), device, margin=0.1)
+    pool = choose("avg-pool", ["pool", "depthwise"], lambda c: _bench_pool(c, device), device, margin=0.1)
+    return {"widen": widen == "wide", "pool": pool}
+
+
+def _workload(device: torch.device):
+    """NB201-like tensors at the paper's batch 256: (x, three 3x3 and three 1x1 weights) per stage."""
+    gen = torch.Generator().manual_seed(0)
+    for c, hw in ((16, 32), (32, 16), (64, 8)):
+        def t(*shape):
+            return torch.randn(*shape, generator=gen).to(device).contiguous(memory_format=torch.channels_last)
+        yield t(256, c, hw, hw), [t(c, c, 3, 3) for _ in range(3)], [t(c, c, 1, 1) for _ in range(3)]
+
+
+def _bench_widen(choice: str, device: torch.device) -> None:
+    with torch.no_grad():
+        for x, w3, w1 in _workload(device):
+            for ws, pad in ((w3, 1), (w1, 0)):
+                if choice == "wide":
+                    F.conv2d(x, torch.cat(ws).contiguous(memory_format=torch.channels_last), None, 1, pad)
+                else:
+                    for w in ws:
+                        F.conv2d(x, w, None, 1, pad)
+
+
+def _bench_pool(choice: str, device: torch.device) -> None:
+    with torch.no_grad():
+        for x, _, _ in _workload(device):
+            if choice == "depthwise":
+                box_mean(x, 3, 1, 1)
+            else:
+                F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+
+
 def plan_for(net: nn.Module, **options: Any) -> Optional[Plan]:
     """The fused plan of ``net`` in its current state and modes, built once and
-    kept on the network (None where the network has no ``trace_key``)."""
+    kept on the network (None where the network has no ``trace_key``).
+    Options not given are taken from :func:`choices`."""
     key = trace_key(net)
     if key is None:
         return None
+    device = next(iter(net.parameters()), torch.empty(0)).device
+    options = {**choices(device), **options}
     cache = net.__dict__.get(_CACHE_ATTRIBUTE)
     if cache is None:
         cache = net.__dict__[_CACHE_ATTRIBUTE] = PlanCache()

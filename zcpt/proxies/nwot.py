@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Tuple
 import torch
 from torch import nn
 
-from ..engine.agreement import agreement, best_kernel
+from ..engine.agreement import agreement, best_kernel, list_kernels
 from ..engine.fusion import plan_for, run_as_forward
 from ._utils import check_choice, forward_hooks, proxy_mode, relu_modules
 from .base import Batch, LossFn, Option, bn_mode_option, register_proxy
@@ -98,6 +98,9 @@ def log_abs_det(kernel: torch.Tensor) -> float:
 @register_proxy("nwot", needs_grad=False, options=[
     bn_mode_option("eval"),
     Option("hook_match", str, "relu", choices=HOOK_MATCHES, help="relu: every ReLU module once; type-name: as NASWOT"),
+    Option("kernel", str, "auto", choices=("auto",) + tuple(list_kernels()),
+           help="how K is counted; auto: the fastest measured here (all give the same integers)"),
+    Option("fuse", bool, True, help="score zcpt's networks through their fused inference plan"),
 ])
 def nwot(
     net: nn.Module, batch: Batch, loss_fn: LossFn, *, bn_mode: str = "eval", hook_match: str = "relu",
