@@ -38,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     p.add_argument("--bn-mode", choices=("train", "eval"), default=None,
                    help="batch-norm statistics while scoring, for proxies that take it (default: the proxy's)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
+                   help="convolutions in fp32, or bf16 (faster where the hardware has bf16 units; not fp32's "
+                        "numbers, see README), or auto (bf16 only where measured fast and allowed) (default: fp32)")
     p.add_argument("--reference-compat", action="store_true",
                    help="nwot on nb201 as the reference code computed it: BN eval, ReLU-Conv-BN inputs "
                         "counted twice, removed ops run on zero inputs (default: the paper's definition)")
@@ -148,6 +151,7 @@ def config_from_args(args: argparse.Namespace):
         proposals=args.proposals, validation=args.validation, batch_size=args.batch_size,
         seed=args.seed, dataset=args.dataset, data=args.data, device=args.device,
         bn_mode=args.bn_mode, nonfinite=args.nonfinite, reference_compat=args.reference_compat,
+        precision=args.precision,
         supernet_options=dict(size), network_options=dict(size), train_images=args.train_images,
         max_params=args.max_params, max_flops=args.max_flops, max_latency_ms=args.max_latency_ms,
         latency_table=args.latency_table,

@@ -8,6 +8,7 @@ from torch import nn
 
 from ..engine.agreement import agreement, best_kernel, list_kernels
 from ..engine.fusion import plan_for, run_as_forward
+from ..engine.precision import PRECISIONS, compute_precision
 from ._utils import check_choice, forward_hooks, proxy_mode, relu_modules
 from .base import Batch, LossFn, Option, bn_mode_option, register_proxy
 
@@ -34,7 +35,7 @@ class _KernelSink:
 
 def activation_kernel(
     net: nn.Module, inputs: torch.Tensor, bn_mode: str = "train", hook_match: str = "relu",
-    kernel: str = "auto", fuse: bool = True,
+    kernel: str = "auto", fuse: bool = True, precision: str = "fp32",
 ) -> torch.Tensor:
     """K = sum over ReLU calls of c c^T + (1-c)(1-c)^T, c = (ReLU input > 0) per sample.
 
@@ -51,7 +52,8 @@ def activation_kernel(
     (:mod:`zcpt.engine.fusion`: eval-mode BN folded into the convs, one ReLU and
     one pooling per node, ...), which reports the same ReLU sites as the hooks;
     the codes may differ only where float rounding moves a value across 0.
-    Networks without a plan (or ``fuse=False``) are hooked.
+    Networks without a plan (or ``fuse=False``) are hooked. ``precision``:
+    "fp32" or "bf16" convolutions (:mod:`zcpt.engine.precision`).
     """
     b = inputs.shape[0]
     check_choice("hook_match", hook_match, HOOK_MATCHES)
@@ -59,7 +61,7 @@ def activation_kernel(
     with proxy_mode(net, bn_mode):
         plan = plan_for(net) if fuse and hook_match == "relu" and not torch.is_grad_enabled() else None
         if plan is not None:
-            with run_as_forward(net, lambda x: plan(x, sink)):
+            with run_as_forward(net, lambda x: plan(x, sink)), compute_precision(precision, inputs.device):
                 net(inputs)
             return sink.total.to(torch.float64)
 
@@ -81,7 +83,7 @@ def activation_kernel(
         modules = [m for m in net.modules() if "ReLU" in type(m).__name__]
     else:
         modules = relu_modules(net, "nwot")
-    with proxy_mode(net, bn_mode), forward_hooks(modules, hook):
+    with proxy_mode(net, bn_mode), forward_hooks(modules, hook), compute_precision(precision, inputs.device):
         net(inputs)
     for codes, count, _ in seen.values():
         sink.add(codes, count)
@@ -101,10 +103,11 @@ def log_abs_det(kernel: torch.Tensor) -> float:
     Option("kernel", str, "auto", choices=("auto",) + tuple(list_kernels()),
            help="how K is counted; auto: the fastest measured here (all give the same integers)"),
     Option("fuse", bool, True, help="score zcpt's networks through their fused inference plan"),
+    Option("precision", str, "fp32", choices=PRECISIONS, help="fp32 or bf16 convolutions (auto: bf16 where measured fast)"),
 ])
 def nwot(
     net: nn.Module, batch: Batch, loss_fn: LossFn, *, bn_mode: str = "eval", hook_match: str = "relu",
-    kernel: str = "auto", fuse: bool = True,
+    kernel: str = "auto", fuse: bool = True, precision: str = "fp32",
 ) -> float:
     """NASWOT: log|det| of the Hamming kernel of ReLU activation codes (Mellor et al. 2021).
 
@@ -122,6 +125,7 @@ def nwot(
     this machine); all give the same integers, so the score never depends on it.
     ``fuse``: score zcpt's networks through their fused inference plan
     (same sites; float rounding of the folded BN may move a code on a near-tie).
+    ``precision``: "fp32", "bf16" (opt-in: not fp32's numbers) or "auto".
     """
     inputs, _ = batch
-    return log_abs_det(activation_kernel(net, inputs, bn_mode, hook_match, kernel, fuse))
+    return log_abs_det(activation_kernel(net, inputs, bn_mode, hook_match, kernel, fuse, precision))

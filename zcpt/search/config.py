@@ -46,6 +46,8 @@ class SearchConfig:
     max_flops: Optional[float] = None
     max_latency_ms: Optional[float] = None
     latency_table: Optional[str] = None
+    # fp32, or bf16 convolutions (opt-in; zcpt.engine.precision), or auto
+    precision: str = "fp32"
     method: str = "zero-cost-pt"  # see `zcpt list methods`
     method_options: Dict[str, Any] = field(default_factory=dict)  # the method's declared options
 
@@ -83,11 +85,18 @@ class SearchConfig:
                             f"methods that do: {', '.join(usable)}")
         if self.nonfinite not in ("error", "skip"):
             raise ZcptError(f"unknown --nonfinite '{self.nonfinite}'; choose from: error, skip")
+        from ..engine.precision import check_precision
+
+        check_precision(self.precision)
+        if self.precision != "fp32" and not PROXIES.entry(self.proxy).takes("precision"):
+            raise ZcptError(f"proxy '{self.proxy}' runs in fp32 only; drop --precision")
 
     def proxy_options(self) -> Dict[str, Any]:
         options: Dict[str, Any] = {"bn_mode": self.bn_mode} if self.bn_mode else {}
         if self.reference_compat:
             options = {"bn_mode": self.bn_mode or "eval", "hook_match": "type-name"}
+        if self.precision != "fp32":
+            options["precision"] = self.precision
         return options
 
     def supernet_build_options(self) -> Dict[str, Any]:
