@@ -1,136 +1,307 @@
-"""Time one Zero-Cost-PT search on this machine and check the fast path.
+"""How fast is a Zero-Cost-PT search here, and how close is each forward to the machine's peak?
 
-Prints, per stage, the seconds, the number of network forward passes and the
-seconds per forward pass. With ``--compare`` it also runs the straightforward
-computation (contiguous NCHW tensors) for the same seed and checks that the
-architecture found is the same.
+Two modes, each comparing code trees side by side in ONE run (speeds on a
+shared machine are only comparable as ratios measured together):
 
-    python benchmarks/search_speed.py                       # paper config: N=10 V=100 batch 256
-    python benchmarks/search_speed.py -N 2 -V 5 --compare   # quick check
-    python benchmarks/search_speed.py --micro               # one nwot score: textbook vs zcpt
+``nets`` (default): for every ``--space``, the supernet and a typical candidate
+network at the space's paper batch size; per (tree, network): FLOPs per forward
+(torch's FLOP counter: convolutions and linear layers), the nwot kernel's work,
+seconds per nwot score, achieved GFLOP/s, the fp32 GEMM peak measured in the
+same run, and (``--profile``) the top operators by self CPU time.
 
-``--micro`` times single nwot scores (full NB201 supernet and one candidate
-network) computed the textbook way (NCHW tensors, every ReLU hooked, two
-float64 GEMMs per ReLU, as the reference code) and the way zcpt does it.
+``search``: the search itself (default: the NB201 paper setting N=10, V=100,
+batch 256, seed 0), seconds / forwards / s-per-forward per stage.
+
+Trees: ``--before PATH`` is a checkout of older code with its own venv (e.g.
+``git worktree add /tmp/engine-before <commit> && bash /tmp/engine-before/scripts/setup.sh``);
+each measurement runs in a fresh subprocess of that tree's ``.venv/bin/python``,
+one after the other with this tree's. ``--variant``
+adds settings of this tree (``fp32``, ``bf16``, ``plain``: hooks and the float
+GEMM kernel, i.e. the pre-engine computation; ``workers2`` in search mode).
+
+    python benchmarks/search_speed.py --before /tmp/engine-before --profile
+    python benchmarks/search_speed.py --space darts --variant fp32 bf16
+    python benchmarks/search_speed.py search --before /tmp/engine-before --variant fp32 bf16
+    python benchmarks/search_speed.py search --space darts -N 1 -V 0 --batch-size 64
+
+A new space needs at most one line in BATCH / TYPICAL below (defaults: batch
+256, a seeded random genotype as the typical candidate).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import platform
-import tempfile
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
 
-import torch
+#: The space's paper batch size (default 256).
+BATCH = {"darts": 64}
+#: A typical candidate per space (default: ``space.sample(np.random.default_rng(0))``).
+TYPICAL = {
+    "nb201": "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+}
+HERE = Path(__file__).resolve().parent.parent
 
-from zcpt.log import cli_logging
-from zcpt.search import SearchConfig, search
 
+# -- what runs inside one measurement subprocess --------------------------------------------
+def _gemm_peak(seconds: float = 1.0) -> float:
+    import torch
 
-def run(config: SearchConfig) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
+    a = torch.randn(2048, 2048)
+    a @ a
+    best, t_end = float("inf"), time.perf_counter() + seconds
+    while time.perf_counter() < t_end:
         t0 = time.perf_counter()
-        result = search(config, out_dir=tmp)
-        result["wall"] = time.perf_counter() - t0
-    return result
+        a @ a
+        best = min(best, time.perf_counter() - t0)
+    return 2 * 2048 ** 3 / best / 1e9
 
 
-def report(label: str, result: dict) -> None:
-    sec, fwd = result["seconds"], result["forward_passes"]
-    print(f"[{label}] genotype {result['genotype']}")
-    for stage in ("proposal", "validation"):
-        n = max(fwd[stage], 1)
-        print(f"[{label}] {stage:<10} {sec[stage]:8.1f} s  {fwd[stage]:5d} forwards  {sec[stage] / n:6.3f} s/forward")
-    print(f"[{label}] total      {result['wall']:8.1f} s")
+def _networks(space_name: str):
+    import numpy as np
+    import torch
+    from zcpt.spaces import get_space
+
+    space = get_space(space_name)
+    torch.manual_seed(0)
+    supernet = space.build_supernet()
+    text = TYPICAL.get(space_name)
+    genotype = space.parse(text) if text else space.sample(np.random.default_rng(0))
+    torch.manual_seed(1)
+    return {"supernet": supernet, "candidate": space.build_network(genotype)}
 
 
-def textbook_nwot(net, x) -> float:
-    """K = sum_ReLU c c^T + (1-c)(1-c)^T in float64, one hook per ReLU call."""
-    kernel = torch.zeros(len(x), len(x), dtype=torch.float64)
+def _kernel_work(net, x) -> Dict[str, float]:
+    """Units hooked (sum over ReLU calls of the code width) and the float-GEMM
+    FLOPs that would count K: 2 B^2 F per distinct site."""
+    import torch
 
-    def hook(module, inputs, output):
-        c = (inputs[0] > 0).reshape(len(x), -1).double()
-        kernel.add_(c @ c.T).add_((1 - c) @ (1 - c).T)
+    widths: Dict[Any, int] = {}
+    calls = [0]
 
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, torch.nn.ReLU)]
-    net.eval()
+    def hook(module, args, out):
+        calls[0] += 1
+        widths[(args[0].data_ptr(), tuple(args[0].shape))] = args[0][0].numel()
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (torch.nn.ReLU, torch.nn.ReLU6))]
     with torch.no_grad():
         net(x)
     for h in handles:
         h.remove()
-    return float(torch.linalg.slogdet(kernel).logabsdet)
+    b = x.shape[0]
+    return {"relu_calls": calls[0], "sites": len(widths), "kernel_gemm_flop": 2.0 * b * b * sum(widths.values())}
 
 
-def micro(batch_size: int, repeats: int = 3) -> dict:
-    from zcpt.data import BatchSource, load_dataset
-    from zcpt.proxies import score_network
-    from zcpt.spaces import get_space
+def _flops(net, x) -> float:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
 
-    space = get_space("nb201")
-    x, y = BatchSource(load_dataset("cifar10"), "train", batch_size, seed=0).batch(0)
-    cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
-    torch.manual_seed(0)
-    nets = {"supernet": space.build_supernet(), "candidate": space.build_network(space.parse(cell))}
-    out = {}
-    for name, net in nets.items():
-        def timed(fn):
-            fn()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(x)
+    return float(counter.get_total_flops())
+
+
+def measure_nets(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """One (tree, variant, space): time nwot scores of the supernet and the candidate."""
+    import inspect
+
+    import torch
+    from zcpt.proxies import get_proxy, score_network
+
+    torch.set_num_threads(spec["threads"])
+    b = spec["batch"]
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(b, 3, 32, 32, generator=gen).contiguous(memory_format=torch.channels_last)
+    y = torch.zeros(b, dtype=torch.long)
+    accepted = inspect.signature(get_proxy("nwot")).parameters
+    options = {k: v for k, v in spec["options"].items() if k in accepted}
+    out: Dict[str, Any] = {"peak_gflops": _gemm_peak(), "options": options}
+    for kind, net in _networks(spec["space"]).items():
+        net = net.to(memory_format=torch.channels_last)
+        row: Dict[str, Any] = {}
+        if spec.get("flops"):  # eval mode: counting must not move batch-norm statistics
+            net.eval()
+            row["flop"] = _flops(net, x)
+            row.update(_kernel_work(net, x))
+            net.train()
+        score_network("nwot", net, (x, y), **options)  # warm-up: plans, kernel choice, allocator
+        times = []
+        for _ in range(spec["repeats"]):
             t0 = time.perf_counter()
-            for _ in range(repeats):
-                value = fn()
-            return (time.perf_counter() - t0) / repeats, value
+            row["score"] = score_network("nwot", net, (x, y), **options)
+            times.append(time.perf_counter() - t0)
+        row["seconds"] = min(times)
+        if spec.get("profile"):
+            from torch.profiler import ProfilerActivity, profile
 
-        t_plain, v_plain = timed(lambda: textbook_nwot(net, x))
-        net_cl = net.to(memory_format=torch.channels_last)
-        x_cl = x.contiguous(memory_format=torch.channels_last)
-        t_fast, v_fast = timed(lambda: score_network("nwot", net_cl, (x_cl, y)))
-        net.to(memory_format=torch.contiguous_format)
-        print(f"[micro] {name:<9} batch {batch_size}: textbook {t_plain:6.2f} s  zcpt {t_fast:6.2f} s  "
-              f"speed-up {t_plain / t_fast:4.1f}x  (scores {v_plain:.4f} / {v_fast:.4f})")
-        out[name] = {"textbook_s": t_plain, "zcpt_s": t_fast, "textbook": v_plain, "zcpt": v_fast}
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                score_network("nwot", net, (x, y), **options)
+            total = sum(e.self_cpu_time_total for e in prof.key_averages())
+            top = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:8]
+            row["profile"] = [(e.key, round(100.0 * e.self_cpu_time_total / total, 1), e.count) for e in top]
+        out[kind] = row
     return out
 
 
-def main() -> None:
+def measure_search(spec: Dict[str, Any]) -> Dict[str, Any]:
+    import dataclasses
+    import tempfile
+
+    import torch
+    from zcpt.search import SearchConfig, search
+
+    torch.set_num_threads(spec["threads"])
+    fields = {f.name for f in dataclasses.fields(SearchConfig)}
+    config = SearchConfig(**{k: v for k, v in spec["config"].items() if k in fields})
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        result = search(config, out_dir=Path(tmp) / "run")
+        wall = time.perf_counter() - t0
+    result = result if isinstance(result, dict) else result.to_json()
+    return {"genotype": result["genotype"], "seconds": result["seconds"],
+            "forward_passes": result["forward_passes"], "wall": wall,
+            "ignored": sorted(set(spec["config"]) - fields)}
+
+
+# -- the driver ------------------------------------------------------------------------------
+VARIANTS = {
+    "fp32": {"nets": {}, "search": {}},
+    "plain": {"nets": {"fuse": False, "kernel": "gemm"}, "search": {}},
+    "bf16": {"nets": {"precision": "bf16"}, "search": {"precision": "bf16"}},
+    "workers2": {"nets": {}, "search": {"workers": 2}},
+}
+
+
+def _subprocess(tree: Path, mode: str, spec: Dict[str, Any], threads: int) -> Dict[str, Any]:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    python = tree / ".venv" / "bin" / "python"
+    if not python.exists():
+        raise SystemExit(f"{tree} has no .venv: run bash {tree}/scripts/setup.sh first")
+    cmd = [str(python), str(Path(__file__).resolve()), "_measure", mode, json.dumps(spec)]
+    done = subprocess.run(cmd, env=env, cwd=str(HERE), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"measurement in {tree} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _runs(args: argparse.Namespace) -> List[Dict[str, Any]]:
+    runs = []
+    if args.before:
+        runs.append({"label": "before", "tree": Path(args.before).resolve(), "variant": "fp32"})
+    for v in args.variant:
+        runs.append({"label": v, "tree": HERE, "variant": v})
+    return runs
+
+
+def _nets(args: argparse.Namespace) -> Dict[str, Any]:
+    results: Dict[str, Any] = {}
+    for space in args.space:
+        batch = args.batch_size or BATCH.get(space, 256)
+        per = {}
+        for i, run in enumerate(_runs(args)):
+            spec = {"space": space, "batch": batch, "repeats": args.repeats, "threads": args.threads,
+                    "options": VARIANTS[run["variant"]]["nets"], "profile": args.profile, "flops": i == 0}
+            per[run["label"]] = _subprocess(run["tree"], "nets", spec, args.threads)
+            print(f"  measured {space} {run['label']}", file=sys.stderr, flush=True)
+        flop_row = next(iter(per.values()))
+        labels = list(per)
+        print(f"\n## {space}, batch {batch}, {args.threads} thread(s); fp32 GEMM peak "
+              + ", ".join(f"{lab} {per[lab]['peak_gflops']:.0f}" for lab in labels) + " GFLOP/s")
+        print("| network | GFLOP / forward | ReLU calls / sites | kernel (as fp32 GEMM) GFLOP | "
+              + " | ".join(f"{lab} s" for lab in labels) + " | "
+              + " | ".join(f"{lab} GFLOP/s (% peak)" for lab in labels)
+              + (f" | {labels[-1]} / {labels[0]}" if len(labels) > 1 else "") + " |")
+        print("|---" * (4 + 2 * len(labels) + (len(labels) > 1)) + "|")
+        for kind in ("supernet", "candidate"):
+            f = flop_row[kind]
+            cells = [kind, f"{f['flop'] / 1e9:.1f}", f"{f['relu_calls']} / {f['sites']}", f"{f['kernel_gemm_flop'] / 1e9:.1f}"]
+            cells += [f"{per[lab][kind]['seconds']:.3f}" for lab in labels]
+            cells += [f"{f['flop'] / per[lab][kind]['seconds'] / 1e9:.0f} "
+                      f"({100 * f['flop'] / per[lab][kind]['seconds'] / 1e9 / per[lab]['peak_gflops']:.0f} %)"
+                      for lab in labels]
+            if len(labels) > 1:
+                cells.append(f"{per[labels[-1]][kind]['seconds'] / per[labels[0]][kind]['seconds']:.2f}")
+            print("| " + " | ".join(cells) + " |")
+        print("nwot scores: " + "; ".join(
+            f"{lab}: " + ", ".join(f"{k} {per[lab][k]['score']:.3f}" for k in ("supernet", "candidate")) for lab in labels))
+        if args.profile:
+            for lab in labels:
+                for kind in ("supernet", "candidate"):
+                    ops = ", ".join(f"{name} {pct}%" for name, pct, _ in per[lab][kind]["profile"])
+                    print(f"profile {lab} {kind}: {ops}")
+        results[space] = {"batch": batch, "runs": per}
+    return results
+
+
+def _search(args: argparse.Namespace) -> Dict[str, Any]:
+    space = args.space[0]
+    config = {"space": space, "proxy": "nwot", "order": args.order, "proposals": args.proposals,
+              "validation": args.validation, "batch_size": args.batch_size or BATCH.get(space, 256),
+              "seed": args.seed, "device": args.device}
+    per = {}
+    for run in _runs(args):
+        spec = {"threads": args.threads, "config": {**config, **VARIANTS[run["variant"]]["search"]}}
+        per[run["label"]] = r = _subprocess(run["tree"], "search", spec, args.threads)
+        print(f"  searched {run['label']}: {r['wall']:.0f} s, {r['genotype']}"
+              + (f" (ignored: {r['ignored']})" if r["ignored"] else ""), file=sys.stderr, flush=True)
+    labels = list(per)
+    print(f"\n## search: {config}, {args.threads} thread(s)")
+    print("| stage | forwards | " + " | ".join(f"{lab} s | {lab} s/forward" for lab in labels) + " |")
+    print("|---|---|" + "---|---|" * len(labels))
+    for stage in ("proposal", "validation"):
+        fwd = per[labels[0]]["forward_passes"][stage]
+        cells = [stage, str(fwd)]
+        for lab in labels:
+            sec, n = per[lab]["seconds"][stage], max(per[lab]["forward_passes"][stage], 1)
+            cells += [f"{sec:.1f}", f"{sec / n:.3f}"]
+        print("| " + " | ".join(cells) + " |")
+    print("| total (wall) | | " + " | ".join(f"{per[lab]['wall']:.1f} | " for lab in labels) + "|")
+    for lab in labels:
+        print(f"{lab}: {per[lab]['genotype']}")
+    print("same architecture: " + str(len({per[lab]["genotype"] for lab in labels}) == 1))
+    return {"config": config, "runs": per}
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["_measure"]:
+        mode, spec = argv[1], json.loads(argv[2])
+        print(json.dumps(measure_nets(spec) if mode == "nets" else measure_search(spec)))
+        return
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--space", default="nb201")
-    p.add_argument("--proxy", default="nwot")
+    p.add_argument("mode", nargs="?", choices=("nets", "search"), default="nets")
+    p.add_argument("--space", nargs="+", default=None, help="spaces (nets default: nb201 darts macro; search: nb201)")
+    p.add_argument("--before", default=None, metavar="TREE", help="checkout of the code to compare against")
+    p.add_argument("--variant", nargs="+", default=["fp32"], choices=sorted(VARIANTS),
+                   help="settings of this tree to measure (default: fp32)")
+    p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
+    p.add_argument("--batch-size", type=int, default=None, help="default: the space's paper batch size")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--profile", action="store_true", help="per-operator breakdown (torch.profiler)")
     p.add_argument("--order", default="random")
     p.add_argument("-N", "--proposals", type=int, default=10)
     p.add_argument("-V", "--validation", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--compare", action="store_true", help="also run the straightforward NCHW computation")
-    p.add_argument("--micro", action="store_true", help="only time single nwot scores, textbook vs zcpt")
-    p.add_argument("--json", help="write the numbers to this file")
-    args = p.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
-    if args.micro:
-        numbers = micro(args.batch_size)
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(numbers, f, indent=2)
-        return
-    common = dict(space=args.space, proxy=args.proxy, order=args.order, proposals=args.proposals,
-                  validation=args.validation, batch_size=args.batch_size, seed=args.seed, device=args.device)
-    numbers = {"config": common}
-    fast = run(SearchConfig(**common, channels_last=True))
-    report("fast", fast)
-    numbers["fast"] = {k: fast[k] for k in ("genotype", "seconds", "forward_passes", "wall")}
-    if args.compare:
-        plain = run(SearchConfig(**common, channels_last=False))
-        report("plain", plain)
-        same = plain["genotype"] == fast["genotype"]
-        print(f"same architecture as the straightforward computation: {same}")
-        numbers["plain"] = {k: plain[k] for k in ("genotype", "seconds", "forward_passes", "wall")}
-        numbers["same_architecture"] = same
+    p.add_argument("--json", help="also write the numbers to this file")
+    args = p.parse_args(argv)
+    args.space = args.space or (["nb201", "darts", "macro"] if args.mode == "nets" else ["nb201"])
+    import platform
+
+    import torch
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"{args.threads} thread(s); {time.strftime('%Y-%m-%d %H:%M')}")
+    t0 = time.perf_counter()
+    numbers = _nets(args) if args.mode == "nets" else _search(args)
+    print(f"\nwall time of this benchmark: {time.perf_counter() - t0:.0f} s")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(numbers, f, indent=2)
+        Path(args.json).write_text(json.dumps(numbers, indent=2))
 
 
 if __name__ == "__main__":
-    with cli_logging():  # progress bar on a terminal, a line every 30 s in a log
-        main()
+    main()

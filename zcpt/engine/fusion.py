@@ -65,8 +65,8 @@ class Plan:
     def __call__(self, x: torch.Tensor, sink: Any = None) -> Any:
         env: List[Any] = [x, sink if sink is not None else _NullSink()]
         env.extend([None] * len(self._steps))
-        for slot, fn, load, free in self._steps:
-            env[slot] = fn(*load(env))
+        for slot, fn, load, load_kw, free in self._steps:
+            env[slot] = fn(*load(env), **load_kw(env)) if load_kw else fn(*load(env))
             for k in free:
                 env[k] = None
         return self._output(env)
@@ -102,11 +102,9 @@ def _compile(graph: fx.Graph, modules: Dict[str, nn.Module]):
             frees.setdefault(user, []).append(slot_of[used])
     steps = []
     for n in body:
+        load_kw = None
         if n.kwargs:
-            kwargs = dict(n.kwargs)
-            load_kw = lambda env, kw=kwargs: fx.node.map_arg(kw, lambda m: env[slot_of[m]])
-        else:
-            load_kw = None
+            load_kw = lambda env, kw=dict(n.kwargs): fx.node.map_arg(kw, lambda m: env[slot_of[m]])
         if n.op == "call_module":
             fn = modules[n.target]
         elif n.op == "call_function":
@@ -114,25 +112,17 @@ def _compile(graph: fx.Graph, modules: Dict[str, nn.Module]):
         elif n.op == "call_method":
             fn = _method(n.target)
         elif n.op == "get_attr":
-            value = _attr(modules, n.target)
-            fn, n_args = (lambda v=value: v), ()
-            steps.append((slot_of[n], fn, lambda env: (), frees.get(n, [])))
-            continue
+            fn = (lambda v=_attr(modules, n.target): v)
         else:  # pragma: no cover
             raise RuntimeError(f"unexpected fx node {n.op}")
-        load = _loader(n.args, slot_of)
-        if load_kw is not None:
-            call, pos = fn, load
-            fn = lambda *a, _c=call, _e=None: _c(*a[:-1], **a[-1])
-            load = lambda env, _p=pos, _k=load_kw: (*_p(env), _k(env))
-        steps.append((slot_of[n], fn, load, frees.get(n, [])))
+        steps.append((slot_of[n], fn, _loader(n.args, slot_of), load_kw, frees.get(n, [])))
     (out_node,) = [n for n in nodes if n.op == "output"]
     output = out_node.args[0]
     return steps, lambda env: fx.node.map_arg(output, lambda m: env[slot_of[m]])
 
 
 def _method(name: str) -> Callable[..., Any]:
-    return lambda obj, *args: getattr(obj, name)(*args)
+    return lambda obj, *args, **kwargs: getattr(obj, name)(*args, **kwargs)
 
 
 def _attr(modules: Dict[str, nn.Module], target: str) -> Any:
