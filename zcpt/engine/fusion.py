@@ -248,17 +248,47 @@ def _fold(weight: torch.Tensor, bias: Optional[torch.Tensor], bn: _BatchNorm) ->
     return folded, shift.to(weight.dtype)
 
 
+_PURE_FUNCTIONS = (F.pad, F.avg_pool2d, F.max_pool2d, F.relu, torch.flatten, operator.getitem, operator.mul)
+_PURE_METHODS = ("mul", "flatten", "permute", "reshape", "view")
+
+
+def _tensor_digest(m: nn.Module) -> Tuple[Any, ...]:
+    """The values of a module's parameters and buffers (equal values: equal results)."""
+    return tuple((name, tuple(t.shape), t.detach().cpu().numpy().tobytes())
+                 for name, t in list(m.named_parameters()) + list(m.named_buffers()))
+
+
 def _share_key(node: fx.Node, modules: Dict[str, nn.Module]) -> Optional[Tuple[Any, ...]]:
+    args = (node.args, tuple(sorted(node.kwargs.items())))
+    if node.op == "call_function" and node.target in _PURE_FUNCTIONS:
+        return ("f", node.target, _hashable(args))
+    if node.op == "call_method" and node.target in _PURE_METHODS:
+        return ("m", node.target, _hashable(args))
     m = _module(node, modules)
-    if m is None or not isinstance(m, _SHAREABLE) or getattr(m, "inplace", False):
+    if m is None or getattr(m, "inplace", False):
         return None
-    if list(m.parameters()) or list(m.buffers()):
-        return None
-    return (type(m), m.extra_repr(), node.args, tuple(sorted(node.kwargs.items())))
+    if isinstance(m, _SHAREABLE) and not list(m.parameters()) and not list(m.buffers()):
+        return (type(m), m.extra_repr(), _hashable(args))
+    if isinstance(m, _BatchNorm) and not m.training:
+        # eval-mode BNs with equal statistics (e.g. every pooling's BN of a fresh
+        # DARTS supernet) on one tensor compute one result
+        return (type(m), m.extra_repr(), _tensor_digest(m), _hashable(args))
+    return None
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, slice):
+        return ("slice", value.start, value.stop, value.step)
+    if isinstance(value, torch.Tensor):
+        return ("tensor", id(value))
+    return value
 
 
 def _share(graph: fx.Graph, modules: Dict[str, nn.Module]) -> int:
-    """One call of a parameter-free module per distinct (configuration, input)."""
+    """One call per distinct (pure operation, configuration, inputs): ReLUs and
+    poolings of one tensor, equal eval-mode BNs, pads and slices of one tensor."""
     seen: Dict[Tuple[Any, ...], fx.Node] = {}
     shared = 0
     for node in list(graph.nodes):
