@@ -48,17 +48,28 @@ HERE = Path(__file__).resolve().parent.parent
 
 
 # -- what runs inside one measurement subprocess --------------------------------------------
-def _gemm_peak(seconds: float = 1.0) -> float:
+def _sync(device) -> None:
     import torch
 
-    a = torch.randn(2048, 2048)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _gemm_peak(device, seconds: float = 1.0) -> float:
+    """Best fp32 GEMM rate (2048^3, or 8192^3 on a GPU) in GFLOP/s."""
+    import torch
+
+    n = 8192 if device.type == "cuda" else 2048
+    a = torch.randn(n, n, device=device)
     a @ a
     best, t_end = float("inf"), time.perf_counter() + seconds
     while time.perf_counter() < t_end:
+        _sync(device)
         t0 = time.perf_counter()
         a @ a
+        _sync(device)
         best = min(best, time.perf_counter() - t0)
-    return 2 * 2048 ** 3 / best / 1e9
+    return 2 * n ** 3 / best / 1e9
 
 
 def _networks(space_name: str):
@@ -113,15 +124,16 @@ def measure_nets(spec: Dict[str, Any]) -> Dict[str, Any]:
     from zcpt.proxies import get_proxy, score_network
 
     torch.set_num_threads(spec["threads"])
+    device = torch.device(spec.get("device", "cpu"))
     b = spec["batch"]
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(b, 3, 32, 32, generator=gen).contiguous(memory_format=torch.channels_last)
-    y = torch.zeros(b, dtype=torch.long)
+    x = torch.randn(b, 3, 32, 32, generator=gen).to(device).contiguous(memory_format=torch.channels_last)
+    y = torch.zeros(b, dtype=torch.long, device=device)
     accepted = inspect.signature(get_proxy("nwot")).parameters
     options = {k: v for k, v in spec["options"].items() if k in accepted}
-    out: Dict[str, Any] = {"peak_gflops": _gemm_peak(), "options": options}
+    out: Dict[str, Any] = {"peak_gflops": _gemm_peak(device), "options": options}
     for kind, net in _networks(spec["space"]).items():
-        net = net.to(memory_format=torch.channels_last)
+        net = net.to(device=device, memory_format=torch.channels_last)
         row: Dict[str, Any] = {}
         if spec.get("flops"):  # eval mode: counting must not move batch-norm statistics
             net.eval()
@@ -131,11 +143,13 @@ def measure_nets(spec: Dict[str, Any]) -> Dict[str, Any]:
         score_network("nwot", net, (x, y), **options)  # warm-up: plans, kernel choice, allocator
         times = []
         for _ in range(spec["repeats"]):
+            _sync(device)
             t0 = time.perf_counter()
             row["score"] = score_network("nwot", net, (x, y), **options)
+            _sync(device)
             times.append(time.perf_counter() - t0)
         row["seconds"] = min(times)
-        if spec.get("profile"):
+        if spec.get("profile") and device.type == "cpu":
             from torch.profiler import ProfilerActivity, profile
 
             with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -177,7 +191,8 @@ VARIANTS = {
 
 
 def _subprocess(tree: Path, mode: str, spec: Dict[str, Any], threads: int) -> Dict[str, Any]:
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    # the tree first on the path (a checkout sharing another tree's venv imports itself)
+    env = dict(os.environ, PYTHONPATH=str(tree), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     python = tree / ".venv" / "bin" / "python"
     if not python.exists():
         raise SystemExit(f"{tree} has no .venv: run bash {tree}/scripts/setup.sh first")
@@ -204,6 +219,7 @@ def _nets(args: argparse.Namespace) -> Dict[str, Any]:
         per = {}
         for i, run in enumerate(_runs(args)):
             spec = {"space": space, "batch": batch, "repeats": args.repeats, "threads": args.threads,
+                    "device": args.device,
                     "options": VARIANTS[run["variant"]]["nets"], "profile": args.profile, "flops": i == 0}
             per[run["label"]] = _subprocess(run["tree"], "nets", spec, args.threads)
             print(f"  measured {space} {run['label']}", file=sys.stderr, flush=True)
@@ -231,7 +247,7 @@ def _nets(args: argparse.Namespace) -> Dict[str, Any]:
         if args.profile:
             for lab in labels:
                 for kind in ("supernet", "candidate"):
-                    ops = ", ".join(f"{name} {pct}%" for name, pct, _ in per[lab][kind]["profile"])
+                    ops = ", ".join(f"{name} {pct}%" for name, pct, _ in per[lab][kind].get("profile", []))
                     print(f"profile {lab} {kind}: {ops}")
         results[space] = {"batch": batch, "runs": per}
     return results

@@ -12,4 +12,4 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     .venv/bin/pip install -q "torch==${ZCPT_TORCH_VERSION:-2.13.0}"
 fi
 # the optional extras too, so that the test suite exercises every code path
-.venv/bin/pip install -q -e ".[test,fast]"
+.venv/bin/pip install -q -e ".[test,fast,ray]"

@@ -69,9 +69,10 @@ def _store(key: str, record: Dict) -> None:
     write_json(_path(), data)
 
 
-def measure(run: Callable[[], object], repeats: int = 3) -> float:
+def measure(run: Callable[[], object], repeats: int = 3, warmup: bool = True) -> float:
     """Best wall time of ``repeats`` calls of ``run`` after one warm-up call."""
-    run()
+    if warmup:
+        run()
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -82,7 +83,7 @@ def measure(run: Callable[[], object], repeats: int = 3) -> float:
 
 def choose(
     task: str, candidates: Sequence[str], run: Callable[[str], object], device: torch.device,
-    margin: float = 0.0,
+    margin: float = 0.0, repeats: int = 3, warmup: bool = True,
 ) -> str:
     """The fastest of ``candidates`` for ``task`` on this machine (measured once, then cached).
 
@@ -95,7 +96,7 @@ def choose(
     record = _load().get(key)
     if record and record.get("choice") in candidates and set(record.get("seconds", {})) == set(candidates):
         return record["choice"]
-    seconds = {name: measure(lambda: run(name)) for name in candidates}
+    seconds = {name: measure(lambda: run(name), repeats, warmup) for name in candidates}
     choice = min(seconds, key=seconds.get)
     if seconds[choice] > (1.0 - margin) * seconds[candidates[0]]:
         choice = candidates[0]
