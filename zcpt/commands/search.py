@@ -41,6 +41,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
                    help="convolutions in fp32, or bf16 (faster where the hardware has bf16 units; not fp32's "
                         "numbers, see README), or auto (bf16 only where measured fast and allowed) (default: fp32)")
+    p.add_argument("--workers", default="1", metavar="N|auto",
+                   help="run the proposal passes and candidate validations as N Ray tasks (a local Ray "
+                        "started on demand; needs pip install 'zcpt[ray]'); auto: 1 or one per core, "
+                        "whichever was measured faster here; the result is the same (default: 1, in-process)")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="run the tasks on the existing Ray cluster at ADDR (e.g. ray://host:10001)")
     p.add_argument("--reference-compat", action="store_true",
                    help="nwot on nb201 as the reference code computed it: BN eval, ReLU-Conv-BN inputs "
                         "counted twice, removed ops run on zero inputs (default: the paper's definition)")
@@ -224,6 +230,9 @@ def run(args: argparse.Namespace) -> int:
     config.check()  # names and numbers fail before anything is loaded or written
     DATASETS.entry(config.dataset.lower())
     out_dir = Path(args.out) if args.out is not None else default_out(args)
-    result = search(config, out_dir=out_dir, resume=args.resume)
+    from ..engine.executor import parse_workers
+
+    workers = parse_workers(args.workers)
+    result = search(config, out_dir=out_dir, resume=args.resume, workers=workers, ray_address=args.ray_address)
     print(format_result(result, out_dir))
     return 0

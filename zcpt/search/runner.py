@@ -9,9 +9,10 @@ progress file, calls the method, and writes ``result.json``.
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Optional, Union
 
 from ..device import resolve_device
+from ..engine.executor import get_executor, parse_workers
 from ..files import check_output_dir
 from .config import SearchConfig
 from .methods import METHODS, MethodRun
@@ -23,6 +24,8 @@ def search(
     config: SearchConfig,
     out_dir: Optional[os.PathLike] = None,
     resume: bool = False,
+    workers: Union[int, str] = 1,
+    ray_address: Optional[str] = None,
 ) -> SearchResult:
     """Run ``config.method`` (default: Zero-Cost-PT); returns (and writes) its result.
 
@@ -33,10 +36,12 @@ def search(
     config.check()
     method = METHODS.get(config.method)
     device = resolve_device(config.device)  # before the output directory is created
+    parse_workers(workers)
     out = check_output_dir(out_dir) if out_dir is not None else None
     with RunDir(out, config.to_json(), SearchConfig().to_json()) as rundir:  # held until result.json is written
         rundir.open(resume)
-        result = method(MethodRun(config, rundir, device))
+        with get_executor(workers, ray_address, device) as executor:
+            result = method(MethodRun(config, rundir, device, executor))
         return rundir.finish(result)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -44,35 +44,62 @@ def _counters(state: Dict[str, Any]):
     return forward, seconds
 
 
-def proposal_stage(run: Any, ctx: ScoringContext, batch_at: BatchAt) -> List[Dict[str, Any]]:
-    """Run the proposal passes not in ``run.state["proposals"]`` yet; returns all of them."""
+def one_pass(ctx: ScoringContext, config: Any, space: Any, batch_at: BatchAt, p: int,
+             budget: Any = None) -> Dict[str, Any]:
+    """Proposal pass ``p`` over ``ctx.supernet`` (within ``budget``, see
+    :mod:`zcpt.budget`): its record, plus its forwards and seconds."""
+    t0, n0 = time.perf_counter(), ctx.counter.count
+    indices = iter(range(p * BATCHES_PER_PASS, (p + 1) * BATCHES_PER_PASS))
+
+    def next_batch():
+        i = next(indices)
+        return batch_at(i), ("proposal", i)
+
+    result = run_pass(ctx, config.scorer, config.order, np.random.default_rng([config.seed, p]),
+                      next_batch, space.initial_state(), budget)
+    genotype = space.format(space.genotype(result.state))
+    return {"index": p, "genotype": genotype, "decisions": result.decisions,
+            "forwards": ctx.counter.count - n0, "seconds": time.perf_counter() - t0}
+
+
+def proposal_stage(run: Any, ctx: ScoringContext, batch_at: BatchAt,
+                   remote: Optional[Callable[[int], Tuple[Callable[[Any], Any], Any]]] = None) -> List[Dict[str, Any]]:
+    """Run the proposal passes not in ``run.state["proposals"]`` yet; returns all of them, by index.
+
+    ``remote(p) -> (fn, task)``: run pass ``p`` as ``fn(task)`` on ``run.executor``
+    (each pass is recorded as soon as it returns); None: here, one after the other.
+    """
     config, space = run.config, run.space
     proposals: List[Dict[str, Any]] = run.state.setdefault("proposals", [])
     forward, seconds = _counters(run.state)
-    ctx.counter.attach(ctx.supernet)
+    done = {x["index"] for x in proposals}
+    todo = [p for p in range(config.proposals) if p not in done]
     bar = Progress(config.proposals, "proposals")
-    bar.update(len(proposals))
+    bar.update(len(done))
+
+    def record(rec: Dict[str, Any]) -> None:
+        forward["proposal"] += rec.pop("forwards")
+        seconds["proposal"] += rec.pop("seconds")
+        proposals.append(rec)
+        run.save()
+        bar.update(1, rec["genotype"])
+        logger.info("proposal %d/%d: %s", len(proposals), config.proposals, rec["genotype"])
+
     try:
-        for p in range(len(proposals), config.proposals):
-            t0, n0 = time.perf_counter(), ctx.counter.count
-            indices = iter(range(p * BATCHES_PER_PASS, (p + 1) * BATCHES_PER_PASS))
-
-            def next_batch():
-                i = next(indices)
-                return batch_at(i), ("proposal", i)
-
-            result = run_pass(ctx, config.scorer, config.order, np.random.default_rng([config.seed, p]),
-                              next_batch, space.initial_state(), run.budget)
-            genotype = space.format(space.genotype(result.state))
-            proposals.append({"index": p, "genotype": genotype, "decisions": result.decisions})
-            forward["proposal"] += ctx.counter.count - n0
-            seconds["proposal"] += time.perf_counter() - t0
-            run.save()
-            bar.update(1, genotype)
-            logger.info("proposal %d/%d: %s", p + 1, config.proposals, genotype)
+        if remote is None:
+            ctx.counter.attach(ctx.supernet)
+            try:
+                for p in todo:
+                    record(one_pass(ctx, config, space, batch_at, p, run.budget))
+            finally:
+                ctx.counter.detach()
+        else:
+            fn, tasks = zip(*(remote(p) for p in todo)) if todo else ((), ())
+            for _, rec in run.executor.run(fn[0], list(tasks)) if todo else ():
+                record(rec)
     finally:
         bar.close()
-        ctx.counter.detach()
+    proposals.sort(key=lambda x: x["index"])
     return proposals
 
 
@@ -82,20 +109,34 @@ def validation_stage(
     build: Callable[[str], torch.nn.Module],
     batch_at: BatchAt,
     proxy_options: Dict[str, Any],
+    remote: Optional[Callable[[str, int], Tuple[Callable[[Any], Any], Any]]] = None,
 ) -> List[float]:
     """Score each candidate's network (``build(genotype)``) on the same V batches;
-    returns each candidate's total (a sum over the V scores)."""
+    returns each candidate's total (a sum over the V scores).
+
+    ``remote(genotype, start) -> (fn, task)``: score a candidate's batches
+    ``start..V-1`` as ``fn(task) -> {"scores", "forwards", "seconds"}`` on
+    ``run.executor``, recorded as each returns; None: here, saved every 10 batches.
+    """
     config = run.config
     scores: Dict[str, List[float]] = run.state.setdefault("validation", {})
     forward, seconds = _counters(run.state)
     bar = Progress(len(candidates) * config.validation, "validation")
     bar.update(sum(len(scores.get(c, [])) for c in candidates))
     batch_cache: Dict[int, Any] = {}
+    todo = [c for c in candidates if len(scores.setdefault(c, [])) < config.validation]
     try:
-        for text in candidates:
-            done = scores.setdefault(text, [])
-            if len(done) >= config.validation:
-                continue
+        if remote is not None and todo:
+            jobs = [remote(c, len(scores[c])) for c in todo]
+            for i, out in run.executor.run(jobs[0][0], [task for _, task in jobs]):
+                scores[todo[i]].extend(out["scores"])
+                forward["validation"] += out["forwards"]
+                seconds["validation"] += out["seconds"]
+                run.save()
+                bar.update(len(out["scores"]), todo[i])
+            todo = []
+        for text in todo:
+            done = scores[text]
             t0 = time.perf_counter()
             seed_everything(genotype_seed(config.seed, text))
             net = build(text)
@@ -116,4 +157,4 @@ def validation_stage(
     return [float(np.sum(scores[c])) for c in candidates]
 
 
-__all__ = ["BATCHES_PER_PASS", "genotype_seed", "proposal_stage", "validation_stage"]
+__all__ = ["BATCHES_PER_PASS", "genotype_seed", "one_pass", "proposal_stage", "validation_stage"]

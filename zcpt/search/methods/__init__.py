@@ -42,7 +42,9 @@ What every method gets from the machinery, without writing any of it:
   filled in, the benchmark's accuracies (or the params/FLOPs of the evaluation
   network), the total seconds over all resumes, ``state["forward_passes"]``, and
   your ``candidates`` and ``details``. It is written to ``DIR/result.json``.
-* **Helpers.** ``run.dataset`` (loaded once, ``--train-images`` applied),
+* **Helpers.** ``run.executor`` (``run(fn, tasks)`` yields (index, result) as
+  tasks return: in this process, or on Ray workers with ``--workers N``;
+  ``fn`` a module-level function of a picklable task), ``run.dataset`` (loaded once, ``--train-images`` applied),
   ``run.batch_source(seed)`` (reproducible augmented minibatches on the device),
   ``run.rng(*stream)`` (a generator derived from the seed), ``run.progress(n,
   stage)`` (a bar on a terminal, a line every 30 s in a log), ``run.device``,
@@ -101,7 +103,9 @@ class MethodRun:
     """What a method is given: the configuration, its options, the space, the
     device, the persistent ``state`` and helpers (see the module docstring)."""
 
-    def __init__(self, config: "SearchConfig", rundir: "RunDir", device: "torch.device") -> None:
+    def __init__(self, config: "SearchConfig", rundir: "RunDir", device: "torch.device",
+                 executor: Any = None) -> None:
+        from ...engine.executor import LocalExecutor
         from ...spaces import get_space
 
         self.config = config
@@ -112,6 +116,8 @@ class MethodRun:
         self._dataset: Optional["ImageDataset"] = None
         self._budget: Any = _UNSET
         self._started = time.perf_counter()
+        # where independent tasks run (zcpt.engine.executor): this process, or Ray workers
+        self.executor = executor if executor is not None else LocalExecutor()
 
     @property
     def state(self) -> Dict[str, Any]:

@@ -10,52 +10,113 @@ All randomness derives from ``config.seed``:
   its genotype.
 
 So a run interrupted after any finished proposal or validated candidate can be
-resumed from its output directory and ends with the same result. Its settings
+resumed from its output directory and ends with the same result; and with
+``--workers N`` each pass and each candidate's validation is a Ray task that
+rebuilds the same supernet, network and batches from the configuration, so the
+result is that of ``--workers 1``. Its settings
 are :class:`~zcpt.search.SearchConfig`'s fields (proxy, order, scorer,
 proposals, validation, bn_mode, nonfinite, reference_compat, ...).
 """
 from __future__ import annotations
 
-from typing import Any, List
+import time
+from typing import Any, Dict, List
 
 import torch
 
-from ...device import seed_everything
-from ...scoring import ScoringContext, pick_best
+from ...device import resolve_device, seed_everything
+from ...proxies import score_network
+from ...scoring import ForwardCounter, ScoringContext, pick_best
+from ..config import SearchConfig
 from ..result import SearchResult
-from ..stages import proposal_stage, validation_stage
+from ..stages import genotype_seed, one_pass, proposal_stage, validation_stage
 from . import MethodRun, register_method
+
+
+class _Setup:
+    """What the stages need, built from the configuration alone, so that a Ray
+    worker rebuilds exactly what this process uses (same seeds, same batches)."""
+
+    def __init__(self, run: MethodRun) -> None:
+        config = self.config = run.config
+        self.budget = run.budget  # built and checked before any work: nothing fitting is an error now
+        self.space, self.device, self.dataset = run.space, run.device, run.dataset
+        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.proposal_batches = run.batch_source(2 * config.seed)
+        self.validation_batches = run.batch_source(2 * config.seed + 1)
+        self.proxy_options = config.proxy_options()
+
+    def proposal_batch(self, i: int) -> Any:
+        return self._fetch(self.proposal_batches, i)
+
+    def validation_batch(self, v: int) -> Any:
+        return self._fetch(self.validation_batches, v)
+
+    def _fetch(self, source: Any, i: int) -> Any:
+        x, y = source.batch(i)
+        return x.contiguous(memory_format=self.memory_format), y
+
+    def scoring_context(self) -> ScoringContext:
+        """The supernet (weights seeded by the search seed) and its scoring context."""
+        config = self.config
+        seed_everything(config.seed)
+        supernet = self.space.build_supernet(num_classes=self.dataset.num_classes, **config.supernet_build_options())
+        supernet = supernet.to(device=self.device, memory_format=self.memory_format)
+        return ScoringContext(space=self.space, supernet=supernet, proxy=config.proxy,
+                              proxy_options=self.proxy_options, nonfinite=config.nonfinite)
+
+    def build(self, text: str) -> torch.nn.Module:
+        net = self.space.build_network(self.space.parse(text), num_classes=self.dataset.num_classes,
+                                       **self.config.network_options)
+        return net.to(device=self.device, memory_format=self.memory_format)
+
+
+def _worker_setup(config_json: Dict[str, Any]) -> _Setup:
+    config = SearchConfig(**config_json)
+    config.check()
+    return _Setup(MethodRun(config, None, resolve_device(config.device)))
+
+
+def proposal_task(task: Dict[str, Any]) -> Dict[str, Any]:
+    """One proposal pass on a worker: ``{"config": ..., "index": p}`` -> its record."""
+    setup = _worker_setup(task["config"])
+    ctx = setup.scoring_context()
+    ctx.counter.attach(ctx.supernet)
+    return one_pass(ctx, setup.config, setup.space, setup.proposal_batch, task["index"], setup.budget)
+
+
+def validation_task(task: Dict[str, Any]) -> Dict[str, Any]:
+    """A candidate's validation batches ``start..V-1`` on a worker."""
+    setup = _worker_setup(task["config"])
+    config, text = setup.config, task["genotype"]
+    t0 = time.perf_counter()
+    seed_everything(genotype_seed(config.seed, text))
+    net = setup.build(text)
+    counter = ForwardCounter().attach(net)
+    scores = [score_network(config.proxy, net, setup.validation_batch(v), **setup.proxy_options)
+              for v in range(task["start"], config.validation)]
+    counter.detach()
+    return {"scores": scores, "forwards": counter.count, "seconds": time.perf_counter() - t0}
 
 
 @register_method("zero-cost-pt", budgets=True)
 def zero_cost_pt(run: MethodRun) -> SearchResult:
     """Zero-Cost-PT: N perturbation passes over an untrained supernet, best of V batches (default)."""
-    config, space, device = run.config, run.space, run.device
-    dataset = run.dataset
-    run.budget  # noqa: B018 (built and checked before any work: nothing fitting is an error now)
-    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-    proposal_batches = run.batch_source(2 * config.seed)
-    validation_batches = run.batch_source(2 * config.seed + 1)
-
-    def fetch(source: Any, i: int):
-        x, y = source.batch(i)
-        return x.contiguous(memory_format=memory_format), y
-
-    seed_everything(config.seed)
-    supernet = space.build_supernet(num_classes=dataset.num_classes, **config.supernet_build_options())
-    supernet = supernet.to(device=device, memory_format=memory_format)
-    proxy_options = config.proxy_options()
-    ctx = ScoringContext(space=space, supernet=supernet, proxy=config.proxy,
-                         proxy_options=proxy_options, nonfinite=config.nonfinite)
-    proposals = proposal_stage(run, ctx, lambda i: fetch(proposal_batches, i))
+    config = run.config
+    setup = _Setup(run)
+    remote = run.executor.workers > 1
+    config_json = config.to_json()
+    ctx = setup.scoring_context()
+    proposals = proposal_stage(run, ctx, setup.proposal_batch,
+                               remote=(lambda p: (proposal_task, {"config": config_json, "index": p}))
+                               if remote else None)
 
     candidates: List[str] = list(dict.fromkeys(x["genotype"] for x in proposals))
-
-    def build(text: str) -> torch.nn.Module:
-        net = space.build_network(space.parse(text), num_classes=dataset.num_classes, **config.network_options)
-        return net.to(device=device, memory_format=memory_format)
-
-    totals = validation_stage(run, candidates, build, lambda v: fetch(validation_batches, v), proxy_options)
+    totals = validation_stage(
+        run, candidates, setup.build, setup.validation_batch, setup.proxy_options,
+        remote=(lambda c, start: (validation_task, {"config": config_json, "genotype": c, "start": start}))
+        if remote else None,
+    )
     best = 0 if config.validation == 0 else pick_best(totals, candidates, config.nonfinite)
     return run.result(
         candidates[best],
