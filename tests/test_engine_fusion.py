@@ -80,7 +80,8 @@ def test_nb201_plan_shares_one_relu_and_pool_per_node():
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
-def test_fused_nwot_kernel_equals_the_hooked_one_channels_last(name):
+def test_fused_nwot_kernel_equals_the_hooked_one_channels_last(name, monkeypatch):
+    monkeypatch.setattr(fusion, "MIN_BATCH", 2)
     space = get_space(name)
     torch.manual_seed(0)
     net = space.build_supernet(**SMALL[name]).to(memory_format=torch.channels_last)
@@ -109,20 +110,24 @@ def test_plans_are_cached_per_state_and_rebuilt_when_weights_change():
         torch.testing.assert_close(rebuilt(x), net(x), rtol=1e-9, atol=1e-6)
 
 
-def test_untraceable_or_foreign_networks_get_no_plan():
+def test_untraceable_or_foreign_networks_and_small_batches_get_no_plan():
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
     assert fusion.plan_for(net) is None  # no trace_key: hooks, as before
+    supernet = get_space("nb201").build_supernet(**SMALL["nb201"])
+    assert fusion.plan_for(supernet, batch_size=fusion.MIN_BATCH - 1) is None
+    assert fusion.plan_for(supernet, batch_size=fusion.MIN_BATCH) is not None
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_fused_search_finds_the_same_architecture(seed, monkeypatch):
     from zcpt.search import SearchConfig, search
 
+    monkeypatch.setattr(fusion, "MIN_BATCH", 2)  # tiny batches: fuse anyway, that is what is tested
     torch.set_num_threads(1)
     config = SearchConfig(space="nb201", proposals=2, validation=2, batch_size=16, seed=seed, train_images=200,
                           supernet_options=dict(SMALL["nb201"]), network_options=dict(SMALL["nb201"]))
     fused = search(config)
-    monkeypatch.setattr("zcpt.proxies.nwot.plan_for", lambda net: None)
+    monkeypatch.setattr("zcpt.proxies.nwot.plan_for", lambda net, batch_size=None: None)
     plain = search(config)
     assert fused["genotype"] == plain["genotype"]
     assert [c["genotype"] for c in fused["candidates"]] == [c["genotype"] for c in plain["candidates"]]

@@ -444,6 +444,9 @@ class PlanCache:
 
 
 _CACHE_ATTRIBUTE = "_zcpt_plans"
+#: Below this batch size a new plan is not built: tracing costs about as much as
+#: a small forward saves (a supernet gets a new plan per perturbed state).
+MIN_BATCH = 32
 
 
 def choices(device: torch.device) -> Dict[str, Any]:
@@ -486,12 +489,13 @@ def _bench_pool(choice: str, device: torch.device) -> None:
                 F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
 
 
-def plan_for(net: nn.Module, **options: Any) -> Optional[Plan]:
+def plan_for(net: nn.Module, batch_size: Optional[int] = None, **options: Any) -> Optional[Plan]:
     """The fused plan of ``net`` in its current state and modes, built once and
-    kept on the network (None where the network has no ``trace_key``).
+    kept on the network (None where the network has no ``trace_key``, or for a
+    ``batch_size`` below :data:`MIN_BATCH`, where it would not pay back).
     Options not given are taken from :func:`choices`."""
     key = trace_key(net)
-    if key is None:
+    if key is None or (batch_size is not None and batch_size < MIN_BATCH):
         return None
     device = next(iter(net.parameters()), torch.empty(0)).device
     options = {**choices(device), **options}

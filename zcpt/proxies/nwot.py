@@ -59,7 +59,8 @@ def activation_kernel(
     check_choice("hook_match", hook_match, HOOK_MATCHES)
     sink = _KernelSink(b, inputs.device, kernel)
     with proxy_mode(net, bn_mode):
-        plan = plan_for(net) if fuse and hook_match == "relu" and not torch.is_grad_enabled() else None
+        use_plan = fuse and hook_match == "relu" and not torch.is_grad_enabled()
+        plan = plan_for(net, batch_size=b) if use_plan else None
         if plan is not None:
             with run_as_forward(net, lambda x: plan(x, sink)), compute_precision(precision, inputs.device):
                 net(inputs)
