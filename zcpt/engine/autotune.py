@@ -42,13 +42,15 @@ def _version(package: str) -> str:
         return "-"
 
 
-def machine_key(device: torch.device) -> str:
-    """What a measured choice depends on: hardware, library versions, threads."""
-    if device.type == "cuda":
-        hardware = torch.cuda.get_device_name(device)
-    else:
-        hardware = f"{_cpu_signature()}|{torch.get_num_threads()}t"
-    return f"{hardware}|torch {torch.__version__}|numba {_version('numba')}"
+def machine_key(device: torch.device, per_setting: bool = True) -> str:
+    """What a measured choice depends on: hardware and torch version, and (with
+    ``per_setting``) the numba version and thread count."""
+    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_signature()
+    key = f"{hardware}|torch {torch.__version__}"
+    if per_setting:
+        threads = f"{torch.get_num_threads()}t" if device.type == "cpu" else "-"
+        key += f"|{threads}|numba {_version('numba')}"
+    return key
 
 
 def _path() -> Path:
@@ -83,16 +85,18 @@ def measure(run: Callable[[], object], repeats: int = 3, warmup: bool = True) ->
 
 def choose(
     task: str, candidates: Sequence[str], run: Callable[[str], object], device: torch.device,
-    margin: float = 0.0, repeats: int = 3, warmup: bool = True,
+    margin: float = 0.0, repeats: int = 3, warmup: bool = True, per_setting: bool = True,
 ) -> str:
     """The fastest of ``candidates`` for ``task`` on this machine (measured once, then cached).
 
     With ``margin`` > 0 the first candidate is the default and another wins only
     if it is faster by that fraction (choices that change float rounding should
-    not flip on measurement noise)."""
+    not flip on measurement noise). ``per_setting=False``: one choice per machine
+    and torch version, whatever the threads (for choices that change float
+    rounding: a search gives the same result with any --workers setting)."""
     if len(candidates) == 1:
         return candidates[0]
-    key = f"{task}|{machine_key(device)}"
+    key = f"{task}|{machine_key(device, per_setting)}"
     record = _load().get(key)
     if record and record.get("choice") in candidates and set(record.get("seconds", {})) == set(candidates):
         return record["choice"]

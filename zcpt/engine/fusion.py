@@ -455,8 +455,11 @@ def choices(device: torch.device) -> Dict[str, Any]:
     as depthwise conv only if >= 10 % faster."""
     from .autotune import choose
 
-    widen = choose("conv-widen", ["separate", "wide"], lambda c: _bench_widen(c, device), device, margin=0.1)
-    pool = choose("avg-pool", ["pool", "depthwise"], lambda c: _bench_pool(c, device), device, margin=0.1)
+    # these change float rounding: one choice per machine, whatever the thread count
+    widen = choose("conv-widen", ["separate", "wide"], lambda c: _bench_widen(c, device), device,
+                   margin=0.1, per_setting=False)
+    pool = choose("avg-pool", ["pool", "depthwise"], lambda c: _bench_pool(c, device), device,
+                  margin=0.1, per_setting=False)
     return {"widen": widen == "wide", "pool": pool}
 
 
