@@ -2,7 +2,8 @@
 
 Every error a user can cause (bad name, malformed architecture, missing data, a
 non-finite score) is a :class:`ZcptError`. The CLI prints its message on one line
-and exits non-zero; library users can catch it.
+and exits non-zero; library users can catch it. :func:`one_line` turns a foreign
+exception (a decoder's, torch's) into text fit for such a message.
 """
 
 
@@ -27,3 +28,12 @@ class DataError(ZcptError):
 
 class NonFiniteScoreError(ZcptError, ArithmeticError):
     """A proxy score was NaN or infinite where a decision depends on it."""
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """``exc`` as ``Type: message`` on a single line of at most ``limit`` characters
+    (decoders and torch put newlines and whole paragraphs into their messages)."""
+    text = " ".join(str(exc).split())
+    if len(text) > limit:
+        text = text[: limit - 3].rstrip() + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, one_line
 
 CIFAR10_CLASSES: Tuple[str, ...] = (
     "airplane", "automobile", "bird", "cat", "deer",
@@ -36,12 +36,6 @@ class RawSplits:
     train_labels: np.ndarray
     test_images: Optional[np.ndarray] = None
     test_labels: Optional[np.ndarray] = None
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as a single line (some decoders put newlines in messages)."""
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def require_dir(path: Path, what: str) -> Path:

@@ -23,6 +23,7 @@ import copy
 import hashlib
 import json
 import math
+import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Tuple
@@ -33,7 +34,7 @@ from torch import nn
 
 from ..data import BatchSource
 from ..device import seed_everything
-from ..errors import DataError, ZcptError
+from ..errors import DataError, ZcptError, one_line
 from ..files import torch_save, write_json
 from ..paths import cache_dir
 from ..progress import Progress
@@ -228,19 +229,25 @@ class DartsSupernet:
 
     # -- files -------------------------------------------------------------------------
     def save(self, path: Path) -> None:
+        # tensors and plain values only, so that load() can refuse everything else (weights_only)
         torch_save(path, {"model": self.net.state_dict(), "alpha": self.alpha.detach().cpu(),
-                          "state": self.state.mask.copy(), "key": self.key,
+                          "state": torch.from_numpy(self.state.mask.copy()), "key": self.key,
                           "epochs_trained": self.epochs_trained, "settings": asdict(self.settings)})
 
     def load(self, path: Path) -> None:
+        """Read a file written by :meth:`save`. ``weights_only``: a planted pickle in the
+        cache directory cannot run code; any damaged or foreign file is one DataError line."""
         try:
-            saved = torch.load(path, map_location=self.device, weights_only=False)
+            saved = torch.load(path, map_location=self.device, weights_only=True)
+            if not isinstance(saved, dict):
+                raise ValueError(f"holds a {type(saved).__name__}, not a trained supernet")
             self.net.load_state_dict(saved["model"])
             alpha = saved["alpha"].to(self.device)
-            state = ArchState(saved["state"])
+            state = ArchState(saved["state"].cpu().numpy())
             key, epochs = str(saved["key"]), int(saved["epochs_trained"])
-        except (OSError, RuntimeError, KeyError, ValueError, EOFError, TypeError) as exc:
-            raise DataError(f"corrupt trained-supernet file {path} ({str(exc).splitlines()[0]}); "
+        except (OSError, RuntimeError, KeyError, ValueError, EOFError, TypeError, AttributeError,
+                pickle.UnpicklingError) as exc:
+            raise DataError(f"corrupt trained-supernet file {path} ({one_line(exc)}); "
                             "delete it to retrain") from None
         if alpha.shape != self.alpha.shape:
             raise DataError(f"trained-supernet file {path} has alpha of shape {tuple(alpha.shape)}")

@@ -31,7 +31,7 @@ from torch import nn
 
 from ..data import BatchSource, ImageDataset, load_dataset
 from ..device import seed_everything
-from ..errors import ZcptError
+from ..errors import ZcptError, one_line
 from ..files import RunLock, check_output_dir, torch_save, write_json, write_lines
 from ..spaces import get_space
 from .recipes import TrainConfig
@@ -77,8 +77,7 @@ def _load_checkpoint(path: Path, device: torch.device) -> Dict[str, Any]:
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ZcptError(f"cannot read checkpoint {path}: {first}") from None
+        raise ZcptError(f"cannot read checkpoint {path}: {one_line(exc)}") from None
     if not isinstance(state, dict) or state.get("format") != _CHECKPOINT_FORMAT:
         raise ZcptError(f"{path} is not a zcpt training checkpoint")
     if state.get("version") != _CHECKPOINT_VERSION:
@@ -274,7 +273,7 @@ def _train(
             start_epoch, seconds = int(state["epoch"]), float(state["seconds"])
             _set_rng_state(state["rng"])
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-            raise ZcptError(f"checkpoint {ckpt_path} does not fit this network: {str(exc).splitlines()[0]}") from None
+            raise ZcptError(f"checkpoint {ckpt_path} does not fit this network: {one_line(exc)}") from None
         say(f"resuming {out} after epoch {start_epoch}/{config.epochs}")
     _write_log(log_path, history)
     say(f"training on {ds.name} ({len(ds.train_labels)} train / {ds.num_test} test images), "
