@@ -219,6 +219,63 @@ def test_resume_refuses_other_config_and_reuse_needs_resume(tmp_path: Path) -> N
     assert (tmp_path / "empty" / rundir.RESULT_FILE).exists() and fresh["genotype"]
 
 
+def test_refused_resume_names_the_settings_that_differ(tmp_path: Path) -> None:
+    search(tiny(proposals=1, validation=1), out_dir=tmp_path)
+    with pytest.raises(ZcptError, match=r"validation: saved 1, now 2") as info:
+        search(tiny(proposals=1, validation=2), out_dir=tmp_path, resume=True)
+    assert "proposals" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_resume_during_validation_counts_every_forward_pass_once(tmp_path: Path, monkeypatch) -> None:
+    config = tiny(proposals=1, validation=stages.SAVE_EVERY + 3)
+    whole = search(config, out_dir=tmp_path / "whole")
+    calls = []
+    real_score = stages.score_network
+
+    def interrupted(*args, **kwargs):  # stop after the first save, two batches later
+        calls.append(1)
+        if len(calls) == stages.SAVE_EVERY + 2:
+            raise KeyboardInterrupt
+        return real_score(*args, **kwargs)
+
+    monkeypatch.setattr(stages, "score_network", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        search(config, out_dir=tmp_path / "cut")
+    monkeypatch.setattr(stages, "score_network", real_score)
+    saved = json.loads((tmp_path / "cut" / rundir.STATE_FILE).read_text())
+    assert [len(v) for v in saved["validation"].values()] == [stages.SAVE_EVERY]
+    resumed = search(config, out_dir=tmp_path / "cut", resume=True)
+    assert resumed["forward_passes"] == whole["forward_passes"]
+    assert without_seconds(resumed) == without_seconds(whole)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: [], "not the progress file of a search"),
+    (lambda s: {k: v for k, v in s.items() if k != "config"}, "not the progress file of a search"),
+    (lambda s: {**s, "config": {**s["config"], "proposals": "two"}}, "proposals: saved 'two', now 2"),
+    (lambda s: {**s, "proposals": {"0": "x"}}, "'proposals' must be a list"),
+    (lambda s: {**s, "proposals": [7]}, "proposal record 0 is not a genotype string"),
+    (lambda s: {**s, "proposals": [{**s["proposals"][0], "genotype": "|bad~0|"}]}, "proposal 0: "),
+    (lambda s: {**s, "proposals": s["proposals"] * 3}, "holds 3 proposals, more than the 2"),
+    (lambda s: {**s, "validation": []}, "'validation' must map genotypes"),
+    (lambda s: {**s, "validation": {"x": [1.0, "a"]}}, "validation scores of 'x'"),
+    (lambda s: {**s, "validation": {"x": [1.0] * 5}}, "at most 2 numbers"),
+    (lambda s: {**s, "forward_passes": [3]}, "'forward_passes' must map stage names to numbers"),
+    (lambda s: {**s, "seconds": {"proposal": "long"}}, "'seconds' must map stage names to numbers"),
+])
+def test_resume_of_a_progress_file_of_the_wrong_shape_is_one_line(tmp_path: Path, change, message) -> None:
+    config = tiny()
+    search(config, out_dir=tmp_path)
+    path = tmp_path / rundir.STATE_FILE
+    state = json.loads(path.read_text())
+    state["proposals"] = state["proposals"][:1]  # an interrupted run: one proposal of two left
+    (tmp_path / rundir.RESULT_FILE).unlink()
+    path.write_text(json.dumps(change(state)))
+    with pytest.raises(ZcptError, match="cannot resume") as info:
+        search(config, out_dir=tmp_path, resume=True)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
 def test_config_errors_are_one_line() -> None:
     for bad, pattern in [
         (tiny(proxy="nope"), "unknown proxy 'nope'"),

@@ -10,13 +10,29 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
-from ..errors import ZcptError
+from ..errors import ZcptError, one_line
 from ..files import RunLock, write_json
 from .result import RESULT_FILE, SearchResult
 
 STATE_FILE = "progress.json"
+COUNTER_KEYS = ("forward_passes", "seconds")  # per-stage counters every method's state may hold
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def config_differences(saved: Dict[str, Any], current: Dict[str, Any]) -> List[str]:
+    """``name: saved X, now Y`` for every setting that differs (one-line parts)."""
+    return [f"{name}: saved {_short(saved.get(name))}, now {_short(current.get(name))}"
+            for name in sorted(set(saved) | set(current)) if saved.get(name) != current.get(name)]
 
 
 class RunDir:
@@ -51,14 +67,21 @@ class RunDir:
         path = self.directory / STATE_FILE
         if resume and path.exists():
             try:
-                saved = json.loads(path.read_text())
+                saved = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
-                raise ZcptError(f"cannot resume: {path} is unreadable ({exc})") from None
-            if not isinstance(saved, dict) or not isinstance(saved.get("config", {}), dict):
-                raise ZcptError(f"cannot resume: {path} is not the progress file of a search")
-            saved_config = {**self.defaults_json, **saved.get("config", {})}  # newer fields: defaults
-            if saved_config != self.config_json:
-                raise ZcptError(f"cannot resume: {path} was written by a different configuration")
+                raise ZcptError(f"cannot resume: {path} is unreadable ({one_line(exc)})") from None
+            if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+                raise ZcptError(f"cannot resume: {path} is not the progress file of a search "
+                                "(no 'config' object); delete it or use another --out")
+            saved_config = {**self.defaults_json, **saved["config"]}  # newer fields: defaults
+            differences = config_differences(saved_config, self.config_json)
+            if differences:
+                raise ZcptError(f"cannot resume: {path} was written by a different configuration "
+                                f"({'; '.join(differences)})")
+            for key in COUNTER_KEYS:
+                counters = saved.get(key, {})
+                if not isinstance(counters, dict) or not all(_is_number(v) for v in counters.values()):
+                    raise self.state_error(f"'{key}' must map stage names to numbers")
             saved["config"] = self.config_json
             self.state = saved
         elif path.exists() or (self.directory / RESULT_FILE).exists():
@@ -69,6 +92,11 @@ class RunDir:
         if self.directory is not None:
             write_json(self.directory / STATE_FILE, self.state)
 
+    def state_error(self, problem: str) -> ZcptError:
+        """The one-line error for a saved state that cannot be resumed (to raise)."""
+        where = self.directory / STATE_FILE if self.directory is not None else "the search state"
+        return ZcptError(f"cannot resume: {where}: {problem}; delete it or use another --out")
+
     # -- result.json ------------------------------------------------------------------------
     def finish(self, result: SearchResult) -> SearchResult:
         self.save()
@@ -77,4 +105,4 @@ class RunDir:
         return result
 
 
-__all__ = ["RESULT_FILE", "STATE_FILE", "RunDir"]
+__all__ = ["COUNTER_KEYS", "RESULT_FILE", "STATE_FILE", "RunDir", "config_differences"]

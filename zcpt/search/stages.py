@@ -6,7 +6,8 @@
   Each finished pass is appended to ``state["proposals"]`` and saved.
 * :func:`validation_stage`: every distinct candidate, built as a standalone
   network with weights seeded from :func:`genotype_seed`, scored on the same
-  V minibatches; scores go to ``state["validation"]``, saved every 10 batches.
+  V minibatches; scores go to ``state["validation"]``, saved every
+  :data:`SAVE_EVERY` batches (with the forward passes and seconds they took).
 
 Forward passes and seconds of each stage accumulate in ``state["forward_passes"]``
 and ``state["seconds"]``, across resumes.
@@ -22,12 +23,14 @@ import numpy as np
 import torch
 
 from ..device import seed_everything
+from ..errors import ZcptError
 from ..progress import Progress
 from ..proxies import score_network
 from ..scoring import ForwardCounter, ScoringContext
 from .proposal import run_pass
 
 BATCHES_PER_PASS = 10_000  # proposal batch indices of pass p: p * BATCHES_PER_PASS + step
+SAVE_EVERY = 10  # validation batches between two writes of progress.json
 logger = logging.getLogger(__name__)
 
 BatchAt = Callable[[int], Any]  # batch index -> (inputs, targets)
@@ -39,9 +42,49 @@ def genotype_seed(seed: int, text: str) -> int:
 
 
 def _counters(state: Dict[str, Any]):
-    forward = state.setdefault("forward_passes", {"proposal": 0, "validation": 0})
-    seconds = state.setdefault("seconds", {"proposal": 0.0, "validation": 0.0})
+    forward = state.setdefault("forward_passes", {})
+    seconds = state.setdefault("seconds", {})
+    for stage in ("proposal", "validation"):
+        forward.setdefault(stage, 0)
+        seconds.setdefault(stage, 0.0)
     return forward, seconds
+
+
+def _saved_proposals(run: Any) -> List[Dict[str, Any]]:
+    """``state["proposals"]``, checked: what an earlier run of this configuration wrote
+    (passes finish in any order with several workers, so any subset of the indices)."""
+    proposals = run.state.setdefault("proposals", [])
+    if not isinstance(proposals, list):
+        raise run.state_error("'proposals' must be a list")
+    if len(proposals) > run.config.proposals:
+        raise run.state_error(f"it holds {len(proposals)} proposals, more than the {run.config.proposals} "
+                              "the configuration asks for")
+    seen = set()
+    for k, record in enumerate(proposals):
+        index = record.get("index") if isinstance(record, dict) else None
+        if (not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < run.config.proposals
+                or index in seen or not isinstance(record.get("genotype"), str)):
+            raise run.state_error(f"proposal record {k} is not a genotype string with a new index "
+                                  f"below {run.config.proposals}")
+        seen.add(index)
+        try:
+            run.space.parse(record["genotype"])
+        except ZcptError as exc:
+            raise run.state_error(f"proposal {index}: {exc}") from None
+    return proposals
+
+
+def _saved_validation(run: Any) -> Dict[str, List[float]]:
+    """``state["validation"]``, checked: candidate -> at most V numbers."""
+    scores = run.state.setdefault("validation", {})
+    if not isinstance(scores, dict):
+        raise run.state_error("'validation' must map genotypes to lists of scores")
+    for text, values in scores.items():
+        if (not isinstance(values, list) or len(values) > run.config.validation
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
+            raise run.state_error(f"the validation scores of {text[:60]!r} are not a list of at most "
+                                  f"{run.config.validation} numbers")
+    return scores
 
 
 def one_pass(ctx: ScoringContext, config: Any, space: Any, batch_at: BatchAt, p: int,
@@ -70,7 +113,7 @@ def proposal_stage(run: Any, ctx: ScoringContext, batch_at: BatchAt,
     (each pass is recorded as soon as it returns); None: here, one after the other.
     """
     config, space = run.config, run.space
-    proposals: List[Dict[str, Any]] = run.state.setdefault("proposals", [])
+    proposals = _saved_proposals(run)
     forward, seconds = _counters(run.state)
     done = {x["index"] for x in proposals}
     todo = [p for p in range(config.proposals) if p not in done]
@@ -116,10 +159,10 @@ def validation_stage(
 
     ``remote(genotype, start) -> (fn, task)``: score a candidate's batches
     ``start..V-1`` as ``fn(task) -> {"scores", "forwards", "seconds"}`` on
-    ``run.executor``, recorded as each returns; None: here, saved every 10 batches.
+    ``run.executor``, recorded as each returns; None: here, saved every :data:`SAVE_EVERY` batches.
     """
     config = run.config
-    scores: Dict[str, List[float]] = run.state.setdefault("validation", {})
+    scores = _saved_validation(run)
     forward, seconds = _counters(run.state)
     bar = Progress(len(candidates) * config.validation, "validation")
     bar.update(sum(len(scores.get(c, [])) for c in candidates))
@@ -141,20 +184,26 @@ def validation_stage(
             seed_everything(genotype_seed(config.seed, text))
             net = build(text)
             counter = ForwardCounter().attach(net)
-            for v in range(len(done), config.validation):
-                if v not in batch_cache:  # the same V batches for every candidate
-                    batch_cache[v] = batch_at(v)
-                done.append(score_network(config.proxy, net, batch_cache[v], **proxy_options))
-                bar.update(1, text)
-                if (v + 1) % 10 == 0:
-                    run.save()
-            counter.detach()
-            forward["validation"] += counter.count
-            seconds["validation"] += time.perf_counter() - t0
-            run.save()
+            try:
+                for v in range(len(done), config.validation):
+                    if v not in batch_cache:  # the same V batches for every candidate
+                        batch_cache[v] = batch_at(v)
+                    done.append(score_network(config.proxy, net, batch_cache[v], **proxy_options))
+                    bar.update(1, text)
+                    if (v + 1) % SAVE_EVERY == 0 or v + 1 == config.validation:
+                        # counters advance with the saved scores, so a resume neither loses
+                        # nor repeats the forward passes of the batches it keeps
+                        forward["validation"] += counter.count
+                        counter.count = 0
+                        now = time.perf_counter()
+                        seconds["validation"] += now - t0
+                        t0 = now
+                        run.save()
+            finally:
+                counter.detach()
     finally:
         bar.close()
     return [float(np.sum(scores[c])) for c in candidates]
 
 
-__all__ = ["BATCHES_PER_PASS", "genotype_seed", "one_pass", "proposal_stage", "validation_stage"]
+__all__ = ["BATCHES_PER_PASS", "SAVE_EVERY", "genotype_seed", "one_pass", "proposal_stage", "validation_stage"]

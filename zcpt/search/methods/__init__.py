@@ -36,7 +36,9 @@ What every method gets from the machinery, without writing any of it:
   locked while the method runs; a second run on it is refused; reusing it needs
   ``--resume``, which needs the same configuration. ``run.state`` is a JSON-able
   dictionary written to ``DIR/progress.json`` by ``run.save()`` (atomically) and
-  handed back on ``--resume``: keep finished work there and skip what is done.
+  handed back on ``--resume``: keep finished work there and skip what is done;
+  check what you read back and ``raise run.state_error(...)`` if it is not what
+  you wrote (a one-line error naming progress.json).
 * **The result.** Return ``run.result(genotype, ...)``: a
   :class:`~zcpt.search.result.SearchResult` with space, seed, method and config
   filled in, the benchmark's accuracies (or the params/FLOPs of the evaluation
@@ -126,6 +128,11 @@ class MethodRun:
     def save(self) -> None:
         """Write ``state`` to progress.json now (atomically); a no-op without a run directory."""
         self._rundir.save()
+
+    def state_error(self, problem: str) -> Exception:
+        """A one-line error naming progress.json, for a saved ``state`` a method cannot
+        resume from (``raise run.state_error("'drawn' must be a list")``)."""
+        return self._rundir.state_error(problem)
 
     @property
     def dataset(self) -> "ImageDataset":
