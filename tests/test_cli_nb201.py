@@ -163,6 +163,22 @@ def test_score_missing_data(capsys, tmp_path):
     assert str(missing) in _error_line(capsys)
 
 
+@pytest.mark.parametrize("side", [1, 2, 6])
+def test_score_refuses_images_the_space_cannot_take(capsys, make_image_folder, side):
+    folder = make_image_folder(2, 2, side)
+    argv = ["score", "--proxy", "nwot", "--dataset", "imagefolder", "--data", str(folder), "--batch-size", "2"]
+    assert main([*argv, EXAMPLE]) == 2
+    assert f"space nb201 needs image sides of positive multiples of 4 pixels, got {side}x{side}" in _error_line(capsys)
+    assert main([*argv, "--space", "macro", "12121212"]) == 0  # NAS-Bench-Macro's network takes any size
+    float(capsys.readouterr().out)
+
+
+def test_jacob_cov_of_a_single_image_is_one_line(capsys, tiny_images):
+    assert main(["score", "--proxy", "jacob_cov", "--dataset", "imagefolder", "--data", str(tiny_images),
+                 "--batch-size", "1", EXAMPLE]) == 2
+    assert "'jacob_cov' correlates the Jacobians of the batch's images: it needs at least 2" in _error_line(capsys)
+
+
 # -- a real process --------------------------------------------------------------------------------
 def test_subprocess_exit_codes_and_no_traceback():
     bad = subprocess.run([sys.executable, "-m", "zcpt", "query", BAD], capture_output=True, text=True,

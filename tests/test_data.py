@@ -167,6 +167,23 @@ def test_cifar10_pickles(tmp_path):
         assert ds.classes == CIFAR10_CLASSES
 
 
+@pytest.mark.parametrize("protocol", [0, 2])
+def test_cifar10_pickles_of_old_protocols_from_python3(tmp_path, protocol):
+    """Python 3 pickles of protocol <= 2 rebuild bytes with _codecs.encode: allowed for latin1 only."""
+    rng = np.random.default_rng(3)
+    images = _images(rng, 2)
+    for name in [f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]:
+        with open(tmp_path / name, "wb") as fh:
+            pickle.dump({"data": _planar(images), "labels": [1, 2]}, fh, protocol=protocol)
+    ds = load_dataset("cifar10", path=tmp_path)
+    assert np.array_equal(ds.train_images[:2], images) and ds.num_train == 10
+    evil = b"c_codecs\nencode\n(Vx\nVrot13\ntR."  # _codecs.encode('x', 'rot13'): any other codec is refused
+    (tmp_path / "test_batch").write_bytes(evil)
+    with pytest.raises(DataError) as err:
+        load_dataset("cifar10", path=tmp_path)
+    _assert_one_line_naming(err.value, "test_batch")
+
+
 def test_cifar10_pickle_layout_is_channel_planar(tmp_path):
     img = np.zeros((1, 32, 32, 3), dtype=np.uint8)
     img[0, 0, 1, 0] = 200  # red at row 0, column 1
@@ -275,6 +292,20 @@ def test_image_folder_rejects_mixed_sizes(tmp_path):
     with pytest.raises(DataError) as err:
         load_dataset("imagefolder", path=tmp_path)
     _assert_one_line_naming(err.value, "1.png")
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path, monkeypatch):
+    from PIL import Image as PILImage
+
+    rng = np.random.default_rng(9)
+    _write_folder(tmp_path, {"train/a/0.png": _images(rng, 1, 16)[0], "train/a/big.png": _images(rng, 1, 16)[0]})
+    # a header claiming more pixels than the limit: here a 16x16 PNG under a limit of 100 pixels
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 100)
+    for limit_factor in (1, 3):  # PIL warns above the limit and raises above twice it: both refused
+        monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 256 // limit_factor - 1)
+        with pytest.raises(DataError, match="refusing image") as err:
+            load_dataset("imagefolder", path=tmp_path)
+        _assert_one_line_naming(err.value, "0.png")
 
 
 def test_channel_stats_match_numpy():

@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
         raise ZcptError(f"proxy '{proxy.name}' has no batch-norm mode; drop --bn-mode")
 
     ds = load_dataset(args.dataset, path=args.data)
+    space.check_image_size(*ds.image_size)
     x, y = BatchSource(
         ds, split="train", batch_size=args.batch_size, seed=args.seed, augment=True, device=device
     ).batch(0)

@@ -11,6 +11,7 @@ import pickle
 import re
 import struct
 import tarfile
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,8 +65,18 @@ _NUMPY_GLOBALS = {
 }
 
 
+def _latin1_encode(text: str, encoding: str = "latin1", errors: str = "strict") -> bytes:
+    """What Python 3 pickles of protocol <= 2 call to rebuild a ``bytes`` object
+    (``_codecs.encode(text, "latin1")``); any other codec is refused."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"refusing _codecs.encode with encoding {encoding!r}")
+    return text.encode("latin1", errors)
+
+
 class _SafeUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("_codecs", "encode"):  # bytes in a Python 3 pickle of protocol 0-2
+            return _latin1_encode
         if (module, name) not in _NUMPY_GLOBALS:
             raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
         if module.startswith("numpy.core."):  # pickles written by numpy 1.x
@@ -231,11 +242,17 @@ def read_imagenet16(path: Path, num_classes: int = 120) -> RawSplits:
 # -- images ------------------------------------------------------------------
 
 def decode_image(data: bytes, name: str, what: str) -> np.ndarray:
+    """RGB pixels of one encoded image. An image whose header claims more pixels than
+    PIL's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) is refused, not decoded."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            return np.asarray(img.convert("RGB"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                return np.asarray(img.convert("RGB"))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DataError(f"{what}: refusing image {name}: {one_line(exc)}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise DataError(f"{what}: cannot decode image {name}: {one_line(exc)}") from None
 

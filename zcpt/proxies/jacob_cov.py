@@ -6,6 +6,7 @@ import math
 import torch
 from torch import nn
 
+from ..errors import ZcptError
 from ._utils import proxy_mode
 from .base import Batch, LossFn, bn_mode_option, register_proxy
 
@@ -18,6 +19,9 @@ def jacobian_score(jacobians: torch.Tensor) -> float:
     NaN when a row is constant (its correlation is undefined) or an eigenvalue
     is below -k; nothing is clipped.
     """
+    if jacobians.shape[0] < 2:
+        raise ZcptError(f"proxy 'jacob_cov' correlates the Jacobians of the batch's images: it needs at least "
+                        f"2 images, got {jacobians.shape[0]}")
     corr = torch.corrcoef(jacobians.reshape(jacobians.shape[0], -1).double())
     if not bool(torch.isfinite(corr).all()):
         return math.nan

@@ -210,6 +210,16 @@ class SearchSpace(abc.ABC):
     evaluation_settings: Mapping[str, Mapping[str, Any]] = {"standard": {}}  # read-only
     #: name of the space's tabular benchmark (see ``zcpt list benchmarks``), or None.
     benchmark: Optional[str] = None
+    #: every side of an input image must be a positive multiple of this (NB201: 4, for
+    #: the two stride-2 reduction blocks whose shortcut halves the map by pooling).
+    image_side_multiple: int = 1
+
+    def check_image_size(self, height: int, width: int) -> None:
+        """One-line error if the space's networks cannot take ``height x width`` images."""
+        m = self.image_side_multiple
+        if height < m or width < m or height % m or width % m:
+            what = "at least 1 pixel" if m == 1 else f"positive multiples of {m} pixels"
+            raise ZcptError(f"space {self.name} needs image sides of {what}, got {height}x{width} images")
 
     def evaluation_options(self, setting: Optional[str] = None) -> Dict[str, Any]:
         """Build options of the evaluation network of ``setting`` (default: the first)."""

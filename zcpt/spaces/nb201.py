@@ -209,6 +209,7 @@ class NB201Space(SearchSpace):
     op_names = OP_NAMES
     depth_option = "cells_per_stage"
     benchmark = "nb201"  # the evaluation network is the benchmark's: C=16, 5 cells per stage
+    image_side_multiple = 4  # two reduction blocks halve the map: 32 -> 16 -> 8, 16 -> 8 -> 4
 
     def edges(self) -> List[Edge]:
         everything = tuple(range(len(OP_NAMES)))

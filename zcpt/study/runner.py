@@ -195,6 +195,7 @@ class _Study:
         self.bench = get_benchmark("nb201", config.benchmark_data)
         self.bench.tables  # load now: a missing table fails before any work
         self.dataset = load_dataset(config.dataset, config.data)
+        self.space.check_image_size(*self.dataset.image_size)
         self.edges = [e.name for e in self.space.edges()]
         self.ops = list(self.space.op_names)
         self._stores: Dict[int, Any] = {}

@@ -140,6 +140,7 @@ class MethodRun:
             from ...data import load_dataset
 
             dataset = load_dataset(self.config.dataset, self.config.data)
+            self.space.check_image_size(*dataset.image_size)
             if self.config.train_images:
                 dataset = dataset.subset(self.config.train_images, 0, seed=self.config.seed)
             self._dataset = dataset
