@@ -95,7 +95,7 @@ def test_quiet_and_terminal_progress(tmp_path: Path, capsys, monkeypatch) -> Non
     ("--scorer", "nope", "unknown scoring function 'nope'"),
     ("--dataset", "nope", "unknown dataset 'nope'"),
     ("--device", "tpu", "unknown device 'tpu'"),
-    ("--proposals", "0", "proposals >= 1"),
+    ("--proposals", "0", "proposals must be a positive integer"),
     ("--channels", "0", "--channels must be a positive integer"),
     ("--train-images", "0", "--train-images must be a positive integer"),
 ])

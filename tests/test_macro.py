@@ -324,6 +324,10 @@ def _corrupt(path: Path, how: str) -> None:
         data["33333333"] = data.pop("12121212")
     elif how == "bad accuracy":
         data["12121212"]["test_acc"] = ["n/a", 1.0, 2.0]
+    elif how == "boolean accuracy":
+        data["12121212"]["test_acc"] = [True, 91.0, 92.0]
+    elif how == "accuracy above 100":
+        data["12121212"]["mean_acc"] = 920.5
     elif how == "bad params":
         data["12121212"]["params"] = -5
     elif how == "too few":
@@ -336,6 +340,7 @@ def _corrupt(path: Path, how: str) -> None:
 @pytest.mark.parametrize("how, what", [
     ("truncated", "cannot read"), ("missing code", "no entry for code 12121212"),
     ("bad accuracy", "bad test_acc for code 12121212"), ("bad params", "bad params/flops"),
+    ("boolean accuracy", "bad test_acc for code 12121212"), ("accuracy above 100", "bad mean_acc for code 12121212"),
     ("too few", "6560 codes, expected 6561"), ("not an object", "expected an object"),
 ])
 def test_corrupt_table_raises_data_error_naming_the_file(tmp_path, how, what):

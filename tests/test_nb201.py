@@ -434,9 +434,10 @@ def _corrupt(path: Path, how: str) -> None:
         path.write_text(path.read_text()[:1000])
     elif how == "json-no-acc":
         path.write_text(json.dumps({"_meta": {}}))
-    elif how == "json-bad-value":
+    elif how in ("json-bad-value", "json-bool", "json-above-100"):
         payload = json.loads(path.read_text())
-        payload["acc"][EXAMPLE] = ["high"]
+        payload["acc"][EXAMPLE] = {"json-bad-value": ["high"], "json-bool": [True, 93.0],
+                                   "json-above-100": [93.0, 193.0]}[how]
         path.write_text(json.dumps(payload))
     elif how == "csv-columns":
         lines = path.read_text().splitlines()
@@ -445,9 +446,9 @@ def _corrupt(path: Path, how: str) -> None:
     elif how == "csv-rows":
         lines = path.read_text().splitlines()
         path.write_text("\n".join(lines[:-1]) + "\n")
-    elif how == "csv-value":
+    elif how in ("csv-value", "csv-negative"):
         lines = path.read_text().splitlines()
-        lines[5] = "oops" + lines[5][lines[5].index(","):]
+        lines[5] = ("oops" if how == "csv-value" else "-3.5") + lines[5][lines[5].index(","):]
         path.write_text("\n".join(lines) + "\n")
     elif how == "csv-arch":
         path.write_text(path.read_text().replace(EXAMPLE, EXAMPLE.replace("~2|", "~7|"), 1))
@@ -459,9 +460,12 @@ def _corrupt(path: Path, how: str) -> None:
         ("truncated-json", PER_SEED_FILE, "cannot read"),
         ("json-no-acc", PER_SEED_FILE, "'acc'"),
         ("json-bad-value", PER_SEED_FILE, "bad or missing accuracies"),
+        ("json-bool", PER_SEED_FILE, "bad or missing accuracies"),
+        ("json-above-100", PER_SEED_FILE, "accuracies in [0, 100]"),
         ("csv-columns", CSV_FILE, "missing column"),
         ("csv-rows", CSV_FILE, "15624 rows"),
         ("csv-value", CSV_FILE, "line 6"),
+        ("csv-negative", CSV_FILE, "line 6"),
         ("csv-arch", CSV_FILE, "bad input index"),
     ],
 )

@@ -276,13 +276,20 @@ def test_resume_of_a_progress_file_of_the_wrong_shape_is_one_line(tmp_path: Path
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
+def test_batch_larger_than_the_data_is_refused_before_any_work(tmp_path: Path) -> None:
+    with pytest.raises(ZcptError, match="batch size 8 is larger than the 5 images of the train split") as info:
+        search(tiny(train_images=5), out_dir=tmp_path / "run")
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "run").exists()  # nothing written, not even an empty directory
+
+
 def test_config_errors_are_one_line() -> None:
     for bad, pattern in [
         (tiny(proxy="nope"), "unknown proxy 'nope'"),
         (tiny(order="nope"), "unknown edge order 'nope'"),
         (tiny(space="nope"), "unknown search space 'nope'"),
         (tiny(scorer="nope"), "unknown scoring function 'nope'"),
-        (tiny(proposals=0), "proposals >= 1"),
+        (tiny(proposals=0), "proposals must be a positive integer"),
         (tiny(seed=-1), "seed must be a non-negative"),
         (tiny(proxy="synflow", bn_mode="eval"), "no batch-norm mode"),
         (tiny(nonfinite="maybe"), "unknown --nonfinite"),

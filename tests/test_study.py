@@ -308,6 +308,20 @@ def test_bad_function_is_a_one_line_error(capsys, tmp_path, fn, what):
         parse_function(fn)
 
 
+@pytest.mark.parametrize("flags, what", [
+    (["--cells-per-stage", "0"], "cells per stage must be a positive integer, got 0"),
+    (["--channels", "-1"], "channels must be a positive integer"),
+    (["--seeds", "0", "-2"], "seed must be a non-negative integer, got -2"),
+    (["--best-zc-batch-size", "1"], "best zc batch size must be an integer >= 2"),
+])
+def test_bad_sizes_are_one_line_errors_before_any_work(capsys, tmp_path, flags, what):
+    out = tmp_path / "o"
+    assert main(["study", "--functions", "best-acc", *flags, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and what in err[0]
+    assert not out.exists()
+
+
 def test_missing_benchmark_is_a_one_line_error(capsys, tmp_path, monkeypatch, images):
     monkeypatch.setenv("ZCPT_DATA_ROOT", str(tmp_path))
     assert main(["study", "--functions", "best-acc", "--dataset", "imagefolder", "--data", str(images),

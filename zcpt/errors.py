@@ -3,8 +3,11 @@
 Every error a user can cause (bad name, malformed architecture, missing data, a
 non-finite score) is a :class:`ZcptError`. The CLI prints its message on one line
 and exits non-zero; library users can catch it. :func:`one_line` turns a foreign
-exception (a decoder's, torch's) into text fit for such a message.
+exception (a decoder's, torch's) into text fit for such a message; :func:`check_int`
+is the one check of integer settings that the API and the command line share.
 """
+import numbers
+from typing import Any, Optional
 
 
 class ZcptError(Exception):
@@ -37,3 +40,15 @@ def one_line(exc: BaseException, limit: int = 200) -> str:
     if len(text) > limit:
         text = text[: limit - 3].rstrip() + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def check_int(value: Any, what: str, minimum: int = 1, optional: bool = False) -> Optional[int]:
+    """``value`` as an int if it is an integer of at least ``minimum`` (``None`` too if
+    ``optional``), else a one-line error: ``--cells must be a positive integer, got 0``.
+    Booleans are not integers here; numpy integers are."""
+    if value is None and optional:
+        return None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum:
+        return int(value)
+    wanted = {1: "a positive integer", 0: "a non-negative integer"}.get(minimum, f"an integer >= {minimum}")
+    raise ZcptError(f"{what} must be {wanted}, got {value!r}")

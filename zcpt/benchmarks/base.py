@@ -7,6 +7,7 @@ base class caches the parsed tables and derives the oracle tables from them.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Dict, Generic, Optional, Protocol, Tuple, TypeVar, Union
 
@@ -28,6 +29,12 @@ class Tables(Protocol):
 
 
 T = TypeVar("T", bound=Tables)
+
+
+def is_accuracy(value: Any) -> bool:
+    """A test accuracy in percent: a finite number (not a boolean) in [0, 100]."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and 0.0 <= value <= 100.0)
 
 
 def ranks(values: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import DataError
 from ..spaces.macro import NUM_LAYERS, OP_NAMES, Genotype, MacroSpace, trained_code
 from . import register_benchmark
-from .base import ORACLE_KINDS, TabularBenchmark, file_stamp, ranks
+from .base import TabularBenchmark, file_stamp, is_accuracy, ranks
 
 TABLE_FILE = "nas-bench-macro_cifar10.json"
 NUM_ARCHS = len(OP_NAMES) ** NUM_LAYERS  # 6561
@@ -76,10 +76,12 @@ def _load(path: Path, _stamp_key: Tuple[int, int]) -> _Tables:
         if not isinstance(entry, dict):
             raise DataError(f"corrupt NAS-Bench-Macro table {path}: no entry for code {code}")
         runs = entry.get("test_acc")
-        if not isinstance(runs, list) or not runs or not all(_number(v) for v in runs):
-            raise DataError(f"corrupt NAS-Bench-Macro table {path}: bad test_acc for code {code}")
-        if not _number(entry.get("mean_acc")):
-            raise DataError(f"corrupt NAS-Bench-Macro table {path}: bad mean_acc for code {code}")
+        if not isinstance(runs, list) or not runs or not all(is_accuracy(v) for v in runs):
+            raise DataError(f"corrupt NAS-Bench-Macro table {path}: bad test_acc for code {code} "
+                            "(a list of accuracies in [0, 100])")
+        if not is_accuracy(entry.get("mean_acc")):
+            raise DataError(f"corrupt NAS-Bench-Macro table {path}: bad mean_acc for code {code} "
+                            "(an accuracy in [0, 100])")
         if not _count(entry.get("params")) or not _count(entry.get("flops")):
             raise DataError(f"corrupt NAS-Bench-Macro table {path}: bad params/flops for code {code}")
         s = entry.get("std", float(np.std(runs)))

@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import functools
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Tuple, Union
@@ -30,7 +29,7 @@ import numpy as np
 from ..errors import ArchStringError, DataError
 from ..spaces.nb201 import NUM_EDGES, OP_NAMES, Genotype, NB201Space
 from . import register_benchmark
-from .base import ORACLE_KINDS, TabularBenchmark, file_stamp, ranks
+from .base import TabularBenchmark, file_stamp, is_accuracy, ranks
 
 PER_SEED_FILE = "nb201_cifar10_test_acc_per_seed.json"
 CSV_FILE = "nats_bench.csv"
@@ -75,8 +74,9 @@ def _read_csv(path: Path) -> Tuple[List[str], Dict[str, np.ndarray]]:
                         raise DataError(
                             f"corrupt NB201 table {path}: line {line} has {_CSV_COLUMNS[name]}={cell!r}"
                         ) from None
-                    if not math.isfinite(value):
-                        raise DataError(f"corrupt NB201 table {path}: line {line} has a non-finite accuracy")
+                    if not is_accuracy(value):
+                        raise DataError(f"corrupt NB201 table {path}: line {line} has {_CSV_COLUMNS[name]}={cell!r}, "
+                                        "not an accuracy in [0, 100]")
                     values[name].append(value)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"cannot read NB201 table {path}: {exc}") from None
@@ -122,9 +122,10 @@ def _load(csv_path: Path, json_path: Path, _csv_stamp: Tuple[int, int], _json_st
         if (
             not isinstance(values, list)
             or not values
-            or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+            or not all(is_accuracy(v) for v in values)
         ):
-            raise DataError(f"corrupt NB201 table {json_path}: bad or missing accuracies for {arch}")
+            raise DataError(f"corrupt NB201 table {json_path}: bad or missing accuracies for {arch} "
+                            "(a list of accuracies in [0, 100])")
         seeds.append(tuple(float(v) for v in values))
 
     c10_nats = acc["cifar10"]

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from ..errors import ZcptError
+from ..errors import ZcptError, check_int
 
 
 _OPTION_DEST = "method_option_"  # argparse dest prefix of the methods' own flags
@@ -127,11 +127,8 @@ def size_options(space: Any, channels: Optional[int], cells: Optional[int]) -> D
     each says which in ``depth_option`` and ``width_option``.
     """
     options: Dict[str, int] = {}
-    for flag, value in (("channels", channels), ("cells", cells)):
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ZcptError(f"--{flag} must be a positive integer, got {value!r}")
+    check_int(channels, "--channels", optional=True)
+    check_int(cells, "--cells", optional=True)
     if cells is not None:
         if space.depth_option is None:
             raise ZcptError(f"space '{space.name}' has no --cells option")
@@ -149,8 +146,7 @@ def config_from_args(args: argparse.Namespace):
     from ..spaces import get_space
 
     size = size_options(get_space(args.space), args.channels, args.cells)
-    if args.train_images is not None and args.train_images < 1:
-        raise ZcptError(f"--train-images must be a positive integer, got {args.train_images}")
+    check_int(args.train_images, "--train-images", optional=True)
     return SearchConfig(
         method=args.method, method_options=method_options_from_args(args),
         space=args.space, proxy=args.proxy, order=args.order, scorer=args.scorer,

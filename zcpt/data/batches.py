@@ -12,7 +12,7 @@ from typing import Iterator, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from ..errors import DataError, ZcptError
+from ..errors import DataError, check_int
 from .datasets import ImageDataset
 from .transforms import (
     DeviceLike, apply_cutout, cutout_mask, random_crop_flip, to_normalized_tensor,
@@ -24,9 +24,7 @@ _EPOCH_TAG = 0x45504F43  # "EPOC"
 
 
 def _seed_word(value: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ZcptError(f"{what} must be a non-negative integer, got {value!r}")
-    return int(value)
+    return int(check_int(value, what, minimum=0))
 
 
 class BatchSource:
@@ -49,8 +47,7 @@ class BatchSource:
         padding: Optional[int] = None,
     ) -> None:
         images, labels = ds.split(split)
-        if batch_size < 1:
-            raise ZcptError(f"batch size must be at least 1, got {batch_size}")
+        check_int(batch_size, "batch size")
         self.dataset = ds
         self.split = split
         self.batch_size = int(batch_size)
@@ -77,6 +74,12 @@ class BatchSource:
     def num_images(self) -> int:
         return int(len(self.indices))
 
+    def require_full_batches(self) -> None:
+        """One-line error unless a :meth:`batch` of ``batch_size`` distinct images exists."""
+        if self.batch_size > self.num_images:
+            raise DataError(f"batch size {self.batch_size} is larger than the {self.num_images} images of the "
+                            f"{self.split} split of '{self.dataset.name}'; use a smaller batch size or more images")
+
     def num_batches(self, drop_last: bool = False) -> int:
         """Batches in one :meth:`epoch`."""
         n, b = self.num_images, self.batch_size
@@ -102,11 +105,12 @@ class BatchSource:
         """The ``i``-th batch: ``batch_size`` images drawn without replacement.
 
         ``x`` is float32 ``(B, 3, H, W)`` on the device, ``y`` int64 ``(B,)``.
-        Calling it again with the same ``i`` gives identical tensors.
+        Calling it again with the same ``i`` gives identical tensors. A batch
+        larger than the selected images is an error, never a silently smaller batch.
         """
+        self.require_full_batches()
         rng = np.random.default_rng([self.seed, _seed_word(i, "batch index")])
-        size = min(self.batch_size, self.num_images)
-        positions = rng.choice(self.num_images, size=size, replace=False)
+        positions = rng.choice(self.num_images, size=self.batch_size, replace=False)
         return self._make(positions, rng, cutout)
 
     def epoch(

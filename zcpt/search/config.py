@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
-from ..errors import ZcptError
+from ..errors import ZcptError, check_int
 
 
 @dataclass
@@ -68,10 +68,11 @@ class SearchConfig:
             usable = [s for s in SCORERS.names() if not scorer_needs(s).training]
             raise ZcptError(f"scoring function '{self.scorer}' needs a trained supernet, which the search "
                             f"does not train; choose from: {', '.join(usable)}")
-        if self.proposals < 1 or self.validation < 0 or self.batch_size < 2:
-            raise ZcptError("need proposals >= 1, validation >= 0 and batch size >= 2")
-        if self.seed < 0:
-            raise ZcptError(f"seed must be a non-negative integer, got {self.seed}")
+        check_int(self.proposals, "proposals")
+        check_int(self.validation, "validation", minimum=0)
+        check_int(self.batch_size, "batch size", minimum=2)
+        check_int(self.seed, "seed", minimum=0)
+        check_int(self.train_images, "train images", optional=True)
         if self.bn_mode is not None and not PROXIES.entry(self.proxy).takes("bn_mode"):
             raise ZcptError(f"proxy '{self.proxy}' has no batch-norm mode; drop --bn-mode")
         if self.reference_compat and (self.proxy != "nwot" or self.space != "nb201"):

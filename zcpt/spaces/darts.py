@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ArchStringError, ZcptError
+from ..errors import ArchStringError, ZcptError, check_int
 from . import register_space
 from .base import ArchState, Edge, Network, SearchSpace, Supernet
 from .darts_genotype import (
@@ -69,9 +69,8 @@ def _reduction_layers(layers: int) -> Tuple[int, int]:
 
 
 def _check_size(layers: Any, channels: Any) -> None:
-    for what, value in (("layers", layers), ("channels", channels)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ZcptError(f"DARTS network {what} must be a positive integer, got {value!r}")
+    check_int(layers, "DARTS network layers")
+    check_int(channels, "DARTS network channels")
 
 
 # -- supernet --------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from ..errors import ArchStringError, ZcptError
+from ..errors import ArchStringError, ZcptError, check_int
 from . import register_space
 from .base import ArchState, Edge, Network, SearchSpace, Supernet
 from .ops import AvgPool3x3, Identity, ReLUConvBN, ResNetBasicBlock, Zero
@@ -64,8 +64,9 @@ class _MacroMixin:
         num_classes: int,
         affine: bool,
     ) -> None:
-        if channels < 1 or cells_per_stage < 0:
-            raise ZcptError(f"bad NB201 macro: channels={channels}, cells_per_stage={cells_per_stage}")
+        # no cell at all would leave nothing to search or to tell architectures apart by
+        check_int(channels, "NB201 channels")
+        check_int(cells_per_stage, "NB201 cells per stage")
         self.stem = nn.Sequential(
             nn.Conv2d(3, channels, 3, padding=1, bias=False),
             nn.BatchNorm2d(channels, affine=affine),

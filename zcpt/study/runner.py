@@ -30,7 +30,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import UnknownNameError, ZcptError
+from ..errors import UnknownNameError, ZcptError, check_int
 from ..scoring import SCORERS, ScoringContext, get_scorer, scorer_needs
 from ..spaces.base import ArchState
 from .correlation import mean_std, table_correlation
@@ -39,6 +39,17 @@ DEFAULT_FUNCTIONS: Tuple[str, ...] = (
     "best-acc", "avg-acc", "zc-pt:nwot", "zc-pt:synflow", "disc-zc:nwot", "disc-zc:synflow", "tenas",
 )
 REFERENCES = ("best-acc", "avg-acc")
+# (StudyConfig field, smallest value, None allowed): checked before any work
+_INT_SETTINGS: Tuple[Tuple[str, int, bool], ...] = (
+    ("batch_size", 2, False), ("channels", 1, False), ("cells_per_stage", 1, False),
+    ("best_zc_channels", 1, True), ("best_zc_cells_per_stage", 1, True), ("best_zc_batch_size", 2, False),
+    ("best_zc_seed", 0, False), ("train_epochs", 0, False), ("train_images", 4, True),
+    ("train_batch_size", 2, False), ("train_channels", 1, False), ("train_cells_per_stage", 1, False),
+    ("finetune_epochs", 0, False), ("retrain_epochs", 0, False), ("eval_images", 1, True),
+    ("tenas_ntk_samples", 2, True), ("tenas_lr_samples", 1, False),
+    ("toy_min_layers", 1, False), ("toy_max_layers", 1, False), ("toy_width", 1, False),
+    ("toy_batch_size", 2, False),
+)
 _PROGRESSIVE_CHOICES = ("own", "best-acc")
 
 
@@ -139,8 +150,10 @@ class StudyConfig:
         functions = self.parsed_functions()
         if not self.seeds:
             raise ZcptError("give at least one seed")
-        if self.batch_size < 2:
-            raise ZcptError(f"batch size must be at least 2, got {self.batch_size}")
+        for seed in self.seeds:
+            check_int(seed, "seed", minimum=0)
+        for name, minimum, optional in _INT_SETTINGS:
+            check_int(getattr(self, name), name.replace("_", " "), minimum=minimum, optional=optional)
         if self.progressive_choice not in _PROGRESSIVE_CHOICES:
             raise ZcptError(f"unknown progressive choice '{self.progressive_choice}'; choose from: "
                             f"{', '.join(_PROGRESSIVE_CHOICES)}")

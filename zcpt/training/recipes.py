@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional
 
-from ..errors import ZcptError
+from ..errors import ZcptError, check_int
 
 #: Values each setting changes relative to the TrainConfig defaults.
 SETTINGS: Dict[str, Dict[str, Any]] = {
@@ -86,27 +86,18 @@ class TrainConfig:
         ]
 
     def validate(self) -> None:
-        def positive_int(name: str, optional: bool = False) -> None:
-            value = getattr(self, name)
-            if optional and value is None:
-                return
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ZcptError(f"training option {name} must be a positive integer, got {value!r}")
-
         def non_negative(name: str) -> None:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise ZcptError(f"training option {name} must be a non-negative number, got {value!r}")
 
         for name in ("layers", "channels", "batch_size", "epochs"):
-            positive_int(name)
+            check_int(getattr(self, name), f"training option {name}")
         for name in ("train_images", "test_images", "max_steps"):
-            positive_int(name, optional=True)
+            check_int(getattr(self, name), f"training option {name}", optional=True)
         for name in ("auxiliary_weight", "lr", "momentum", "weight_decay", "grad_clip"):
             non_negative(name)
-        if isinstance(self.cutout, bool) or not isinstance(self.cutout, int) or self.cutout < 0:
-            raise ZcptError(f"training option cutout must be a non-negative integer, got {self.cutout!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ZcptError(f"training option seed must be a non-negative integer, got {self.seed!r}")
+        for name in ("cutout", "seed"):
+            check_int(getattr(self, name), f"training option {name}", minimum=0)
         if not (isinstance(self.drop_path, (int, float)) and 0.0 <= self.drop_path < 1.0):
             raise ZcptError(f"training option drop_path must be in [0, 1), got {self.drop_path!r}")

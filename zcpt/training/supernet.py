@@ -107,6 +107,7 @@ class SupernetData:
                                 augment=True, device=device, indices=self.arch_idx)
         self.device = device
         self.batch_size = settings.batch_size
+        self.arch.require_full_batches()  # alpha steps draw batch(i) of the architecture half
 
     def eval_batches(self, images: Optional[int]) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
         """The first ``images`` (None: all) architecture-half images, unaugmented, in a fixed order."""

@@ -31,7 +31,7 @@ from torch import nn
 
 from ..data import BatchSource, ImageDataset, load_dataset
 from ..device import seed_everything
-from ..errors import ZcptError, one_line
+from ..errors import ZcptError, check_int, one_line
 from ..files import RunLock, check_output_dir, torch_save, write_json, write_lines
 from ..spaces import get_space
 from .recipes import TrainConfig
@@ -215,8 +215,7 @@ def train(
     """
     dev = torch.device(device)
     say: LogFn = log or (lambda _line: None)
-    if stop_after is not None and (isinstance(stop_after, bool) or not isinstance(stop_after, int) or stop_after < 1):
-        raise ZcptError(f"stop_after must be a positive integer, got {stop_after!r}")
+    check_int(stop_after, "stop_after", optional=True)
     space, g = _canonical_genotype(genotype, space_name)
     genotype_text = space.format(g)
     out = check_output_dir(out_dir)

@@ -170,8 +170,10 @@ class MethodRun:
         """Training-split minibatches of ``config.batch_size``; ``batch(i)`` depends only on (seed, i)."""
         from ...data import BatchSource
 
-        return BatchSource(self.dataset, "train", self.config.batch_size, seed=seed, augment=augment,
-                           device=self.device)
+        source = BatchSource(self.dataset, "train", self.config.batch_size, seed=seed, augment=augment,
+                             device=self.device)
+        source.require_full_batches()  # before any work, not at the first batch
+        return source
 
     def rng(self, *stream: Any) -> np.random.Generator:
         """A generator fixed by the seed and ``stream`` (ints or strings), e.g. ``run.rng("sample", r)``."""
