@@ -172,3 +172,23 @@ def test_study_checks_its_out_before_any_work(tmp_path: Path, capsys, monkeypatc
     err = capsys.readouterr().err.strip()
     assert err == f"zcpt: error: output directory {afile} is a file, not a directory"
 
+
+
+_NORMAL = "[" + ", ".join(["('skip_connect', 0), ('skip_connect', 1)"] * 4) + "]"
+_REDUCE = "[" + ", ".join(["('max_pool_3x3', 0), ('max_pool_3x3', 1)"] * 4) + "]"
+_DARTS = f"Genotype(normal={_NORMAL}, normal_concat=[2, 3, 4, 5], reduce={_REDUCE}, reduce_concat=[2, 3, 4, 5])"
+
+
+@pytest.mark.parametrize("argv", [
+    ["search", "-N", "1", "-V", "1"],
+    ["study", "--functions", "best-acc"],
+    ["train", "--genotype", "DARTS"],
+    ["plot", "--genotype", "DARTS"],
+])
+def test_empty_out_is_refused_not_the_current_directory(tmp_path: Path, capsys, monkeypatch, argv) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = [_DARTS if a == "DARTS" else a for a in argv]
+    assert main([*argv, "--out", ""]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("zcpt: error: ") and "empty" in err and len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []

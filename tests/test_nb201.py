@@ -90,6 +90,14 @@ def test_malformed_arch_strings_say_what_is_wrong(space, text, what):
     assert what in message and "\n" not in message
 
 
+@pytest.mark.parametrize("text", ["|x~0|" * 5000, EXAMPLE + "+" + "|none~0|" * 3000, "|" + "n" * 20000 + "~0|+||+|"])
+def test_parse_errors_quote_long_inputs_cut(space, text):
+    with pytest.raises(ArchStringError) as info:
+        space.parse(text)
+    message = str(info.value)
+    assert len(message) < 400 and "..." in message and "\n" not in message
+
+
 def test_bad_genotypes_raise(space):
     with pytest.raises(ArchStringError, match="tuple of 6"):
         space.format(EXAMPLE_GENO[:5])

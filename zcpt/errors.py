@@ -33,12 +33,17 @@ class NonFiniteScoreError(ZcptError, ArithmeticError):
     """A proxy score was NaN or infinite where a decision depends on it."""
 
 
+def shorten(text: str, limit: int = 60) -> str:
+    """A one-line excerpt of user text for an error message: whitespace folded,
+    cut to ``limit`` characters (a pasted file must not fill the terminal)."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
 def one_line(exc: BaseException, limit: int = 200) -> str:
     """``exc`` as ``Type: message`` on a single line of at most ``limit`` characters
     (decoders and torch put newlines and whole paragraphs into their messages)."""
-    text = " ".join(str(exc).split())
-    if len(text) > limit:
-        text = text[: limit - 3].rstrip() + "..."
+    text = shorten(str(exc), limit)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

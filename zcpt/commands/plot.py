@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         paths = output_paths(default_dir, fmt or "png", as_directory=True)
     else:
+        if not args.out.strip():
+            raise ZcptError("--out is empty; give a file name or a directory")
         out = Path(args.out).expanduser()
         suffix = out.suffix.lower().lstrip(".")
         if suffix in ("png", "svg"):

@@ -218,14 +218,14 @@ def _breakdown(parts: Dict[str, Any], fmt: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..search import search
-
     from ..data import DATASETS
+    from ..files import check_output_dir
+    from ..search import search
 
     config = config_from_args(args)
     config.check()  # names and numbers fail before anything is loaded or written
     DATASETS.entry(config.dataset.lower())
-    out_dir = Path(args.out) if args.out is not None else default_out(args)
+    out_dir = Path(check_output_dir(args.out)) if args.out is not None else default_out(args)  # '' is no directory
     from ..engine.executor import parse_workers
 
     workers = parse_workers(args.workers)

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from ..errors import ZcptError, one_line
+from ..errors import ZcptError, one_line, shorten
 from ..files import RunLock, write_json
 from .result import RESULT_FILE, SearchResult
 
@@ -24,14 +24,9 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def config_differences(saved: Dict[str, Any], current: Dict[str, Any]) -> List[str]:
     """``name: saved X, now Y`` for every setting that differs (one-line parts)."""
-    return [f"{name}: saved {_short(saved.get(name))}, now {_short(current.get(name))}"
+    return [f"{name}: saved {shorten(repr(saved.get(name)))}, now {shorten(repr(current.get(name)))}"
             for name in sorted(set(saved) | set(current)) if saved.get(name) != current.get(name)]
 
 

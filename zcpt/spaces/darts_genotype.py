@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from typing import Any, List, NamedTuple, Sequence, Tuple
 
-from ..errors import ArchStringError
+from ..errors import ArchStringError, shorten
 
 NODES: Tuple[int, ...] = (2, 3, 4, 5)
 CONCAT: List[int] = [2, 3, 4, 5]
@@ -62,12 +62,6 @@ _RANGE = re.compile(r"^range\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
 _NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)\s*(.*)$", re.S)
 
 
-def _short(text: str, limit: int = 60) -> str:
-    """A one-line excerpt of user text for error messages."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
 def _split_top_level(text: str) -> List[str]:
     """Split on commas outside brackets and quotes; error on unbalanced text."""
     closing = {")": "(", "]": "[", "}": "{"}
@@ -87,15 +81,15 @@ def _split_top_level(text: str) -> List[str]:
             stack.append(ch)
         elif ch in ")]}":
             if not stack or stack.pop() != closing[ch]:
-                raise ArchStringError(f"malformed DARTS genotype: unbalanced '{ch}' in '{_short(text)}'")
+                raise ArchStringError(f"malformed DARTS genotype: unbalanced '{ch}' in '{shorten(text)}'")
         elif ch == "," and not stack:
             pieces.append(text[start:i].strip())
             start = i + 1
         i += 1
     if quote:
-        raise ArchStringError(f"malformed DARTS genotype: unclosed quote in '{_short(text)}'")
+        raise ArchStringError(f"malformed DARTS genotype: unclosed quote in '{shorten(text)}'")
     if stack:
-        raise ArchStringError(f"malformed DARTS genotype: unclosed '{stack[-1]}' in '{_short(text)}'")
+        raise ArchStringError(f"malformed DARTS genotype: unclosed '{stack[-1]}' in '{shorten(text)}'")
     pieces.append(text[start:].strip())
     return pieces
 
@@ -107,7 +101,7 @@ def _literal(field: str, text: str) -> Any:
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        raise ArchStringError(f"malformed DARTS genotype: field {field} is not a literal: '{_short(text)}'") from None
+        raise ArchStringError(f"malformed DARTS genotype: field {field} is not a literal: '{shorten(text)}'") from None
 
 
 def _fields_of(text: str) -> dict:
@@ -119,7 +113,7 @@ def _fields_of(text: str) -> dict:
         rest = body[len("Genotype"):].lstrip()
         _split_top_level(rest)  # report unbalanced brackets before the wrapper's shape
         if not (rest.startswith("(") and rest.endswith(")")):
-            raise ArchStringError(f"malformed DARTS genotype: expected 'Genotype(...)', got '{_short(body)}'")
+            raise ArchStringError(f"malformed DARTS genotype: expected 'Genotype(...)', got '{shorten(body)}'")
         body = rest[1:-1]
     pieces = _split_top_level(body)  # also proves the wrapper's parentheses enclose it all
     if len(pieces) > 1 and pieces[-1] == "":
@@ -128,7 +122,7 @@ def _fields_of(text: str) -> dict:
     keyword_seen = False
     for pos, piece in enumerate(pieces):
         if not piece:
-            raise ArchStringError(f"malformed DARTS genotype: empty field in '{_short(text)}'")
+            raise ArchStringError(f"malformed DARTS genotype: empty field in '{shorten(text)}'")
         match = _NAME.match(piece)
         if match:
             keyword_seen = True
@@ -138,7 +132,7 @@ def _fields_of(text: str) -> dict:
                     f"malformed DARTS genotype: unknown field '{name}'; fields are {', '.join(FIELDS)}"
                 )
         elif keyword_seen or pos >= len(FIELDS):
-            raise ArchStringError(f"malformed DARTS genotype: unexpected value '{_short(piece)}'")
+            raise ArchStringError(f"malformed DARTS genotype: unexpected value '{shorten(piece)}'")
         else:  # positional, in DARTS's field order
             name, value = FIELDS[pos], piece
         if name in values:

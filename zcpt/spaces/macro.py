@@ -26,7 +26,7 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from ..errors import ArchStringError, ZcptError
+from ..errors import ArchStringError, ZcptError, shorten
 from . import register_space
 from .base import ArchState, Edge, Network, SearchSpace, Supernet
 
@@ -275,7 +275,7 @@ class MacroSpace(SearchSpace):
             return self.parse(genotype)
         if not isinstance(genotype, (tuple, list)) or len(genotype) != NUM_LAYERS:
             raise ArchStringError(
-                f"a NAS-Bench-Macro genotype is a tuple of {NUM_LAYERS} op names, got {genotype!r}"
+                f"a NAS-Bench-Macro genotype is a tuple of {NUM_LAYERS} op names, got {shorten(repr(genotype))}"
             )
         for op in genotype:
             if op not in OP_NAMES:
@@ -306,12 +306,12 @@ class MacroSpace(SearchSpace):
         code = text.strip()
         if len(code) != NUM_LAYERS:
             raise ArchStringError(
-                f"NAS-Bench-Macro code {text!r} must have {NUM_LAYERS} digits (one per layer), got {len(code)}"
+                f"NAS-Bench-Macro code '{shorten(text)}' must have {NUM_LAYERS} digits (one per layer), got {len(code)}"
             )
         for i, digit in enumerate(code):
             if digit not in DIGITS:
                 raise ArchStringError(
-                    f"bad digit {digit!r} for layer{i + 1} in NAS-Bench-Macro code {text!r}: "
+                    f"bad digit '{digit}' for layer{i + 1} in NAS-Bench-Macro code '{shorten(text)}': "
                     f"use 0 (identity), 1 (mb_k3e3) or 2 (mb_k5e6)"
                 )
         return tuple(OP_NAMES[int(d)] for d in code)

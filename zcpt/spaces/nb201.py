@@ -12,7 +12,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from ..errors import ArchStringError, ZcptError, check_int
+from ..errors import ArchStringError, ZcptError, check_int, shorten
 from . import register_space
 from .base import ArchState, Edge, Network, SearchSpace, Supernet
 from .ops import AvgPool3x3, Identity, ReLUConvBN, ResNetBasicBlock, Zero
@@ -250,7 +250,7 @@ class NB201Space(SearchSpace):
         if isinstance(genotype, str):
             return self.parse(genotype)
         if not isinstance(genotype, (tuple, list)) or len(genotype) != NUM_EDGES:
-            raise ArchStringError(f"an NB201 genotype is a tuple of {NUM_EDGES} op names, got {genotype!r}")
+            raise ArchStringError(f"an NB201 genotype is a tuple of {NUM_EDGES} op names, got {shorten(repr(genotype))}")
         for op in genotype:
             if op not in OP_NAMES:
                 raise ArchStringError(f"unknown NB201 op {op!r}; choose from: {', '.join(OP_NAMES)}")
@@ -276,35 +276,38 @@ class NB201Space(SearchSpace):
         return state
 
     def parse(self, text: str) -> Genotype:
-        """Genotype of an arch string like ``|nor_conv_3x3~0|+|skip_connect~0|none~1|+|...|``."""
+        """Genotype of an arch string like ``|nor_conv_3x3~0|+|skip_connect~0|none~1|+|...|``.
+
+        Errors quote the input cut to 120 characters (a whole arch string fits)."""
         if not isinstance(text, str):
             raise ArchStringError(f"an NB201 arch string must be a str, got {type(text).__name__}")
+        quoted = f"'{shorten(text, 120)}'"
         groups = text.strip().split("+")
         if len(groups) != NUM_NODES - 1:
             raise ArchStringError(
-                f"wrong number of nodes in NB201 arch string {text!r}: expected {NUM_NODES - 1} "
+                f"wrong number of nodes in NB201 arch string {quoted}: expected {NUM_NODES - 1} "
                 f"groups joined by '+', got {len(groups)}"
             )
         ops: List[str] = []
         for j, group in enumerate(groups, start=1):
             if len(group) < 2 or not group.startswith("|") or not group.endswith("|"):
-                raise ArchStringError(f"node {j} group {group!r} of {text!r} must start and end with '|'")
+                raise ArchStringError(f"node {j} group '{shorten(group)}' of {quoted} must start and end with '|'")
             items = group[1:-1].split("|")
             if len(items) != j:
                 raise ArchStringError(
-                    f"node {j} of {text!r} needs {j} input(s) 'op~index', got {len(items)} in {group!r}"
+                    f"node {j} of {quoted} needs {j} input(s) 'op~index', got {len(items)} in '{shorten(group)}'"
                 )
             for i, item in enumerate(items):
                 op, sep, source = item.partition("~")
                 if not sep:
-                    raise ArchStringError(f"missing '~' in {item!r} (node {j} of {text!r})")
+                    raise ArchStringError(f"missing '~' in '{shorten(item)}' (node {j} of {quoted})")
                 if op not in OP_NAMES:
                     raise ArchStringError(
-                        f"unknown op {op!r} in node {j} of {text!r}; choose from: {', '.join(OP_NAMES)}"
+                        f"unknown op '{shorten(op)}' in node {j} of {quoted}; choose from: {', '.join(OP_NAMES)}"
                     )
                 if source != str(i):
                     raise ArchStringError(
-                        f"bad input index {source!r} in {item!r} (node {j} of {text!r}): expected {i}"
+                        f"bad input index '{shorten(source)}' in '{shorten(item)}' (node {j} of {quoted}): expected {i}"
                     )
                 ops.append(op)
         # Items come node by node and source by source: exactly arch-string edge order.
