@@ -1,0 +1,121 @@
+"""The package's layering: a module imports only from the layers below its own.
+
+``LAYERS`` lists zcpt's layers, lowest first, each as the module prefixes it holds;
+a module belongs to the longest prefix that names it (``zcpt.engine.executor`` is
+not ``zcpt.engine``). Every import counts, also those inside functions and under
+``TYPE_CHECKING``: a lazy import is still a dependency. An import is allowed
+within one prefix (a package uses itself), and from a higher layer to a lower one;
+one to a higher layer, or to a sibling prefix of the same layer, is a violation.
+A new package or top-level module is added to the layer it belongs to here.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import zcpt
+
+PACKAGE = Path(zcpt.__file__).resolve().parent
+
+LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
+    ("foundation", ("zcpt", "zcpt.errors")),  # zcpt: the version and the lazily loaded public API
+    ("utilities", ("zcpt.registry", "zcpt.files", "zcpt.log", "zcpt.progress", "zcpt.paths", "zcpt.device")),
+    ("kernels", ("zcpt.engine",)),  # nwot's exact kernels, fused plans, precision, measured choices
+    ("data and proxies", ("zcpt.data", "zcpt.proxies")),
+    ("spaces", ("zcpt.spaces",)),
+    ("benchmarks and budgets", ("zcpt.benchmarks", "zcpt.budget")),
+    ("training", ("zcpt.training",)),  # trained networks: the found architecture, DARTS supernets
+    ("scoring", ("zcpt.scoring",)),
+    ("scale-out", ("zcpt.engine.executor",)),  # in-process or Ray tasks of a search
+    ("search", ("zcpt.search",)),
+    ("applications", ("zcpt.study", "zcpt.baselines", "zcpt.plotting", "zcpt.report", "zcpt.export")),
+    ("commands", ("zcpt.commands",)),
+    ("command line", ("zcpt.cli",)),
+    ("python -m zcpt", ("zcpt.__main__",)),
+]
+
+_RANK = {prefix: (rank, name) for rank, (name, prefixes) in enumerate(LAYERS) for prefix in prefixes}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES: Dict[str, Path] = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def unit_of(module: str) -> Optional[str]:
+    """The longest prefix of ``LAYERS`` that names ``module`` (None: not placed in a layer)."""
+    parts = module.split(".")
+    for n in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:n])
+        if prefix in _RANK and (prefix != "zcpt" or module == "zcpt"):
+            return prefix
+    return None
+
+
+def imports_of(module: str) -> Iterator[Tuple[int, str]]:
+    """``(line, imported zcpt module)`` for every import statement of ``module``."""
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            # `from pkg import name`: the submodule pkg.name if there is one, else pkg itself
+            targets = [f"{source}.{a.name}" if f"{source}.{a.name}" in MODULES else source for a in node.names]
+        else:
+            continue
+        for target in targets:
+            while target and target not in MODULES:  # `import zcpt.x.y` of a name inside a module
+                target = target.rpartition(".")[0]
+            if target.split(".")[0] == "zcpt":
+                yield node.lineno, target
+
+
+def violations() -> List[str]:
+    found: List[str] = []
+    for module in MODULES:
+        unit = unit_of(module)
+        for line, target in imports_of(module):
+            other = unit_of(target)
+            if unit is None or other is None or unit == other:
+                continue
+            (rank, layer), (other_rank, other_layer) = _RANK[unit], _RANK[other]
+            if other_rank >= rank:
+                kind = "a sibling of its layer" if other_rank == rank else "a higher layer"
+                found.append(f"{module} ({layer}) line {line} imports {target} ({other_layer}): {kind}")
+    return list(dict.fromkeys(found))
+
+
+def test_every_module_has_a_layer() -> None:
+    unplaced = [m for m in MODULES if unit_of(m) is None]
+    assert not unplaced, f"add these to LAYERS in {Path(__file__).name}: {unplaced}"
+
+
+def test_no_import_goes_up_or_sideways() -> None:
+    found = violations()
+    assert not found, "layering violations:\n" + "\n".join(found)
+
+
+def test_the_walker_sees_lazy_relative_and_from_imports(tmp_path, monkeypatch) -> None:
+    """The check itself can fail: an upward import inside a function is reported."""
+    source = "def f():\n    from ..study.runner import run_study\n    from .. import cli\n"
+    fake = PACKAGE / "scoring" / "base.py"
+    real_read = Path.read_text
+
+    def read_text(self: Path, *args, **kwargs) -> str:
+        return real_read(self, *args, **kwargs) + ("\n" + source if self == fake else "")
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    found = violations()
+    assert any(v.startswith("zcpt.scoring.base (scoring) line") and "zcpt.study.runner (applications)" in v
+               for v in found), found
+    assert any("imports zcpt.cli (command line): a higher layer" in v for v in found), found
