@@ -47,14 +47,14 @@ def darts_search(space: SearchSpace, store: Any) -> Dict[str, Any]:
 
 def darts_pt_search(space: SearchSpace, store: Any, seed: int, eval_images: Any = None) -> Dict[str, Any]:
     """DARTS-PT: random-order perturbation selection by accuracy drop, fine-tuning between edges."""
-    ctx = ScoringContext(space=space, extras={"darts_store": store, "eval_images": eval_images})
+    ctx = ScoringContext(space=space, darts_store=store, eval_images=eval_images)
     rng = np.random.default_rng([seed, 0x44505054])  # "DPPT": the edge order
 
     def no_batch():  # accuracy-based scores read no proxy minibatch
         return None, None
 
     result = run_pass(ctx, "darts-pt", "random", rng, no_batch, space.initial_state())
-    final = ctx.extras.get("darts_supernet")
+    final = ctx.darts_supernet
     return {"genotype": space.format(space.genotype(result.state)), "decisions": result.decisions,
             "supernets_trained": store.trained_now,
             "epochs_trained": None if final is None else final.epochs_trained}

@@ -11,10 +11,9 @@ nothing from it (oracles) ignore it.
 """
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -23,6 +22,10 @@ from ..errors import NonFiniteScoreError, ZcptError
 from ..proxies import Batch, score_network
 from ..registry import Registry
 from ..spaces.base import ArchState, SearchSpace, Supernet
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..training.supernet import DartsSupernet, SupernetSettings, SupernetStore
+    from .cell_scores import CellScores, CellScoreSettings
 
 ScoreFn = Callable[..., List[float]]
 
@@ -94,7 +97,10 @@ class ScoringContext:
     """What scoring functions share during one search or study.
 
     ``batch`` is the current scoring minibatch; the search sets it per step so
-    that every op of a decision is scored on the same images.
+    that every op of a decision is scored on the same images. The fields after
+    ``counter`` are what particular scorers read (each defaults to what a search
+    needs), and the caches those scorers keep between calls; the study and the
+    DARTS-PT method set them.
     """
 
     space: SearchSpace
@@ -105,8 +111,26 @@ class ScoringContext:
     batch_id: Any = None
     nonfinite: str = "error"  # "error" | "skip"
     counter: ForwardCounter = field(default_factory=ForwardCounter)
-    extras: Dict[str, Any] = field(default_factory=dict)
-    _memo: Dict[Tuple[Any, Any], float] = field(default_factory=dict, repr=False)
+    # shared by the scorers below that load data or train
+    dataset: Any = None  # an ImageDataset to reuse; None: loaded from the settings when needed
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    progress: Optional[bool] = None  # None: bar or log lines as the logger allows; False: none
+    # best-acc, avg-acc, best-zc (zcpt.scoring.oracles)
+    benchmark: Any = None  # the space's tabular benchmark; None: get_benchmark(space, benchmark_root)
+    benchmark_root: Optional[str] = None
+    best_zc_settings: Optional["CellScoreSettings"] = None  # network size, batch, seed; None: defaults
+    best_zc_tables: Dict[str, "CellScores"] = field(default_factory=dict, repr=False)  # by settings key
+    # tenas (zcpt.scoring.tenas_scorer): ntk_samples, lr_samples, seed, bn_mode of tenas_components
+    tenas_options: Dict[str, Any] = field(default_factory=dict)
+    # darts, darts-pt, disc-acc (zcpt.scoring.training_based)
+    darts_store: Optional["SupernetStore"] = None  # None: one is made from darts_settings
+    darts_settings: Optional["SupernetSettings"] = None  # None: the published DARTS-PT settings
+    darts_supernet: Optional["DartsSupernet"] = None  # the supernet trained under the latest state
+    finetune_epochs: int = 5  # disc-acc
+    eval_images: Optional[int] = None  # disc-acc and darts-pt accuracy; None: the whole alpha half
+    # per-batch caches, emptied by clear_memo(): (canonical state, batch id) -> score
+    _memo: Dict[Tuple[Any, Any], float] = field(default_factory=dict, init=False, repr=False)
+    tenas_memo: Dict[Tuple[Any, Any], Tuple[float, float]] = field(default_factory=dict, init=False, repr=False)
 
     def set_batch(self, batch: Batch, batch_id: Any) -> None:
         self.batch = batch
@@ -131,6 +155,7 @@ class ScoringContext:
 
     def clear_memo(self) -> None:
         self._memo.clear()
+        self.tenas_memo.clear()
 
 
 def pick_best(scores: Sequence[float], labels: Sequence[str], nonfinite: str = "error") -> int:
@@ -149,7 +174,3 @@ def pick_best(scores: Sequence[float], labels: Sequence[str], nonfinite: str = "
         warnings.warn(f"excluding non-finite scores: {names}", RuntimeWarning, stacklevel=2)
         arr = np.where(bad, -np.inf, arr)
     return int(np.argmax(arr))  # ties: the first (lowest index) wins
-
-
-def finite_or_nan(value: float) -> float:
-    return value if math.isfinite(value) else float("nan")

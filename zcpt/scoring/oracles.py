@@ -15,10 +15,9 @@ benchmark's oracle table (``NB201Benchmark.oracle``).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import numpy as np
-import torch
 
 from ..errors import ZcptError
 from ..spaces.base import ArchState
@@ -60,13 +59,11 @@ def oracle_scores(
 
 
 def _benchmark(ctx: ScoringContext) -> Any:
-    bench = ctx.extras.get("benchmark")
-    if bench is None:
+    if ctx.benchmark is None:
         from ..benchmarks import get_benchmark
 
-        bench = get_benchmark(ctx.space.name, ctx.extras.get("benchmark_root"))
-        ctx.extras["benchmark"] = bench
-    return bench
+        ctx.benchmark = get_benchmark(ctx.space.name, ctx.benchmark_root)
+    return ctx.benchmark
 
 
 @register_scorer("best-acc", benchmark=True)
@@ -85,22 +82,18 @@ def avg_acc(ctx: ScoringContext, state: ArchState, edge: int, ops: Sequence[int]
 
 # -- best-zc: from the cell-score cache ------------------------------------------------------
 def best_zc_table(ctx: ScoringContext) -> CellScores:
-    """The :class:`CellScores` for ``ctx.proxy`` (one per settings key, kept in ``ctx.extras``).
-
-    ``ctx.extras["best_zc_settings"]`` (a :class:`CellScoreSettings`, proxy ignored)
-    sets the network size, batch and seed; ``extras["dataset"]`` a loaded dataset
-    to reuse; ``extras["device"]`` the device.
-    """
-    base = ctx.extras.get("best_zc_settings") or CellScoreSettings()
+    """The :class:`CellScores` for ``ctx.proxy`` (one per settings key, kept in
+    ``ctx.best_zc_tables``); ``ctx.best_zc_settings`` (proxy ignored) sets the
+    network size, batch and seed, ``ctx.dataset`` a loaded dataset to reuse."""
+    base = ctx.best_zc_settings or CellScoreSettings()
     options = tuple(sorted(ctx.proxy_options.items()))
     settings = replace(base, proxy=ctx.proxy, proxy_options=options, space=ctx.space.name)
-    tables: Dict[str, CellScores] = ctx.extras.setdefault("best_zc_tables", {})
+    tables = ctx.best_zc_tables
     key = settings.key()
     if key not in tables:
         t = _benchmark(ctx).tables
-        tables[key] = CellScores(settings, t.ops, ctx.space, dataset=ctx.extras.get("dataset"),
-                                 device=ctx.extras.get("device", torch.device("cpu")),
-                                 progress=ctx.extras.get("progress"))
+        tables[key] = CellScores(settings, t.ops, ctx.space, dataset=ctx.dataset, device=ctx.device,
+                                 progress=ctx.progress)
     return tables[key]
 
 

@@ -12,13 +12,13 @@ ranks ascending, summed, argmin picks), the score is
 
 which equals ``-(n - rank_asc(K) + rank_asc(R)) + n``, so argmax here is that
 code's argmin. Ties share the average rank; a NaN condition number (a zero
-NTK) counts as the worst, +inf. Options come from ``ctx.extras["tenas_options"]``
+NTK) counts as the worst, +inf. Options come from ``ctx.tenas_options``
 (``ntk_samples``, ``lr_samples``, ``seed``, ``bn_mode``).
 """
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 from scipy.stats import rankdata
@@ -32,12 +32,12 @@ from .base import ScoringContext, register_scorer
 def _components(ctx: ScoringContext, state: ArchState) -> Tuple[float, float]:
     if ctx.supernet is None or ctx.batch is None:
         raise ZcptError("the tenas scoring function needs a supernet and a minibatch")
-    memo: Dict[object, Tuple[float, float]] = ctx.extras.setdefault("tenas_memo", {})
+    memo = ctx.tenas_memo
     key = (ctx.space.canonical(state), ctx.batch_id)
     if ctx.batch_id is not None and key in memo:
         return memo[key]
     with ctx.supernet.use_state(state):
-        parts = tenas_components(ctx.supernet, ctx.batch, **ctx.extras.get("tenas_options", {}))
+        parts = tenas_components(ctx.supernet, ctx.batch, **ctx.tenas_options)
     value = (float(parts["ntk_cond"]), float(parts["linear_regions"]))
     if ctx.batch_id is not None:
         memo[key] = value

@@ -6,41 +6,36 @@ reuses it; when asked about a state with more edges discretised than the one it
 was trained under, it fine-tunes it under the new state first (``retrain_epochs``,
 DARTS-PT's 5 epochs between projections), which is the progressive setting.
 
-What a caller may put in ``ctx.extras``:
+What they read from the :class:`~zcpt.scoring.ScoringContext`:
 
 * ``darts_store``: a :class:`~zcpt.training.supernet.SupernetStore`; else
   one is made from ``darts_settings`` (default: the published settings),
   ``dataset`` (default: loaded from the settings) and ``device``;
 * ``finetune_epochs`` (disc-acc, default 5) and ``eval_images`` (accuracy of
-  disc-acc and darts-pt on that many architecture-half images; default all).
+  disc-acc and darts-pt on that many architecture-half images; default all);
+* ``darts_supernet``, where they keep the supernet trained under the latest state.
 """
 from __future__ import annotations
 
-from typing import Any, List, Sequence
+from typing import List, Sequence
 
 import numpy as np
-import torch
 
 from ..spaces.base import ArchState
 from ..training.supernet import DartsSupernet, SupernetSettings, SupernetStore, state_key
 from .base import ScoringContext, register_scorer
 
-DEFAULT_FINETUNE_EPOCHS = 5
-
 
 def darts_store(ctx: ScoringContext) -> SupernetStore:
-    store = ctx.extras.get("darts_store")
-    if store is None:
-        settings = ctx.extras.get("darts_settings") or SupernetSettings()
-        dataset = ctx.extras.get("dataset")
+    if ctx.darts_store is None:
+        settings = ctx.darts_settings or SupernetSettings()
+        dataset = ctx.dataset
         if dataset is None:
             from ..data import load_dataset
 
             dataset = load_dataset(settings.dataset, settings.data)
-        store = SupernetStore(ctx.space, settings, dataset, ctx.extras.get("device", torch.device("cpu")),
-                              progress=ctx.extras.get("progress"))
-        ctx.extras["darts_store"] = store
-    return store
+        ctx.darts_store = SupernetStore(ctx.space, settings, dataset, ctx.device, progress=ctx.progress)
+    return ctx.darts_store
 
 
 def _within(inner: ArchState, outer: ArchState) -> bool:
@@ -50,7 +45,7 @@ def _within(inner: ArchState, outer: ArchState) -> bool:
 def trained_supernet(ctx: ScoringContext, state: ArchState) -> DartsSupernet:
     """The supernet trained under ``state``: the base one, or the current one fine-tuned to it."""
     store = darts_store(ctx)
-    current: Any = ctx.extras.get("darts_supernet")
+    current = ctx.darts_supernet
     if current is None:
         current = store.base()
     if current.state != state:
@@ -58,7 +53,7 @@ def trained_supernet(ctx: ScoringContext, state: ArchState) -> DartsSupernet:
             current = store.base()
         if current.state != state:
             current = store.retrained(current, state)
-    ctx.extras["darts_supernet"] = current
+    ctx.darts_supernet = current
     return current
 
 
@@ -75,7 +70,7 @@ def darts_pt(ctx: ScoringContext, state: ArchState, edge: int, ops: Sequence[int
     """DARTS-PT: -(supernet accuracy with o removed from e); the op whose removal hurts most wins."""
     net = trained_supernet(ctx, state)
     store = darts_store(ctx)
-    images = ctx.extras.get("eval_images")
+    images = ctx.eval_images
     scores = []
     for op in ops:
         removed = state.without(edge, op)
@@ -90,8 +85,8 @@ def disc_acc(ctx: ScoringContext, state: ArchState, edge: int, ops: Sequence[int
     """Discretisation accuracy: supernet accuracy after keeping only o on e and fine-tuning."""
     net = trained_supernet(ctx, state)
     store = darts_store(ctx)
-    images = ctx.extras.get("eval_images")
-    epochs = int(ctx.extras.get("finetune_epochs", DEFAULT_FINETUNE_EPOCHS))
+    images = ctx.eval_images
+    epochs = ctx.finetune_epochs
     scores = []
     for op in ops:
         kept = state.only(edge, op)

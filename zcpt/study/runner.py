@@ -228,11 +228,12 @@ class _Study:
                                                progress=self.progress, retrain_epochs=c.retrain_epochs)
         return self._stores[seed]
 
-    def _extras(self, seed: int, fn: StudyFunction) -> Dict[str, Any]:
+    def _context_options(self, seed: int, fn: StudyFunction) -> Dict[str, Any]:
+        """What the oracle, best-zc, tenas and training-based scorers read from the context."""
         from ..scoring.cell_scores import CellScoreSettings
 
         c = self.config
-        extras: Dict[str, Any] = {
+        options: Dict[str, Any] = {
             "benchmark": self.bench, "dataset": self.dataset, "device": self.device,
             "progress": self.progress,
             "best_zc_settings": CellScoreSettings(
@@ -243,8 +244,8 @@ class _Study:
             "tenas_options": {"ntk_samples": c.tenas_ntk_samples, "lr_samples": c.tenas_lr_samples},
         }
         if fn.training:
-            extras["darts_store"] = self._store(seed)
-        return extras
+            options["darts_store"] = self._store(seed)
+        return options
 
     def _proxy_options(self, proxy: Optional[str]) -> Dict[str, Any]:
         if not proxy or not self.config.bn_mode:
@@ -265,7 +266,7 @@ class _Study:
         return table
 
     def reference(self, name: str, state: ArchState, edges: Sequence[int]) -> np.ndarray:
-        ctx = ScoringContext(space=self.space, extras={"benchmark": self.bench})
+        ctx = ScoringContext(space=self.space, benchmark=self.bench)
         return self.score_table(StudyFunction(name), ctx, state, edges)
 
     def pick(self, choice: Sequence[int]) -> Dict[str, Any]:
@@ -294,7 +295,7 @@ class _Study:
             for fn in self.functions:
                 t1 = time.perf_counter()
                 ctx = ScoringContext(space=self.space, supernet=supernet, proxy=fn.proxy or "nwot",
-                                     proxy_options=self._proxy_options(fn.proxy), extras=self._extras(seed, fn))
+                                     proxy_options=self._proxy_options(fn.proxy), **self._context_options(seed, fn))
                 record = self._run_function(fn, ctx, full, batches, refs, seed)
                 record["seconds"] = time.perf_counter() - t1
                 seed_record["functions"][fn.label] = record
