@@ -1,4 +1,4 @@
-"""Helpers shared by the proxy modules (module modes, hooks, layer selection)."""
+"""Helpers shared by the proxy modules (batch-norm modes, hooks, layer selection)."""
 from __future__ import annotations
 
 import contextlib
@@ -10,6 +10,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 
 from ..errors import ZcptError
+from ..module_state import restored
 
 # Activations whose sign pattern defines a linear region. NASWOT matched type
 # names containing 'ReLU'; we hook these module types, each instance once.
@@ -81,42 +82,23 @@ def proxy_mode(net: nn.Module, bn_mode: str = "train") -> Iterator[nn.Module]:
     training flag is restored afterwards.
     """
     check_choice("bn_mode", bn_mode, BN_MODES)
-    modes = [(m, m.training) for m in net.modules()]
-    tracked = []
-    try:
-        net.train()
-        for m in net.modules():
-            if isinstance(m, _BatchNorm):
-                if bn_mode == "eval":
-                    m.eval()
-                elif m.track_running_stats:
-                    # training=True with track_running_stats=False: batch stats,
-                    # and torch passes no running buffers, so none are updated.
-                    tracked.append(m)
-                    m.track_running_stats = False
-        yield net
-    finally:
-        for m in tracked:
-            m.track_running_stats = True
-        for m, mode in modes:
-            m.training = mode
-
-
-@contextlib.contextmanager
-def train_mode_restored(net: nn.Module) -> Iterator[nn.Module]:
-    """Plain train mode (batch norm normalises with batch statistics *and* updates its
-    running buffers); afterwards every buffer and every module's mode is restored."""
-    modes = [(m, m.training) for m in net.modules()]
-    buffers = [(b, b.detach().clone()) for b in net.buffers()]
-    try:
-        net.train()
-        yield net
-    finally:
-        with torch.no_grad():
-            for buf, saved in buffers:
-                buf.copy_(saved)
-        for m, mode in modes:
-            m.training = mode
+    tracked: List[nn.Module] = []
+    with restored(net):
+        try:
+            net.train()
+            for m in net.modules():
+                if isinstance(m, _BatchNorm):
+                    if bn_mode == "eval":
+                        m.eval()
+                    elif m.track_running_stats:
+                        # training=True with track_running_stats=False: batch stats,
+                        # and torch passes no running buffers, so none are updated.
+                        tracked.append(m)
+                        m.track_running_stats = False
+            yield net
+        finally:
+            for m in tracked:
+                m.track_running_stats = True
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:

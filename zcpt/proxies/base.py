@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import NonFiniteScoreError
+from ..module_state import restored
 from ..registry import Option, Registry
 from ._utils import BN_MODES
 
@@ -82,23 +83,12 @@ def score_network(
     """
     entry = PROXIES.entry(name)
     loss_fn = loss_fn or nn.functional.cross_entropy
-    modes = [(m, m.training) for m in net.modules()]  # per module: mixed modes survive
     # Train-mode batch norm updates running statistics; restoring them keeps a
     # score independent of what was scored before (and a resumed search exact).
-    buffers = [(b, b.detach().clone()) for b in net.buffers()]
     try:
-        if entry.meta["needs_grad"]:
-            with torch.enable_grad():
-                value = entry.obj(net, batch, loss_fn, **options)
-        else:
-            with torch.no_grad():
-                value = entry.obj(net, batch, loss_fn, **options)
+        with restored(net, buffers=True), (torch.enable_grad() if entry.meta["needs_grad"] else torch.no_grad()):
+            value = entry.obj(net, batch, loss_fn, **options)
     finally:
-        for module, mode in modes:
-            module.training = mode
-        with torch.no_grad():
-            for buf, saved in buffers:
-                buf.copy_(saved)
         for p in net.parameters():
             p.grad = None
     return float(value)

@@ -6,20 +6,15 @@ from typing import Any, Dict, List, Tuple
 import torch
 from torch import nn
 
+from ..module_state import eval_mode_restored
 from ._utils import WEIGHT_LAYER_TYPES, forward_hooks
 from .base import Batch, LossFn, Option, register_proxy
 
 
 def _one_sample_forward(net: nn.Module, inputs: torch.Tensor, hook: Any, modules: List[nn.Module]) -> None:
     """Forward one sample in eval mode (batch size 1 breaks train-mode BN; no buffer updates)."""
-    modes = [(m, m.training) for m in net.modules()]
-    try:
-        net.eval()
-        with torch.no_grad(), forward_hooks(modules, hook):
-            net(inputs[:1])
-    finally:
-        for m, mode in modes:
-            m.training = mode
+    with eval_mode_restored(net), torch.no_grad(), forward_hooks(modules, hook):
+        net(inputs[:1])
 
 
 def used_parameters(net: nn.Module, inputs: torch.Tensor) -> Dict[int, nn.Parameter]:

@@ -10,7 +10,8 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import ZcptError
-from ._utils import check_choice, forward_hooks, proxy_mode, train_mode_restored, weight_layers
+from ..module_state import train_mode_restored
+from ._utils import check_choice, forward_hooks, proxy_mode, weight_layers
 from .base import Batch, LossFn, Option, register_proxy
 
 BN_VARIANCES = ("batch", "running")

@@ -33,7 +33,7 @@ are exactly the subspace's ops for that edge.
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -45,7 +45,8 @@ from .base import ArchState, Edge, Network, SearchSpace, Supernet
 from .darts_genotype import (
     CONCAT, NODES, Genotype, check_genotype, format_genotype, parse_genotype,
 )
-from .darts_ops import ALL_OPS, DARTS_OPS, FactorizedReduce, ReLUConvBN, build_op
+from .darts_ops import ALL_OPS, DARTS_OPS, FactorizedReduce, build_op
+from .ops import ReLUConvBN
 
 CELL_TYPES: Tuple[str, ...] = ("normal", "reduce")
 #: (node, input) of each of a cell's 14 edges, in state order.
@@ -71,6 +72,29 @@ def _reduction_layers(layers: int) -> Tuple[int, int]:
 def _check_size(layers: Any, channels: Any) -> None:
     check_int(layers, "DARTS network layers")
     check_int(channels, "DARTS network channels")
+
+
+def _stem_and_cells(layers: int, channels: int, make_cell: Callable[..., nn.Module]
+                    ) -> Tuple[nn.Sequential, nn.ModuleList, List[int]]:
+    """DARTS's stem (3x3 conv to ``STEM_MULTIPLIER * channels``, BN) and ``layers``
+    cells, whose channels double at the two reduction cells (1/3 and 2/3 of the
+    depth): the search network's and the evaluation network's. ``make_cell(c_pp,
+    c_p, c, reduction, reduction_prev)`` builds one cell; also returns each cell's
+    output channels."""
+    c_curr = STEM_MULTIPLIER * channels
+    stem = nn.Sequential(nn.Conv2d(3, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr))
+    c_pp, c_p, c_curr = c_curr, c_curr, channels
+    cells, outputs = nn.ModuleList(), []
+    reduction_prev = False
+    for i in range(layers):
+        reduction = i in _reduction_layers(layers)
+        if reduction:
+            c_curr *= 2
+        cells.append(make_cell(c_pp, c_p, c_curr, reduction, reduction_prev))
+        reduction_prev = reduction
+        c_pp, c_p = c_p, len(CONCAT) * c_curr
+        outputs.append(c_p)
+    return stem, cells, outputs
 
 
 # -- supernet --------------------------------------------------------------------
@@ -136,21 +160,14 @@ class DartsSupernet(Supernet):
         _check_size(layers, channels)
         super().__init__(space)
         self.layers, self.channels = layers, channels
-        c_curr = STEM_MULTIPLIER * channels
-        self.stem = nn.Sequential(nn.Conv2d(3, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr))
-        c_pp, c_p, c_curr = c_curr, c_curr, channels
-        self.cells = nn.ModuleList()
-        reduction_prev = False
-        for i in range(layers):
-            reduction = i in _reduction_layers(layers)
-            if reduction:
-                c_curr *= 2
+
+        def search_cell(c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool) -> nn.Module:
             names = space.candidate_names("reduce" if reduction else "normal")
-            self.cells.append(_SearchCell(names, c_pp, c_p, c_curr, reduction, reduction_prev))
-            reduction_prev = reduction
-            c_pp, c_p = c_p, len(CONCAT) * c_curr
+            return _SearchCell(names, c_pp, c_p, c, reduction, reduction_prev)
+
+        self.stem, self.cells, outputs = _stem_and_cells(layers, channels, search_cell)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_p, num_classes)
+        self.classifier = nn.Linear(outputs[-1], num_classes)
 
     def set_state(self, state: ArchState) -> None:
         super().set_state(state)
@@ -258,25 +275,15 @@ class DartsNetwork(Network):
         self.auxiliary = auxiliary
         self.drop_path_prob = float(drop_path)
         self._aux_after = 2 * layers // 3
-        c_curr = STEM_MULTIPLIER * channels
-        self.stem = nn.Sequential(nn.Conv2d(3, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr))
-        c_pp, c_p, c_curr = c_curr, c_curr, channels
-        self.cells = nn.ModuleList()
-        reduction_prev = False
-        c_aux = c_p
-        for i in range(layers):
-            reduction = i in _reduction_layers(layers)
-            if reduction:
-                c_curr *= 2
+
+        def cell(c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool) -> nn.Module:
             pairs = genotype.reduce if reduction else genotype.normal
-            self.cells.append(_Cell(pairs, c_pp, c_p, c_curr, reduction, reduction_prev, affine))
-            reduction_prev = reduction
-            c_pp, c_p = c_p, len(CONCAT) * c_curr
-            if i == self._aux_after:
-                c_aux = c_p
-        self.auxiliary_head = AuxiliaryHead(c_aux, num_classes) if auxiliary else None
+            return _Cell(pairs, c_pp, c_p, c, reduction, reduction_prev, affine)
+
+        self.stem, self.cells, outputs = _stem_and_cells(layers, channels, cell)
+        self.auxiliary_head = AuxiliaryHead(outputs[self._aux_after], num_classes) if auxiliary else None
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_p, num_classes)
+        self.classifier = nn.Linear(outputs[-1], num_classes)
 
     def _run(self, x: torch.Tensor, want_aux: bool) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         aux: Optional[torch.Tensor] = None

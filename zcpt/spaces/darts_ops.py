@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ZcptError
+from .ops import Zero
 
 #: The DARTS primitives, in DARTS's ``PRIMITIVES`` order.
 DARTS_OPS: Tuple[str, ...] = (
@@ -28,19 +29,6 @@ DARTS_OPS: Tuple[str, ...] = (
 )
 #: DARTS primitives plus RobustDARTS's ``noise`` (subspace S4).
 ALL_OPS: Tuple[str, ...] = DARTS_OPS + ("noise",)
-
-
-class Zero(nn.Module):
-    """``none``: a zero tensor of the (strided) input shape."""
-
-    def __init__(self, stride: int) -> None:
-        super().__init__()
-        self.stride = stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride != 1:
-            x = x[:, :, :: self.stride, :: self.stride]
-        return x.mul(0.0)  # keeps the graph (zero gradient), as DARTS does
 
 
 class Noise(nn.Module):
@@ -60,21 +48,6 @@ class Noise(nn.Module):
         s = self.stride
         shape = (n, c, -(-h // s), -(-w // s))
         return torch.randn(shape, device=x.device, dtype=x.dtype)
-
-
-class ReLUConvBN(nn.Module):
-    """ReLU, a k x k convolution, BatchNorm (the cells' 1x1 input preprocessing)."""
-
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, affine: bool) -> None:
-        super().__init__()
-        self.op = nn.Sequential(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False),
-            nn.BatchNorm2d(c_out, affine=affine),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.op(x)
 
 
 class FactorizedReduce(nn.Module):

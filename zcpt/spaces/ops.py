@@ -1,6 +1,6 @@
-"""Building blocks shared by the cell-based spaces (NAS-Bench-201 style).
+"""Building blocks shared by the cell-based spaces (NAS-Bench-201 and DARTS).
 
-Kept deliberately small; DARTS-specific ops live in ``darts_ops.py``.
+Kept deliberately small; the ops only DARTS has live in ``darts_ops.py``.
 """
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from torch import nn
 
 
 class ReLUConvBN(nn.Sequential):
-    """ReLU -> Conv (no bias) -> BN, the 'nor_conv' op of NAS-Bench-201."""
+    """ReLU -> Conv (no bias) -> BN: NAS-Bench-201's 'nor_conv' ops, DARTS's cell-input
+    preprocessing."""
 
     def __init__(
         self,
@@ -29,9 +30,16 @@ class ReLUConvBN(nn.Sequential):
 
 
 class Zero(nn.Module):
-    """The 'none' op: an all-zero output of the input's shape (stride 1 only)."""
+    """The 'none' op: an all-zero output of the (strided) input's shape. It multiplies
+    the input by zero, so the graph is kept (a zero gradient), as DARTS does."""
+
+    def __init__(self, stride: int = 1) -> None:
+        super().__init__()
+        self.stride = stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride != 1:
+            x = x[:, :, :: self.stride, :: self.stride]
         return x.mul(0.0)
 
 

@@ -3,10 +3,10 @@ evaluation recipe) and DARTS supernets with architecture weights (:mod:`.superne
 the training-based scorers and the DARTS / DARTS-PT baselines)."""
 from .recipes import SETTINGS, TrainConfig
 from .trainer import (
-    CHECKPOINT_FILE, LOG_FILE, RESULT_FILE, count_params_m, evaluate, train, train_epoch,
+    CHECKPOINT_FILE, LOG_FILE, RESULT_FILE, evaluate, train, train_epoch,
 )
 
 __all__ = [
     "SETTINGS", "TrainConfig", "CHECKPOINT_FILE", "LOG_FILE", "RESULT_FILE",
-    "count_params_m", "evaluate", "train", "train_epoch",
+    "evaluate", "train", "train_epoch",
 ]

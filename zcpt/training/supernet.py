@@ -38,7 +38,7 @@ from ..errors import DataError, ZcptError, one_line
 from ..files import torch_save, write_json
 from ..paths import cache_dir
 from ..progress import Progress
-from ..proxies._utils import train_mode_restored
+from ..module_state import train_mode_restored
 from ..spaces.base import ArchState, SearchSpace
 
 _VALID_STREAM = 1_000_003  # architecture-half batch index = epoch * this + step

@@ -34,6 +34,7 @@ from ..device import seed_everything
 from ..errors import ZcptError, check_int, one_line
 from ..files import RunLock, check_output_dir, torch_save, write_json, write_lines
 from ..spaces import get_space
+from ..spaces.darts import count_params
 from .recipes import TrainConfig
 
 PathLike = Union[str, os.PathLike]
@@ -51,12 +52,6 @@ _CHECKPOINT_KEYS = frozenset(
 
 def _write_log(path: Path, history: List[Dict[str, Any]]) -> None:
     write_lines(path, (json.dumps(r) for r in history))
-
-
-def count_params_m(net: nn.Module) -> float:
-    """Parameters in millions, without the auxiliary head (as DARTS reports them)."""
-    n = sum(p.numel() for name, p in net.named_parameters() if not name.startswith("auxiliary_head."))
-    return n / 1e6
 
 
 # -- RNG state and checkpoints -------------------------------------------------------------
@@ -259,7 +254,7 @@ def _train(
         net.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs, eta_min=0.0)
-    params_m = count_params_m(net)
+    params_m = count_params(net) / 1e6  # without the auxiliary head, as DARTS reports it
 
     history: List[Dict[str, Any]] = []
     start_epoch, seconds = 0, 0.0
