@@ -263,6 +263,19 @@ def _without_none(space: SearchSpace, state: ArchState) -> ArchState:
     return state
 
 
+def _replay(space: SearchSpace, state: ArchState, rounds: Sequence[Dict[str, Any]]) -> ArchState:
+    """The state after the recorded ``rounds`` (a resumed search continues from it)."""
+    edges = {e.name: e.index for e in space.edges()}
+    for rnd in rounds:
+        for item in rnd["pruned"]:
+            if "node_edges" in rnd:
+                state = state.without_edge(edges[item])
+            else:
+                edge, _, op = item.rpartition(":")
+                state = state.without(edges[edge], space.op_index(op))
+    return state
+
+
 def tenas_search(
     space: SearchSpace,
     dataset: Any,
@@ -271,9 +284,14 @@ def tenas_search(
     device: torch.device = torch.device("cpu"),
     log: Callable[[str], None] = lambda msg: None,
     indicators: Optional[Any] = None,
+    rounds: Optional[List[Dict[str, Any]]] = None,
+    on_round: Callable[[List[Dict[str, Any]]], None] = lambda rounds: None,
 ) -> Dict[str, Any]:
     """Run TE-NAS's pruning; returns the genotype, the final state and every round's scores.
 
+    ``rounds`` (a resumed run's record) are replayed, not recomputed; every
+    round's seeds depend only on (seed, round, position), so the rest comes out
+    as without the interruption. ``on_round(rounds)`` is called after each round.
     ``indicators`` (tests) replaces the networks: an object whose
     ``changes(full, pruned, words) -> (dK, dR)`` scores one pruning.
     """
@@ -281,10 +299,10 @@ def tenas_search(
     ind = indicators or _Indicators(space, settings, dataset, torch.device(device), seed)
     edge_names = [e.name for e in space.edges()]
     op_names = space.op_names
-    state = _without_none(space, space.initial_state())
-    rounds: List[Dict[str, Any]] = []
-    t = 0
-    while True:
+    rounds = list(rounds or [])
+    state = _replay(space, _without_none(space, space.initial_state()), rounds)
+    t = len([r for r in rounds if "node_edges" not in r])
+    while not any("node_edges" in r for r in rounds):
         pairs = [(e, o) for e in range(state.num_edges) if state.num_alive(e) > 1 for o in state.alive(e)]
         if not pairs:
             break
@@ -304,24 +322,27 @@ def tenas_search(
                        for (e, o), c, r in zip(pairs, changes, sums)],
             "pruned": [f"{edge_names[e]}:{op_names[o]}" for e, o in pruned],
         })
+        on_round(rounds)
         log(f"tenas round {t}: pruned {len(pruned)} ops, {sum(state.num_alive(e) > 1 for e in range(state.num_edges))} "
             "edges undecided")
         t += 1
-    state = _prune_edges(space, ind, state, t, rounds)
+    state = _prune_edges(space, ind, state, t, rounds, on_round)
     genotype = space.format(space.genotype(state))
     return {"genotype": genotype, "rounds": rounds, "state": state}
 
 
-def _prune_edges(space: SearchSpace, ind: Any, state: ArchState, t: int,
-                 rounds: List[Dict[str, Any]]) -> ArchState:
-    """TE-NAS's edge step for spaces that keep ``inputs_per_node`` inputs per node."""
+def _prune_edges(space: SearchSpace, ind: Any, state: ArchState, t: int, rounds: List[Dict[str, Any]],
+                 on_round: Callable[[List[Dict[str, Any]]], None]) -> ArchState:
+    """TE-NAS's edge step for spaces that keep ``inputs_per_node`` inputs per node
+    (node groups already in ``rounds`` were replayed by the caller)."""
     keep = space.inputs_per_node
     if not keep:
         return state
     edge_names = [e.name for e in space.edges()]
+    done = {tuple(r["node_edges"]) for r in rounds if "node_edges" in r}
     for g, group in enumerate(space.topology_groups()):
         alive = [e for e in group if not state.is_edge_removed(e)]
-        if len(alive) <= keep:
+        if len(alive) <= keep or tuple(edge_names[e] for e in group) in done:
             continue
         changes = [ind.changes(state, state.without_edge(e), (t, 10_000 + g, k)) for k, e in enumerate(alive)]
         sums = rank_sums([c[0] for c in changes], [c[1] for c in changes])
@@ -329,8 +350,9 @@ def _prune_edges(space: SearchSpace, ind: Any, state: ArchState, t: int,
         removed = [alive[k] for k in order[:len(alive) - keep]]
         for e in removed:
             state = state.without_edge(e)
-        rounds.append({"round": t, "node_edges": [edge_names[e] for e in alive],
+        rounds.append({"round": t, "node_edges": [edge_names[e] for e in group],
                        "scores": [{"edge": edge_names[e], "d_ntk": c[0], "d_regions": c[1], "rank_sum": r}
                                   for e, c, r in zip(alive, changes, sums)],
                        "pruned": [edge_names[e] for e in removed]})
+        on_round(rounds)
     return state
