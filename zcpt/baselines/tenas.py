@@ -26,8 +26,8 @@ Networks, as TE-NAS: BN affine in train mode, each mixed edge averaging its
 alive ops (softmax of equal alphas); for NB201 the NTK network has C=3 and one
 cell per stage, the linear-region network is a single stemless cell of C=1
 fed 3x3 one-channel crops of training images, 3 batches of 1000. NTK batch 72.
-Other spaces use a small supernet (size options) for both indicators, fed
-``lr_size`` x ``lr_size`` RGB crops for the regions.
+Other spaces use their NTK supernet (:data:`NTK_NETWORKS` or the size
+options) for the regions too, fed ``lr_size`` x ``lr_size`` RGB crops.
 """
 from __future__ import annotations
 
@@ -164,7 +164,7 @@ class _Indicators:
         supernet = self.space.build_supernet(num_classes=self.dataset.num_classes, **options)
         # channels_last: the same numbers, several times faster small-channel convolutions
         self.ntk_net = _StatefulNet(supernet).to(self.device, memory_format=torch.channels_last)
-        if self.space.name == "nb201" and s.network_options is None:
+        if self.space.name == "nb201":  # TE-NAS's thin cell, whatever the NTK network's size
             self.lr_net, self.lr_channels, default_size = ThinNB201Cell().to(self.device), 1, 3
         else:
             self.lr_net, self.lr_channels, default_size = self.ntk_net, 3, 8
