@@ -149,6 +149,9 @@ class DartsSupernet:
         self.device = torch.device(device)
         self.net = space.build_supernet(num_classes=num_classes,
                                         **settings.supernet_options(space)).to(self.device)
+        if not self.net.weights_ops:
+            raise ZcptError(f"the {space.name} supernet does not weight its ops by alpha; DARTS training "
+                            "needs a space whose supernet does (nb201, macro)")
         shape = (len(space.edges()), len(space.op_names))
         self.alpha = nn.Parameter(1e-3 * torch.randn(shape, device=self.device))
         if settings.fix_alpha:  # exactly uniform op weights, never trained
