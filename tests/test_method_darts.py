@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from zcpt.baselines.darts import argmax_alpha, darts_pt_search, darts_search
+from zcpt.search.methods.darts import argmax_alpha, darts_search
+from zcpt.search.methods.darts_pt import darts_pt_search
 from zcpt.data import load_dataset
 from zcpt.spaces import get_space
 from zcpt.training.supernet import SupernetSettings, SupernetStore

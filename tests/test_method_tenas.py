@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from zcpt.baselines.tenas import (
+from zcpt.search.methods.tenas import (
     TenasSettings, ThinNB201Cell, dense_ranks, kaiming_init, rank_sums, tenas_search, uniform_op_weights,
 )
 from zcpt.data import load_dataset

@@ -1,4 +1,4 @@
-"""TE-NAS's pruning search (Chen, Gong & Wang, ICLR 2021).
+"""``tenas``: TE-NAS's pruning search (Chen, Gong & Wang, ICLR 2021).
 
 Training-free: two indicators of an untrained supernet decide what to prune,
 the condition number K of its neural tangent kernel (trainability, lower is
@@ -31,6 +31,7 @@ options) for the regions too, fed ``lr_size`` x ``lr_size`` RGB crops.
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -40,9 +41,14 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..errors import ZcptError
-from ..proxies.tenas import activation_patterns, ntk_condition_number
-from ..spaces.base import ArchState, SearchSpace, Supernet
+from ...errors import ZcptError
+from ...proxies.tenas import activation_patterns, ntk_condition_number
+from ...registry import Option
+from ...spaces.base import ArchState, SearchSpace, Supernet
+from ..result import SearchResult
+from . import MethodRun, register_method
+
+logger = logging.getLogger(__name__)
 
 #: The NTK network of each space: TE-NAS's for NB201; small supernets elsewhere.
 NTK_NETWORKS: Dict[str, Dict[str, Any]] = {
@@ -115,6 +121,8 @@ class _StatefulNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         assert self.state is not None
         with self.supernet.use_state(self.state):
+            if not self.supernet.weights_ops:  # e.g. DARTS: its mixed edges sum their ops
+                return self.supernet(x)
             self.supernet.set_op_weights(uniform_op_weights(self.state).to(x.device))
             try:
                 return self.supernet(x)
@@ -127,7 +135,7 @@ class ThinNB201Cell(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        from ..spaces.nb201 import OP_NAMES, MixedCell
+        from ...spaces.nb201 import OP_NAMES, MixedCell
 
         self.cell = MixedCell(1, affine=True)
         self.lastact = nn.Sequential(nn.BatchNorm2d(1), nn.ReLU(inplace=False))
@@ -155,7 +163,7 @@ class _Indicators:
     lr_size: int = field(init=False)
 
     def __post_init__(self) -> None:
-        from ..data import BatchSource
+        from ...data import BatchSource
 
         s = self.settings
         options = dict(s.network_options if s.network_options is not None
@@ -356,3 +364,30 @@ def _prune_edges(space: SearchSpace, ind: Any, state: ArchState, t: int, rounds:
                        "pruned": [edge_names[e] for e in removed]})
         on_round(rounds)
     return state
+
+
+@register_method("tenas", options=[
+    Option("ntk_batch_size", int, 72, minimum=2, help="NTK minibatch (TE-NAS: 72 on NB201, 14 on DARTS)"),
+    Option("tenas_repeat", int, 3, minimum=1, help="fresh initialisations averaged per indicator"),
+    Option("precision", int, 3, minimum=0, help="decimals the relative changes are rounded to"),
+    Option("prune_number", int, 1, minimum=1, help="ops pruned per edge and round (TE-NAS DARTS: 3)"),
+    Option("lr_inputs", int, 1000, minimum=1, help="crops per linear-region batch"),
+    Option("lr_batches", int, 3, minimum=1, help="linear-region batches"),
+    Option("lr_size", int, 0, minimum=0, help="crop side for the regions (0: 3 for NB201's thin cell, else 8)"),
+])
+def tenas(run: MethodRun) -> SearchResult:
+    """TE-NAS: prune by the rank sum of NTK condition number and linear regions until one op per edge."""
+    o = run.options
+    settings = TenasSettings(batch_size=o["ntk_batch_size"], repeat=o["tenas_repeat"], precision=o["precision"],
+                             prune_number=o["prune_number"], lr_inputs=o["lr_inputs"], lr_batches=o["lr_batches"],
+                             lr_size=o["lr_size"] or None,
+                             network_options=dict(run.config.supernet_options) or None)
+    state = run.state
+
+    def save(rounds: List[Dict[str, Any]]) -> None:
+        state["rounds"] = rounds
+        run.save()
+
+    out = tenas_search(run.space, run.dataset, run.config.seed, settings, run.device,
+                       log=logger.info, rounds=state.get("rounds"), on_round=save)
+    return run.result(out["genotype"], details={"rounds": out["rounds"]})
