@@ -106,6 +106,7 @@ class ScoringContext:
     nonfinite: str = "error"  # "error" | "skip"
     counter: ForwardCounter = field(default_factory=ForwardCounter)
     extras: Dict[str, Any] = field(default_factory=dict)
+    scored: int = 0  # states asked for in score_state (perturbations; memo hits included)
     _memo: Dict[Tuple[Any, Any], float] = field(default_factory=dict, repr=False)
 
     def set_batch(self, batch: Batch, batch_id: Any) -> None:
@@ -120,6 +121,7 @@ class ScoringContext:
         """
         if self.supernet is None or self.batch is None:
             raise ZcptError("this scoring function needs a supernet and a minibatch")
+        self.scored += 1
         key = (self.space.canonical(state), self.batch_id)
         if self.batch_id is not None and key in self._memo:
             return self._memo[key]
