@@ -81,3 +81,24 @@ def test_bad_method_input_is_one_error_line(args, message, tmp_path: Path, capsy
     assert main(["search", *args, "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("zcpt: error:") and message in err[0]
+
+
+def test_proxy_options_reach_the_proxy(tmp_path: Path, capsys) -> None:
+    """--proxy-option sets a declared proxy option (here zen's variants), typed and recorded."""
+    base = ["--proxy", "zen", "-N", "1", "-V", "1", *SIZE]
+    plain = _run(base, tmp_path / "plain", capsys)
+    varied = _run([*base, "--proxy-option", "bn_variance=running", "--proxy-option", "gaussian_init=true"],
+                  tmp_path / "varied", capsys)
+    assert varied.config["proxy_args"] == {"bn_variance": "running", "gaussian_init": True}
+    assert plain.config["proxy_args"] == {}
+    assert varied.candidates[0]["score"] != plain.candidates[0]["score"]
+
+
+@pytest.mark.parametrize("item, message", [
+    ("gaussian_init=maybe", "true or false"), ("colour=red", "NAME one of"), ("repeat=x", "must be an integer"),
+    ("bn_variance=median", "unknown value"),
+])
+def test_bad_proxy_option_is_one_error_line(item, message, tmp_path: Path, capsys) -> None:
+    assert main(["search", "--proxy", "zen", "--proxy-option", item, "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
