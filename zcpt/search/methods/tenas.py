@@ -369,7 +369,7 @@ def _prune_edges(space: SearchSpace, ind: Any, state: ArchState, t: int, rounds:
 @register_method("tenas", options=[
     Option("ntk_batch_size", int, 72, minimum=2, help="NTK minibatch (TE-NAS: 72 on NB201, 14 on DARTS)"),
     Option("tenas_repeat", int, 3, minimum=1, help="fresh initialisations averaged per indicator"),
-    Option("precision", int, 3, minimum=0, help="decimals the relative changes are rounded to"),
+    Option("tenas_precision", int, 3, minimum=0, help="decimals the relative changes are rounded to (TE-NAS: 3)"),
     Option("prune_number", int, 1, minimum=1, help="ops pruned per edge and round (TE-NAS DARTS: 3)"),
     Option("lr_inputs", int, 1000, minimum=1, help="crops per linear-region batch"),
     Option("lr_batches", int, 3, minimum=1, help="linear-region batches"),
@@ -378,7 +378,7 @@ def _prune_edges(space: SearchSpace, ind: Any, state: ArchState, t: int, rounds:
 def tenas(run: MethodRun) -> SearchResult:
     """TE-NAS: prune by the rank sum of NTK condition number and linear regions until one op per edge."""
     o = run.options
-    settings = TenasSettings(batch_size=o["ntk_batch_size"], repeat=o["tenas_repeat"], precision=o["precision"],
+    settings = TenasSettings(batch_size=o["ntk_batch_size"], repeat=o["tenas_repeat"], precision=o["tenas_precision"],
                              prune_number=o["prune_number"], lr_inputs=o["lr_inputs"], lr_batches=o["lr_batches"],
                              lr_size=o["lr_size"] or None,
                              network_options=dict(run.config.supernet_options) or None)
