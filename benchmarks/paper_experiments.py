@@ -1,18 +1,21 @@
 """The paper's NAS-Bench-201 and NAS-Bench-Macro experiments (issue 9), resumable.
 
-Every run is one search in its own directory under ``--out``; a run that is
-finished is read back, an interrupted one resumes, so the script can be
-stopped and restarted (``--resume`` is accepted for the queue and implied).
+Every run is one ``zcpt.search`` in its own directory under ``--out``; a
+finished run is read back, an interrupted one resumes, so the script can be
+stopped and restarted (``--resume`` is accepted for the queue; it is implied).
 Each experiment ends by writing ``OUT/<experiment>.md`` (the table) and
 ``OUT/<experiment>.json`` (every run's result).
 
-    python benchmarks/paper_experiments.py macro   --out /work/runs/baselines
-    python benchmarks/paper_experiments.py proxies --proxies fisher snip --seeds 0 1 --out ...
-    python benchmarks/paper_experiments.py orders  --reuse /work/runs/shared --out ...
+    python benchmarks/paper_experiments.py macro    --out /work/runs/baselines
+    python benchmarks/paper_experiments.py proxies  --proxies fisher snip --seeds 0 1 --out ...
+    python benchmarks/paper_experiments.py zen      --out ...     # the four zen variants
+    python benchmarks/paper_experiments.py orders   --reuse /work/runs/shared --out ...
     python benchmarks/paper_experiments.py ablation --reuse /work/runs/shared --out ...
+    python benchmarks/paper_experiments.py baselines --methods random naswot:nwot tenas --out ...
 
-Searches at the paper's setting: N=10, V=100, batch 256, CIFAR-10 training
-split, seeds 0-3. Errors are 100 - the benchmark's mean test accuracy.
+Zero-Cost-PT runs use the paper's setting unless the smoke-test flags say
+otherwise: N=10, V=100, batch 256, the CIFAR-10 training split, seeds 0-3.
+Errors (%) are 100 - the benchmark's mean test accuracy, mean ± std over seeds.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,32 +40,22 @@ PAPER = {
 ORDERS = ("fixed", "random", "global-op-iter", "global-edge-iter", "global-op-once", "global-edge-once")
 PROXIES = ("tenas", "fisher", "grad_norm", "grasp", "snip", "zen", "synflow", "nwot")
 SHARED = "nb201-zero-cost-pt-{proxy}-{order}-fp32-s{seed}"  # engine's paper-setting runs
+# Zen-score variants: (label, proxy options). "batch"/"running": the BN term from the batch
+# variance (the Zen-NAS paper) or the running variance (its code); Gaussian re-init (its code) or not.
+ZEN_VARIANTS: Tuple[Tuple[str, Dict[str, Any]], ...] = (
+    ("zen: batch var, no re-init (default)", {}),
+    ("zen: batch var, Gaussian re-init", {"gaussian_init": True}),
+    ("zen: running var, no re-init", {"bn_variance": "running"}),
+    ("zen: running var, Gaussian re-init (Zen-NAS code)", {"bn_variance": "running", "gaussian_init": True}),
+)
+# Perturbations one proposal pass scores on NB201 (6 edges x 5 ops), per order; pinned by
+# tests/test_perturbation_counts.py, used for runs that predate the per-pass count.
+PERTURBATIONS = {"fixed": 30, "random": 30, "global-op-iter": 105, "global-edge-iter": 105,
+                 "global-op-once": 60, "global-edge-once": 60}
 
 
 def fmt(values: Sequence[float]) -> str:
     return f"{np.mean(values):.2f}±{np.std(values):.2f}" if len(values) else "–"
-
-
-def run_search(config: SearchConfig, out: Path) -> Dict[str, Any]:
-    """The result of ``config`` in ``out``: read back if finished, else (resumed and) run."""
-    done = out / "result.json"
-    if done.exists():
-        result = json.loads(done.read_text())
-        if result.get("config", {}).get("seed") == config.seed:
-            return result
-    t0 = time.perf_counter()
-    result = search(config, out_dir=out, resume=True)
-    print(f"{out.name}: {result['genotype']} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    return result
-
-
-def search_config(args: argparse.Namespace, seed: int, **kw: Any) -> SearchConfig:
-    """The paper's setting (N=10, V=100, batch 256) unless --proposals/-V/--batch-size say otherwise."""
-    settings: Dict[str, Any] = dict(space="nb201", proxy="nwot", order="random", proposals=args.proposals,
-                                    validation=args.validation, batch_size=args.batch_size, seed=seed,
-                                    device=args.device, data=args.data, train_images=args.train_images)
-    settings.update(kw)
-    return SearchConfig(**settings)
 
 
 def setting(args: argparse.Namespace) -> str:
@@ -70,91 +63,143 @@ def setting(args: argparse.Namespace) -> str:
     return f"N={args.proposals}, V={args.validation}, batch {args.batch_size}{extra}, seeds {args.seeds}"
 
 
-def reused(args: argparse.Namespace, proxy: str, order: str, seed: int) -> Optional[Path]:
-    """engine's shared paper-setting run of (proxy, order, seed), if it is finished."""
-    if args.reuse is None:
-        return None
-    path = Path(args.reuse) / SHARED.format(proxy=proxy, order=order, seed=seed)
-    return path if (path / "result.json").exists() else None
+class Run:
+    """One search: its directory and (once run) its result."""
+
+    def __init__(self, config: SearchConfig, out: Path) -> None:
+        self.config, self.out = config, out
+        self.result: Dict[str, Any] = {}
+
+    def ensure(self) -> "Run":
+        done = self.out / "result.json"
+        if done.exists():
+            self.result = json.loads(done.read_text())
+            return self
+        t0 = time.perf_counter()
+        self.result = search(self.config, out_dir=self.out, resume=True).to_json()
+        print(f"{self.out.name}: {self.result['genotype']} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        return self
+
+    def proposals(self) -> List[Dict[str, Any]]:
+        return json.loads((self.out / "progress.json").read_text())["proposals"]
 
 
-def errors(results: List[Dict[str, Any]], dataset: str) -> List[float]:
+def zcpt_config(args: argparse.Namespace, seed: int, **kw: Any) -> SearchConfig:
+    """Zero-Cost-PT at the paper's setting (N=10, V=100, batch 256) unless --proposals/-V/--batch-size say otherwise."""
+    settings: Dict[str, Any] = dict(space="nb201", proxy="nwot", order="random", proposals=args.proposals,
+                                    validation=args.validation, batch_size=args.batch_size, seed=seed,
+                                    device=args.device, data=args.data, train_images=args.train_images,
+                                    nonfinite=args.nonfinite)
+    settings.update(kw)
+    return SearchConfig(**settings)
+
+
+def shared_or(args: argparse.Namespace, proxy: str, order: str, seed: int, own: Path) -> Path:
+    """engine's shared paper-setting run of (proxy, order, seed) if it is finished, else ``own``."""
+    if args.reuse is not None:
+        path = Path(args.reuse) / SHARED.format(proxy=proxy, order=order, seed=seed)
+        if (path / "result.json").exists():
+            return path
+    return own
+
+
+def errors(results: Sequence[Dict[str, Any]], dataset: str) -> List[float]:
     return [100.0 - r["benchmark"][dataset] for r in results]
 
 
-def seconds(results: List[Dict[str, Any]]) -> str:
+def wall(results: Sequence[Dict[str, Any]]) -> str:
     total = [r["seconds"].get("total", 0.0) for r in results]
     return f"{np.mean(total):.0f}" if total else "–"
 
 
-def error_row(name: str, results: List[Dict[str, Any]], paper: Optional[Dict[str, Any]] = None,
-              extra: Sequence[str] = ()) -> str:
-    ours = [fmt(errors(results, d)) for d in DATASETS]
-    theirs = [f"{paper[d][0]:.2f}±{paper[d][1]:.2f}" if paper else "–" for d in DATASETS]
-    return "| " + " | ".join([name, str(len(results)), *ours, *extra, seconds(results), *theirs]) + " |"
-
-
-def error_header(first: str, extra: Sequence[str] = ()) -> List[str]:
-    cols = [first, "seeds", *(LABELS[d] for d in DATASETS), *extra, "s / search",
-            *(f"paper {LABELS[d]}" for d in DATASETS)]
+def error_header(first: str, extra: Sequence[str] = (), paper: bool = True) -> List[str]:
+    cols = [first, "seeds", *(LABELS[d] for d in DATASETS), *extra, "s / run"]
+    if paper:
+        cols += [f"paper {LABELS[d]}" for d in DATASETS]
     return ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
 
 
-def per_run_rows(groups: Dict[str, List[Dict[str, Any]]]) -> List[str]:
-    lines = ["", "| run | seed | genotype | CIFAR-10 err | rank | distinct candidates | seconds |",
-             "|---|---|---|---|---|---|---|"]
-    for name, results in groups.items():
-        for r in results:
-            b = r["benchmark"]
+def error_row(name: str, results: Sequence[Dict[str, Any]], paper: Optional[Dict[str, Any]] = None,
+              extra: Sequence[str] = (), with_paper: bool = True) -> str:
+    cells = [name, str(len(results)), *(fmt(errors(results, d)) for d in DATASETS), *extra, wall(results)]
+    if with_paper:
+        cells += [f"{paper[d][0]:.2f}±{paper[d][1]:.2f}" if paper else "–" for d in DATASETS]
+    return "| " + " | ".join(cells) + " |"
+
+
+def per_run_rows(groups: Dict[str, List[Run]]) -> List[str]:
+    lines = ["", "| run | seed | genotype | CIFAR-10 err | rank | s |", "|---|---|---|---|---|---|"]
+    for name, runs in groups.items():
+        for run in runs:
+            r, b = run.result, run.result["benchmark"]
             lines.append(f"| {name} | {r['seed']} | `{r['genotype']}` | {100 - b['cifar10']:.2f} | {b['rank']} | "
-                         f"{len(r['candidates'])} | {r['seconds'].get('total', 0):.0f} |")
+                         f"{r['seconds'].get('total', 0):.0f} |")
     return lines
 
 
-def write(out: Path, name: str, lines: List[str], payload: Any) -> None:
+def write(out: Path, name: str, lines: List[str], groups: Dict[str, List[Run]]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     text = "\n".join(lines) + "\n"
     (out / f"{name}.md").write_text(text)
+    payload = {k: [{"dir": str(r.out), **r.result} for r in v] for k, v in groups.items()}
     (out / f"{name}.json").write_text(json.dumps(payload, indent=1))
-    print(text)
+    print(text, flush=True)
 
 
-# -- experiments ---------------------------------------------------------------------------
+# -- Zero-Cost-PT experiments ------------------------------------------------------------
 def exp_orders(args: argparse.Namespace) -> None:
-    """All six orders (nwot), with the perturbations scored per proposal pass."""
-    out = Path(args.out) / "orders"
-    groups: Dict[str, List[Dict[str, Any]]] = {}
+    """All six orders (nwot), with the perturbations scored and forwards run per proposal pass."""
+    groups: Dict[str, List[Run]] = {}
     for order in args.orders:
         for seed in args.seeds:
-            path = reused(args, "nwot", order, seed) or out / f"{order}-s{seed}"
-            groups.setdefault(order, []).append(run_search(search_config(args, seed, order=order), path))
-    lines = [f"Zero-Cost-PT, nwot, {setting(args)}; test error (%) mean ± std.", ""]
-    lines += error_header("order", extra=("perturbations / pass", "forwards / pass"))
-    for order, results in groups.items():
-        scored = [r.get("scored_states", {}).get("proposal", float("nan")) / r["proposals"] for r in results]
-        fwd = [r["forward_passes"]["proposal"] / r["proposals"] for r in results]
-        lines.append(error_row(order, results, PAPER.get(order), extra=(f"{np.mean(scored):.1f}", f"{np.mean(fwd):.1f}")))
+            path = shared_or(args, "nwot", order, seed, Path(args.out) / "orders" / f"{order}-s{seed}")
+            groups.setdefault(order, []).append(Run(zcpt_config(args, seed, order=order), path).ensure())
+    lines = [f"Zero-Cost-PT, nwot, {setting(args)}; test error (%) mean ± std over seeds.", ""]
+    lines += error_header("order", extra=("perturbations / pass", "forwards / pass", "distinct candidates"))
+    for order, runs in groups.items():
+        passes = [p for run in runs for p in run.proposals()]
+        scored = [p.get("scored_states", PERTURBATIONS[order]) for p in passes]
+        fwd = [r.result["forward_passes"]["proposal"] / r.result["proposals"] for r in runs]
+        distinct = [len(r.result["candidates"]) for r in runs]
+        lines.append(error_row(order, [r.result for r in runs], PAPER.get(order),
+                               extra=(f"{np.mean(scored):.0f}", f"{np.mean(fwd):.1f}", f"{np.mean(distinct):.1f}")))
     lines += per_run_rows(groups)
     write(Path(args.out), "orders", lines, groups)
 
 
 def exp_proxies(args: argparse.Namespace) -> None:
     """Zero-Cost-PT, random order, with each proxy."""
-    out = Path(args.out) / "proxies"
-    groups: Dict[str, List[Dict[str, Any]]] = {}
+    groups: Dict[str, List[Run]] = {}
     for proxy in args.proxies:
         for seed in args.seeds:
-            path = reused(args, proxy, "random", seed) or out / f"{proxy}-s{seed}"
-            groups.setdefault(proxy, []).append(run_search(search_config(args, seed, proxy=proxy), path))
-    lines = [f"Zero-Cost-PT, random order, {setting(args)}; test error (%) mean ± std.", ""]
+            path = shared_or(args, proxy, "random", seed, Path(args.out) / "proxies" / f"{proxy}-s{seed}")
+            groups.setdefault(proxy, []).append(Run(zcpt_config(args, seed, proxy=proxy), path).ensure())
+    lines = [f"Zero-Cost-PT, random order, {setting(args)}; test error (%) mean ± std over seeds.", ""]
     lines += error_header("proxy")
-    for proxy, results in groups.items():
-        lines.append(error_row(proxy, results, PAPER["random"] if proxy == "nwot" else None))
+    for proxy, runs in groups.items():
+        lines.append(error_row(proxy, [r.result for r in runs], PAPER["random"] if proxy == "nwot" else None))
     lines += per_run_rows(groups)
     write(Path(args.out), "proxies", lines, groups)
 
 
-def ablation_choice(progress: Dict[str, Any], n: int, v: int) -> str:
+def exp_zen(args: argparse.Namespace) -> None:
+    """Zero-Cost-PT, random order, with the four zen variants."""
+    groups: Dict[str, List[Run]] = {}
+    for k, (label, options) in enumerate(ZEN_VARIANTS):
+        if args.variants and k not in args.variants:
+            continue
+        for seed in args.seeds:
+            config = zcpt_config(args, seed, proxy="zen", proxy_args=dict(options))
+            groups.setdefault(label, []).append(Run(config, Path(args.out) / "zen" / f"v{k}-s{seed}").ensure())
+    lines = [f"Zero-Cost-PT with zen, random order, {setting(args)}; test error (%) mean ± std over seeds.", ""]
+    lines += error_header("variant", paper=False)
+    for label, runs in groups.items():
+        lines.append(error_row(label, [r.result for r in runs], with_paper=False))
+    lines += per_run_rows(groups)
+    write(Path(args.out), "zen", lines, groups)
+
+
+def ablation_choice(proposals: List[Dict[str, Any]], validation: Dict[str, List[float]], n: int, v: int) -> str:
     """The candidate a search with the first ``n`` proposals and ``v`` validation batches returns.
 
     Valid because proposal p's minibatches and order depend only on (seed, p),
@@ -163,10 +208,12 @@ def ablation_choice(progress: Dict[str, Any], n: int, v: int) -> str:
     each candidate's weights depend only on its genotype. Ties: the first
     candidate (as the runner's ``pick_best``); V=0 returns the first proposal.
     """
-    candidates = list(dict.fromkeys(p["genotype"] for p in progress["proposals"][:n]))
+    candidates = list(dict.fromkeys(p["genotype"] for p in proposals[:n]))
     if v == 0:
         return candidates[0]
-    totals = [float(np.sum(progress["validation"][c][:v])) for c in candidates]
+    if any(len(validation[c]) < v for c in candidates):
+        raise SystemExit(f"the stored runs have fewer than {v} validation scores per candidate")
+    totals = [float(np.sum(validation[c][:v])) for c in candidates]
     return candidates[int(np.argmax(totals))]
 
 
@@ -176,23 +223,29 @@ def exp_ablation(args: argparse.Namespace) -> None:
 
     bench = get_benchmark("nb201")
     lines = [f"N/V ablation (nwot, order {args.order}), derived from the stored per-batch validation scores of "
-             f"the searches at {setting(args)}; test error (%).", ""]
+             f"the searches at {setting(args)}; test error (%) mean ± std over seeds.", ""]
     lines += ["| N | V | seeds | " + " | ".join(LABELS[d] for d in DATASETS) + " | distinct candidates |",
               "|---|---|---|---|---|---|---|"]
-    payload: Dict[str, Any] = {}
     progresses = []
     for seed in args.seeds:
-        path = reused(args, "nwot", args.order, seed) or Path(args.out) / "orders" / f"{args.order}-s{seed}"
+        path = shared_or(args, "nwot", args.order, seed, Path(args.out) / "orders" / f"{args.order}-s{seed}")
         progresses.append(json.loads((path / "progress.json").read_text()))
+    payload: Dict[str, Any] = {}
     for n in (1, 10):
         for v in (0, 1, 10, 100):
-            picks = [ablation_choice(p, n, v) for p in progresses]
+            if n > min(len(p["proposals"]) for p in progresses):
+                continue
+            picks = [ablation_choice(p["proposals"], p["validation"], n, v) for p in progresses]
             rows = [bench.query(g) for g in picks]
             distinct = [len(set(x["genotype"] for x in p["proposals"][:n])) for p in progresses]
             cells = [fmt([100 - r[d] for r in rows]) for d in DATASETS]
             lines.append(f"| {n} | {v} | {len(picks)} | " + " | ".join(cells) + f" | {np.mean(distinct):.1f} |")
             payload[f"N{n}-V{v}"] = picks
-    write(Path(args.out), "ablation", lines, payload)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "ablation.json").write_text(json.dumps(payload, indent=1))
+    text = "\n".join(lines) + "\n"
+    (Path(args.out) / "ablation.md").write_text(text)
+    print(text)
 
 
 def exp_macro(args: argparse.Namespace) -> None:
@@ -205,33 +258,103 @@ def exp_macro(args: argparse.Namespace) -> None:
     codes = bench.codes()
     distinct = {trained_code(c): acc[i] for i, c in enumerate(codes)}
     distinct_acc = np.array(sorted(distinct.values()))
-    results = []
-    for seed in args.seeds:
-        config = search_config(args, seed, space="macro")
-        results.append(run_search(config, Path(args.out) / "macro" / f"s{seed}"))
+    runs = [Run(zcpt_config(args, seed, space="macro"), Path(args.out) / "macro" / f"s{seed}").ensure()
+            for seed in args.seeds]
     lines = [f"NAS-Bench-Macro, Zero-Cost-PT nwot, random order, {setting(args)} "
              f"(benchmark: {len(codes)} codes, {len(distinct)} distinct networks).", "",
-             "| seed | code | trained as | CIFAR-10 err | params (M) | FLOPs (M) | rank of 6,561 | rank of 3,969 | seconds |",
+             "| seed | code | trained as | CIFAR-10 err | params (M) | FLOPs (M) | rank of 6,561 | rank of 3,969 | s |",
              "|---|---|---|---|---|---|---|---|---|"]
-    ranks = []
-    for r in results:
-        q = bench.query(r["genotype"])
+    ranks, err = [], []
+    for run in runs:
+        q = bench.query(run.result["genotype"])
         rank_distinct = int(np.sum(distinct_acc > q["cifar10"])) + 1
         ranks.append((q["rank"], rank_distinct))
-        lines.append(f"| {r['seed']} | `{q['arch']}` | `{q['trained_as']}` | {100 - q['cifar10']:.2f} | "
+        err.append(100 - q["cifar10"])
+        lines.append(f"| {run.result['seed']} | `{q['arch']}` | `{q['trained_as']}` | {err[-1]:.2f} | "
                      f"{q['params_M']:.3f} | {q['flops_M']:.1f} | {q['rank']} | {rank_distinct} | "
-                     f"{r['seconds'].get('total', 0):.0f} |")
-    err = [100 - bench.query(r["genotype"])["cifar10"] for r in results]
+                     f"{run.result['seconds'].get('total', 0):.0f} |")
     best = bench.query(bench.best())
     lines += ["", f"Mean error {fmt(err)} %; mean rank {np.mean([a for a, _ in ranks]):.1f} of {len(codes)}, "
-              f"{np.mean([b for _, b in ranks]):.1f} of {len(distinct)} distinct. Best code `{best['arch']}`: "
-              f"{100 - best['cifar10']:.2f} %."]
-    write(Path(args.out), "macro", lines, results)
+              f"{np.mean([b for _, b in ranks]):.1f} of {len(distinct)} distinct networks. Best code "
+              f"`{best['arch']}`: {100 - best['cifar10']:.2f} %."]
+    write(Path(args.out), "macro", lines, {"macro": runs})
+
+
+# -- the baselines -------------------------------------------------------------------------------
+def baseline_config(args: argparse.Namespace, name: str, seed: int) -> Tuple[SearchConfig, str]:
+    """(config, budget note) of a baseline row; ``name`` is METHOD or METHOD:PROXY."""
+    method, _, proxy = name.partition(":")
+    common: Dict[str, Any] = dict(space="nb201", seed=seed, device=args.device, data=args.data)
+    if method == "zero-cost-disc":
+        return zcpt_config(args, seed, proxy=proxy or "nwot", scorer="disc-zc"), setting(args)
+    if method in ("naswot", "max-params"):
+        options = {"samples": args.samples, "repeats": args.repeats}
+        config = SearchConfig(method=method, proxy=proxy or "nwot", batch_size=args.naswot_batch_size,
+                              method_options=options, **common)
+        return config, f"M={args.samples}, R={args.repeats}, batch {args.naswot_batch_size}"
+    if method == "evolution":
+        options = {"population": args.population, "tournament": args.tournament, "evaluations": args.evaluations}
+        config = SearchConfig(method=method, proxy=proxy or "nwot", batch_size=args.naswot_batch_size,
+                              method_options=options, **common)
+        return config, (f"P={args.population}, S={args.tournament}, {args.evaluations} evaluations, "
+                        f"batch {args.naswot_batch_size}")
+    if method == "tenas":
+        return SearchConfig(method=method, **common), "TE-NAS's NB201 settings (batch 72, 3 repeats)"
+    if method in ("darts", "darts-pt", "darts-pt-fix"):
+        size = {"channels": args.train_channels, "cells_per_stage": args.train_cells}
+        options: Dict[str, Any] = {"epochs": args.epochs, "train_batch_size": 64}
+        if method != "darts":
+            options.update(retrain_epochs=args.retrain_epochs, eval_images=args.eval_images,
+                           fix_alpha=method == "darts-pt-fix")
+        config = SearchConfig(method="darts" if method == "darts" else "darts-pt", supernet_options=size,
+                              train_images=args.train_images_darts, method_options=options, **common)
+        budget = (f"{args.epochs} epochs on {args.train_images_darts or 50000} images, C={args.train_channels}, "
+                  f"{args.train_cells} cell(s)/stage")
+        if method != "darts":
+            budget += f", {args.retrain_epochs} fine-tuning epochs per edge, {args.eval_images or 'all'} eval images"
+        return config, budget
+    if method == "random":
+        return SearchConfig(method="random", **common), "one uniform draw"
+    raise SystemExit(f"unknown baseline '{name}'")
+
+
+def exp_baselines(args: argparse.Namespace) -> None:
+    """The baselines' table: every method searched on CIFAR-10, seeds 0-3."""
+    groups: Dict[str, List[Run]] = {}
+    budgets: Dict[str, str] = {}
+    for name in args.methods:
+        for seed in args.seeds:
+            config, budgets[name] = baseline_config(args, name, seed)
+            out = Path(args.out) / "baselines" / f"{name.replace(':', '-')}-s{seed}"
+            groups.setdefault(name, []).append(Run(config, out).ensure())
+    lines = [f"Baselines on NB201, searched on the CIFAR-10 training split, seeds {args.seeds}; test error (%) "
+             "mean ± std over seeds (naswot / max-params: also over the R repeats of each seed).", "",
+             "| method | budget | seeds | " + " | ".join(LABELS[d] for d in DATASETS) + " | over repeats "
+             + " | ".join(LABELS[d] for d in DATASETS) + " | s / run |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, runs in groups.items():
+        results = [r.result for r in runs]
+        repeat_cells = ["–"] * len(DATASETS)
+        over = [r["details"].get("over_repeats") for r in results]
+        if all(over):
+            repeat_cells = []
+            for d in DATASETS:
+                means = [100 - o["benchmark"][d]["mean"] for o in over]
+                stds = [o["benchmark"][d]["std"] for o in over]
+                repeat_cells.append(f"{np.mean(means):.2f}±{np.mean(stds):.2f}")
+        lines.append(f"| {name} | {budgets[name]} | {len(results)} | "
+                     + " | ".join(fmt(errors(results, d)) for d in DATASETS) + " | "
+                     + " | ".join(repeat_cells) + f" | {wall(results)} |")
+    lines += per_run_rows(groups)
+    write(Path(args.out), "baselines", lines, groups)
 
 
 EXPERIMENTS: Dict[str, Callable[[argparse.Namespace], None]] = {
-    "orders": exp_orders, "proxies": exp_proxies, "ablation": exp_ablation, "macro": exp_macro,
+    "orders": exp_orders, "proxies": exp_proxies, "zen": exp_zen, "ablation": exp_ablation,
+    "macro": exp_macro, "baselines": exp_baselines,
 }
+BASELINES = ("random", "naswot:nwot", "naswot:synflow", "max-params", "tenas", "zero-cost-disc:nwot",
+             "evolution:nwot", "darts", "darts-pt", "darts-pt-fix")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -241,12 +364,30 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     p.add_argument("--orders", nargs="+", default=list(ORDERS))
     p.add_argument("--order", default="random", help="ablation: the order whose runs are read (default: random)")
     p.add_argument("--proxies", nargs="+", default=list(PROXIES))
+    p.add_argument("--variants", nargs="+", type=int, default=None, help="zen: which variants (0-3; default all)")
+    p.add_argument("--methods", nargs="+", default=list(BASELINES), help=f"baselines (default: {' '.join(BASELINES)})")
     p.add_argument("--reuse", default=None, metavar="DIR",
                    help="directory of engine's shared paper-setting runs (e.g. /work/runs/shared)")
-    p.add_argument("-N", "--proposals", type=int, default=10, help="(smoke tests only; paper: 10)")
-    p.add_argument("-V", "--validation", type=int, default=100, help="(smoke tests only; paper: 100)")
-    p.add_argument("--batch-size", type=int, default=256, help="(smoke tests only; paper: 256)")
-    p.add_argument("--train-images", type=int, default=None, help="(smoke tests only; paper: all)")
+    g = p.add_argument_group("Zero-Cost-PT setting (paper: N=10, V=100, batch 256; smaller only for smoke tests)")
+    g.add_argument("-N", "--proposals", type=int, default=10)
+    g.add_argument("-V", "--validation", type=int, default=100)
+    g.add_argument("--batch-size", type=int, default=256)
+    g.add_argument("--train-images", type=int, default=None, help="Zero-Cost-PT runs: training images (default: all)")
+    g.add_argument("--nonfinite", choices=("error", "skip"), default="error",
+                   help="Zero-Cost-PT runs: a NaN/inf score stops the run (error) or is excluded (skip)")
+    g = p.add_argument_group("baselines")
+    g.add_argument("--samples", type=int, default=1000, help="naswot/max-params M (paper: 1000)")
+    g.add_argument("--repeats", type=int, default=500, help="naswot/max-params R (paper: 500)")
+    g.add_argument("--naswot-batch-size", type=int, default=128, help="naswot/evolution scoring batch (NASWOT: 128)")
+    g.add_argument("--population", type=int, default=64)
+    g.add_argument("--tournament", type=int, default=10)
+    g.add_argument("--evaluations", type=int, default=1000)
+    g.add_argument("--epochs", type=int, default=100, help="darts/darts-pt supernet epochs (paper: 100)")
+    g.add_argument("--train-images-darts", type=int, default=None, help="darts/darts-pt training images (paper: all)")
+    g.add_argument("--train-channels", type=int, default=16, help="darts/darts-pt supernet C (paper: 16)")
+    g.add_argument("--train-cells", type=int, default=5, help="darts/darts-pt cells per stage (paper: 5)")
+    g.add_argument("--retrain-epochs", type=int, default=5, help="darts-pt fine-tuning per edge (paper: 5)")
+    g.add_argument("--eval-images", type=int, default=0, help="darts-pt accuracy images (0: the alpha half)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--data", default=None)
     p.add_argument("--out", default="runs/paper")

@@ -109,3 +109,14 @@ def test_a_method_resumes_and_refuses_other_options(sampler, tmp_path: Path, cap
     done = search(SearchConfig(**config, method_options={"samples": 5}), out_dir=out, resume=True)
     assert CALLS == [2, 3, 4]
     assert done.genotype == whole.genotype and done.candidates == whole.candidates
+
+
+def test_method_order_does_not_depend_on_import_order() -> None:
+    """A method module imported before the first lookup still lists after zero-cost-pt."""
+    import subprocess
+    import sys
+
+    code = ("import zcpt.search.methods.tenas\nfrom zcpt.search import list_methods\n"
+            "print(','.join(list_methods()[:2]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().split(",")[0] == "zero-cost-pt"

@@ -111,6 +111,7 @@ class Registry(Generic[T]):
         self._modules = tuple(modules)
         self._package = package
         self._imported = not self._modules and package is None
+        self._module_order: Dict[str, int] = {}
 
     def _import_modules(self) -> None:
         if not self._imported:
@@ -122,8 +123,15 @@ class Registry(Generic[T]):
                 path = importlib.import_module(self._package).__path__
                 names += sorted(f"{self._package}.{m.name}" for m in pkgutil.iter_modules(path)
                                 if not m.name.startswith("_"))
-            for module in dict.fromkeys(names):
+            self._module_order = {m: i for i, m in enumerate(dict.fromkeys(names))}
+            for module in self._module_order:
                 importlib.import_module(module)
+            # Entries list in module order even if a module was imported (and so
+            # registered) before the first lookup; within a module, as registered.
+            last = len(self._module_order)
+            ordered = sorted(self._entries.values(),
+                             key=lambda e: self._module_order.get(getattr(e.obj, "__module__", ""), last))
+            self._entries = {e.name: e for e in ordered}
 
     def register(self, name: str, *, options: Iterable[Option] = (), **meta: Any) -> Callable[[T], T]:
         def decorator(obj: T) -> T:

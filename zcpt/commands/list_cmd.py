@@ -29,4 +29,7 @@ def run(args: argparse.Namespace) -> int:
         raise ZcptError(f"cannot list '{args.what}'; choose from: {', '.join(registries)}")
     for entry in registries[args.what]:
         print(f"{entry.name:<18} {entry.doc}".rstrip())
+        if entry.options:
+            shown = ", ".join(f"{o.name}={o.default}" if o.default is not None else o.name for o in entry.options)
+            print(f"{'':<18}   options: {shown}")
     return 0

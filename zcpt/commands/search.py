@@ -36,6 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None, metavar="PATH",
                    help="dataset location (default: the bundled CIFAR-10)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
+    p.add_argument("--proxy-option", action="append", default=[], metavar="NAME=VALUE",
+                   help="an option the proxy declares, e.g. --proxy-option gaussian_init=true (repeatable; "
+                        "`zcpt list proxies` shows each proxy's options)")
     p.add_argument("--bn-mode", choices=("train", "eval"), default=None,
                    help="batch-norm statistics while scoring, for proxies that take it (default: the proxy's)")
     p.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
@@ -120,6 +123,33 @@ def method_options_from_args(args: argparse.Namespace) -> Dict[str, Any]:
     return given
 
 
+def parse_proxy_options(proxy: str, items: List[str]) -> Dict[str, Any]:
+    """``NAME=VALUE`` strings as typed values of the options ``proxy`` declares."""
+    from ..proxies import PROXIES
+
+    entry = PROXIES.entry(proxy)
+    out: Dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        option = entry.option(name.strip().replace("-", "_"))
+        if not sep or option is None:
+            known = ", ".join(o.name for o in entry.options) or "none"
+            raise ZcptError(f"--proxy-option {item!r}: proxy '{proxy}' takes NAME=VALUE with NAME one of: {known}")
+        text = text.strip()
+        if option.type is bool:
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ZcptError(f"--proxy-option {item!r}: {option.name} is true or false")
+            value: Any = text.lower() in ("true", "1", "yes")
+        else:
+            try:
+                value = option.type(text)
+            except ValueError:
+                kind = {int: "an integer", float: "a number"}.get(option.type, "a string")
+                raise ZcptError(f"--proxy-option {item!r}: {option.name} must be {kind}") from None
+        out[option.name] = value
+    return out
+
+
 def size_options(space: Any, channels: Optional[int], cells: Optional[int]) -> Dict[str, int]:
     """The build options that ``--channels``/``--cells`` mean for ``space``.
 
@@ -154,6 +184,7 @@ def config_from_args(args: argparse.Namespace):
         seed=args.seed, dataset=args.dataset, data=args.data, device=args.device,
         bn_mode=args.bn_mode, nonfinite=args.nonfinite, reference_compat=args.reference_compat,
         precision=args.precision,
+        proxy_args=parse_proxy_options(args.proxy, args.proxy_option),
         supernet_options=dict(size), network_options=dict(size), train_images=args.train_images,
         max_params=args.max_params, max_flops=args.max_flops, max_latency_ms=args.max_latency_ms,
         latency_table=args.latency_table,

@@ -128,6 +128,7 @@ class ScoringContext:
     darts_supernet: Optional["DartsSupernet"] = None  # the supernet trained under the latest state
     finetune_epochs: int = 5  # disc-acc
     eval_images: Optional[int] = None  # disc-acc and darts-pt accuracy; None: the whole alpha half
+    scored: int = 0  # states asked for in score_state (perturbations; memo hits included)
     # per-batch caches, emptied by clear_memo(): (canonical state, batch id) -> score
     _memo: Dict[Tuple[Any, Any], float] = field(default_factory=dict, init=False, repr=False)
     tenas_memo: Dict[Tuple[Any, Any], Tuple[float, float]] = field(default_factory=dict, init=False, repr=False)
@@ -144,6 +145,7 @@ class ScoringContext:
         """
         if self.supernet is None or self.batch is None:
             raise ZcptError("this scoring function needs a supernet and a minibatch")
+        self.scored += 1
         key = (self.space.canonical(state), self.batch_id)
         if self.batch_id is not None and key in self._memo:
             return self._memo[key]

@@ -48,6 +48,7 @@ class SearchConfig:
     latency_table: Optional[str] = None
     # fp32, or bf16 convolutions (opt-in; zcpt.engine.precision), or auto
     precision: str = "fp32"
+    proxy_args: Dict[str, Any] = field(default_factory=dict)  # the proxy's declared options (--proxy-option)
     method: str = "zero-cost-pt"  # see `zcpt list methods`
     method_options: Dict[str, Any] = field(default_factory=dict)  # the method's declared options
 
@@ -75,6 +76,9 @@ class SearchConfig:
         check_int(self.train_images, "train images", optional=True)
         if self.bn_mode is not None and not PROXIES.entry(self.proxy).takes("bn_mode"):
             raise ZcptError(f"proxy '{self.proxy}' has no batch-norm mode; drop --bn-mode")
+        self.proxy_args = PROXIES.check_options(self.proxy, self.proxy_args)
+        if "bn_mode" in self.proxy_args and self.bn_mode is not None:
+            raise ZcptError("give the batch-norm mode once: --bn-mode or --proxy-option bn_mode=...")
         if self.reference_compat and (self.proxy != "nwot" or self.space != "nb201"):
             raise ZcptError("--reference-compat applies to nwot on nb201 only")
         from ..budget import check_limits
@@ -98,7 +102,7 @@ class SearchConfig:
             options = {"bn_mode": self.bn_mode or "eval", "hook_match": "type-name"}
         if self.precision != "fp32":
             options["precision"] = self.precision
-        return options
+        return {**options, **self.proxy_args}
 
     def supernet_build_options(self) -> Dict[str, Any]:
         options = dict(self.supernet_options)

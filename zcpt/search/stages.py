@@ -90,8 +90,9 @@ def _saved_validation(run: Any) -> Dict[str, List[float]]:
 def one_pass(ctx: ScoringContext, config: Any, space: Any, batch_at: BatchAt, p: int,
              budget: Any = None) -> Dict[str, Any]:
     """Proposal pass ``p`` over ``ctx.supernet`` (within ``budget``, see
-    :mod:`zcpt.budget`): its record, plus its forwards and seconds."""
-    t0, n0 = time.perf_counter(), ctx.counter.count
+    :mod:`zcpt.budget`): its record (with the perturbations it scored and the
+    forwards they took), plus its seconds."""
+    t0, n0, s0 = time.perf_counter(), ctx.counter.count, ctx.scored
     indices = iter(range(p * BATCHES_PER_PASS, (p + 1) * BATCHES_PER_PASS))
 
     def next_batch():
@@ -102,7 +103,8 @@ def one_pass(ctx: ScoringContext, config: Any, space: Any, batch_at: BatchAt, p:
                       next_batch, space.initial_state(), budget)
     genotype = space.format(space.genotype(result.state))
     return {"index": p, "genotype": genotype, "decisions": result.decisions,
-            "forwards": ctx.counter.count - n0, "seconds": time.perf_counter() - t0}
+            "scored_states": ctx.scored - s0, "forward_passes": ctx.counter.count - n0,
+            "seconds": time.perf_counter() - t0}
 
 
 def proposal_stage(run: Any, ctx: ScoringContext, batch_at: BatchAt,
@@ -121,7 +123,7 @@ def proposal_stage(run: Any, ctx: ScoringContext, batch_at: BatchAt,
     bar.update(len(done))
 
     def record(rec: Dict[str, Any]) -> None:
-        forward["proposal"] += rec.pop("forwards")
+        forward["proposal"] += rec["forward_passes"]
         seconds["proposal"] += rec.pop("seconds")
         proposals.append(rec)
         run.save()

@@ -144,6 +144,9 @@ class Network(nn.Module):
 class Supernet(Network):
     """Weights of every candidate op; the architecture state is set separately."""
 
+    #: whether the forward scales each op by :attr:`op_weights` (DARTS's softmax(alpha))
+    weights_ops: bool = False
+
     def __init__(self, space: "SearchSpace") -> None:
         super().__init__()
         self.space = space
@@ -153,7 +156,9 @@ class Supernet(Network):
     def set_op_weights(self, weights: Optional[torch.Tensor]) -> None:
         """Optional (edges x ops) weights that scale each alive op's output
         before the mixed op sums them (DARTS's softmax(alpha)); None = plain sum.
-        Supported by spaces whose supernet reads ``self.op_weights``."""
+        Only for supernets that read them (:attr:`weights_ops`); others refuse."""
+        if weights is not None and not self.weights_ops:
+            raise ZcptError(f"the {self.space.name} supernet does not weight its ops")
         expected = (len(self.space.edges()), len(self.space.op_names))
         if weights is not None and tuple(weights.shape) != expected:
             raise ZcptError(f"op weights of shape {tuple(weights.shape)} do not fit {self.space.name} {expected}")

@@ -192,6 +192,8 @@ class MixedLayer(nn.Module):
 class MacroSupernet(_MacroBody, Supernet):
     """The NAS-Bench-Macro supernet: each layer sums its alive ops (optionally weighted)."""
 
+    weights_ops = True
+
     def __init__(
         self,
         space: "MacroSpace",

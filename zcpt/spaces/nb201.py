@@ -176,6 +176,8 @@ class MixedCell(nn.Module):
 class NB201Supernet(_MacroMixin, Supernet):
     """The NB201 one-shot supernet; all 15 cells share the one 6-edge state."""
 
+    weights_ops = True
+
     def __init__(
         self,
         space: "NB201Space",

@@ -1,4 +1,4 @@
-"""DARTS supernet training on NAS-Bench-201, as DARTS-PT does it, with a file cache.
+"""DARTS supernet training (NAS-Bench-201, NAS-Bench-Macro), as DARTS-PT does it, with a file cache.
 
 Defaults are DARTS-PT's NB201 settings (``nasbench201/train_search.py`` of
 ruocwang/darts-pt, method ``darts``): 100 epochs, batch 64, the CIFAR-10 train
@@ -62,12 +62,13 @@ class SupernetSettings:
     arch_weight_decay: float = 1e-3
     train_portion: float = 0.5
     train_images: Optional[int] = None  # None: the whole train split
-    channels: int = 16
-    cells_per_stage: int = 5
+    channels: Optional[int] = 16  # the supernet's width option; None: the space's default
+    cells_per_stage: Optional[int] = 5  # its depth option (NB201: cells per stage); None: the default
     seed: int = 0
     dataset: str = "cifar10"
     data: Optional[str] = None
     fix_alpha: bool = False  # DARTS-PT's "fix alpha": alpha is never trained (uniform op weights)
+    space: str = "nb201"  # any space whose supernet weights its ops (NB201, NAS-Bench-Macro)
 
     def check(self) -> None:
         if self.epochs < 0 or self.batch_size < 2:
@@ -82,7 +83,22 @@ class SupernetSettings:
         text = json.dumps(asdict(self), sort_keys=True, default=str)
         digest = hashlib.sha1(text.encode()).hexdigest()[:12]
         images = "all" if self.train_images is None else str(self.train_images)
-        return f"darts-e{self.epochs}-i{images}-c{self.channels}-n{self.cells_per_stage}-s{self.seed}-{digest}"
+        return (f"darts-{self.space}-e{self.epochs}-i{images}-c{self.channels}-n{self.cells_per_stage}"
+                f"-s{self.seed}-{digest}")
+
+    def supernet_options(self, space: SearchSpace) -> Dict[str, int]:
+        """The build options of ``space``'s supernet that ``channels`` and ``cells_per_stage`` mean."""
+        if space.name != self.space:
+            raise ZcptError(f"supernet settings are for space '{self.space}', not '{space.name}'")
+        options: Dict[str, int] = {}
+        for value, option, what in ((self.channels, space.width_option, "channels"),
+                                    (self.cells_per_stage, space.depth_option, "cells")):
+            if value is None:
+                continue
+            if option is None:
+                raise ZcptError(f"space '{space.name}' has no {what} option for its trained supernet")
+            options[option] = value
+        return options
 
 
 def state_key(state: ArchState) -> str:
@@ -118,7 +134,10 @@ class SupernetData:
 
 
 class DartsSupernet:
-    """An NB201 supernet with DARTS architecture weights, trained under a state.
+    """A supernet with DARTS architecture weights (alpha), trained under a state.
+
+    Any space whose supernet scales its ops by ``set_op_weights`` (NB201,
+    NAS-Bench-Macro) can be trained.
 
     ``state`` is the state it was (last) trained under; ``key`` names it in the
     cache (the settings, plus the chain of states and epochs of later fine-tuning).
@@ -130,8 +149,11 @@ class DartsSupernet:
         self.space = space
         self.settings = settings
         self.device = torch.device(device)
-        self.net = space.build_supernet(num_classes=num_classes, channels=settings.channels,
-                                        cells_per_stage=settings.cells_per_stage).to(self.device)
+        self.net = space.build_supernet(num_classes=num_classes,
+                                        **settings.supernet_options(space)).to(self.device)
+        if not self.net.weights_ops:
+            raise ZcptError(f"the {space.name} supernet does not weight its ops by alpha; DARTS training "
+                            "needs a space whose supernet does (nb201, macro)")
         shape = (len(space.edges()), len(space.op_names))
         self.alpha = nn.Parameter(1e-3 * torch.randn(shape, device=self.device))
         if settings.fix_alpha:  # exactly uniform op weights, never trained
@@ -267,6 +289,7 @@ class SupernetStore:
                  device: torch.device, root: Optional[Path] = None, progress: Optional[bool] = None,
                  retrain_epochs: int = 5) -> None:
         settings.check()
+        settings.supernet_options(space)  # the settings are for this space
         self.space = space
         self.settings = settings
         self.dataset = dataset

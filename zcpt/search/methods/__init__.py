@@ -4,11 +4,11 @@ A method is one function in one module of this package, registered with one
 decorator; nothing else needs editing (every module here is found on the first
 lookup)::
 
-    # zcpt/search/methods/max_params.py
+    # zcpt/search/methods/most_params.py (an example; the real max-params is in naswot.py)
     from ...registry import Option
     from . import MethodRun, register_method
 
-    @register_method("max-params", options=[
+    @register_method("most-params", options=[
         Option("samples", int, 1000, minimum=1, help="architectures drawn uniformly"),
     ])
     def max_params(run: MethodRun):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from zcpt.baselines.tenas import (
+from zcpt.search.methods.tenas import (
     TenasSettings, ThinNB201Cell, dense_ranks, kaiming_init, rank_sums, tenas_search, uniform_op_weights,
 )
 from zcpt.data import load_dataset
@@ -103,6 +103,31 @@ def test_darts_edge_step_keeps_two_inputs_per_node() -> None:
         kept = [s for s in r["scores"] if s["edge"] not in r["pruned"]]
         assert len(kept) == 2
         assert min(s["rank_sum"] for s in kept) >= max(s["rank_sum"] for s in r["scores"] if s["edge"] in r["pruned"])
+
+
+@pytest.mark.parametrize("name, stop", [("nb201", 1), ("darts", 2), ("darts", 4)])
+def test_resumed_pruning_ends_as_uninterrupted(name: str, stop: int) -> None:
+    """Replaying the rounds recorded before an interruption gives the same search."""
+    space = get_space(name)
+    settings = TenasSettings(prune_number=3)
+    full = tenas_search(space, None, seed=0, settings=settings, indicators=FakeIndicators())
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def on_round(rounds):
+        seen.append(len(rounds))
+        if len(rounds) == stop:
+            raise Stop
+
+    with pytest.raises(Stop):
+        tenas_search(space, None, seed=0, settings=settings, indicators=FakeIndicators(), on_round=on_round)
+    partial = full["rounds"][:stop]
+    fake = FakeIndicators()
+    resumed = tenas_search(space, None, seed=0, settings=settings, indicators=fake, rounds=partial)
+    assert resumed["rounds"] == full["rounds"] and resumed["genotype"] == full["genotype"]
+    assert fake.calls == sum(len(r["scores"]) for r in full["rounds"][stop:])  # nothing recomputed
 
 
 def test_real_indicators_on_nb201(data) -> None:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.stats import chisquare
 
-from zcpt.baselines.sampling import (
+from zcpt.search.methods._sampling import (
     best_of, draw_indices, naswot_open, naswot_tabular, random_index, repeat_rng,
 )
 from zcpt.errors import NonFiniteScoreError, ZcptError

@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Sequence
 
 import numpy as np
 
-from ..errors import NonFiniteScoreError, ZcptError
+from ...errors import NonFiniteScoreError, ZcptError
 
 ScoreIndices = Callable[[np.ndarray], np.ndarray]  # benchmark indices -> scores
 ScoreGenotypes = Callable[[Sequence[str]], np.ndarray]  # genotype strings -> scores
@@ -100,7 +100,7 @@ def random_search(space: Any, seed: int) -> Dict[str, Any]:
 
 
 def naswot_search(space: Any, scores: Any, samples: int, repeats: int, seed: int) -> Dict[str, Any]:
-    """The ``naswot`` (and ``max-params``) method over :mod:`zcpt.baselines.scores`.
+    """The ``naswot`` (and ``max-params``) method over :mod:`._scores`.
 
     The reported architecture is repeat 0's choice; ``repeats`` lists every
     repeat's choice and score (the spread over repeats is the method's spread).

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zcpt.baselines.sampling import naswot_search, random_search
-from zcpt.baselines.scores import OpenScores, TabularScores, standalone_scores
+from zcpt.search.methods._sampling import naswot_search, random_search
+from zcpt.search.methods._scores import OpenScores, TabularScores, standalone_scores
 from zcpt.data import load_dataset
 from zcpt.errors import ZcptError
 from zcpt.scoring.cell_scores import CellScoreSettings

@@ -13,20 +13,15 @@ on a tabular space, ``of_indices(indices)`` over the benchmark's order):
 """
 from __future__ import annotations
 
-import zlib
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
-from ..device import seed_everything
-from ..errors import ZcptError
-from ..scoring.cell_scores import CellScores, CellScoreSettings
-
-
-def genotype_seed(seed: int, text: str) -> int:
-    """Weight seed of a standalone network: fixed by (seed, genotype text)."""
-    return (seed * 1_000_003 + zlib.crc32(text.encode())) % (2**31)
+from ...device import seed_everything
+from ...errors import ZcptError
+from ...scoring.cell_scores import CellScores, CellScoreSettings
+from ..stages import genotype_seed
 
 
 class TabularScores:
@@ -59,7 +54,7 @@ class OpenScores:
         self.known: Dict[str, float] = {}
 
     def _score(self, text: str) -> float:
-        from ..proxies import score_network
+        from ...proxies import score_network
 
         seed_everything(genotype_seed(self.seed, text))
         net = self.space.build_network(self.space.parse(text), num_classes=self.num_classes,
@@ -92,8 +87,8 @@ def standalone_scores(
     ``network_options`` sizes the standalone networks (default: the space's
     own, for NB201 and Macro the benchmark's networks).
     """
-    from ..benchmarks import get_benchmark
-    from ..data import BatchSource
+    from ...benchmarks import get_benchmark
+    from ...data import BatchSource
 
     options = dict(proxy_options or {})
     size = dict(network_options or {})

@@ -1,4 +1,4 @@
-"""Regularised evolution (Real et al. 2019) with a zero-cost proxy as fitness.
+"""``evolution``: regularised evolution (Real et al. 2019) with a zero-cost proxy as fitness.
 
 The population starts as ``population`` uniform samples. Each cycle draws
 ``tournament`` members uniformly without replacement, mutates the fittest of
@@ -20,9 +20,13 @@ from typing import Any, Callable, Dict, List, Sequence
 
 import numpy as np
 
-from ..errors import ZcptError
-from ..spaces.base import ArchState, SearchSpace
-from .sampling import best_of
+from ...errors import ZcptError
+from ...registry import Option
+from ...spaces.base import ArchState, SearchSpace
+from ..result import SearchResult
+from . import MethodRun, register_method
+from ._sampling import best_of
+from ._scores import standalone_scores
 
 Fitness = Callable[[Sequence[str]], np.ndarray]
 
@@ -132,9 +136,21 @@ def regularized_evolution(
             "history": history, "best_so_far": running.tolist()}
 
 
-def evolution_search(space: SearchSpace, scores: Any, seed: int, population: int = 64, tournament: int = 10,
-                     evaluations: int = 1000) -> Dict[str, Any]:
-    """The ``evolution`` method: regularised evolution, fitness from :mod:`zcpt.baselines.scores`."""
-    out = regularized_evolution(space, scores.of_genotypes, seed, population, tournament, evaluations)
-    return {"genotype": out["genotype"], "score": out["score"], "best_so_far": out["best_so_far"],
-            "history": [{"genotype": h["genotype"], "score": h["score"]} for h in out["history"]]}
+@register_method("evolution", options=[
+    Option("population", int, 64, minimum=1, help="population size"),
+    Option("tournament", int, 10, minimum=1, help="members drawn per cycle; the fittest is mutated"),
+    Option("evaluations", int, 1000, minimum=1, help="architectures evaluated in all, population included"),
+])
+def evolution(run: MethodRun) -> SearchResult:
+    """Zero-Cost-EVO: regularised evolution with the --proxy score of the standalone, untrained network as fitness."""
+    config, options = run.config, run.options
+    scores = standalone_scores(run.space, config.proxy, batch_size=config.batch_size, seed=config.seed,
+                               dataset=run.dataset, dataset_name=config.dataset, data=config.data,
+                               proxy_options=config.proxy_options(), network_options=config.network_options,
+                               device=run.device)
+    out = regularized_evolution(run.space, scores.of_genotypes, config.seed, options["population"],
+                                options["tournament"], options["evaluations"])
+    return run.result(out["genotype"], candidates=[{"genotype": h["genotype"], "score": h["score"]}
+                                                   for h in out["history"]],
+                      details={"best_so_far": out["best_so_far"], "score": out["score"]},
+                      proxy=config.proxy, batch_size=config.batch_size)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zcpt.baselines.evolution import mutate, regularized_evolution
+from zcpt.search.methods.evolution import mutate, regularized_evolution
 from zcpt.errors import ZcptError
 from zcpt.spaces import get_space
 

@@ -1,4 +1,4 @@
-"""TE-NAS's pruning search (Chen, Gong & Wang, ICLR 2021).
+"""``tenas``: TE-NAS's pruning search (Chen, Gong & Wang, ICLR 2021).
 
 Training-free: two indicators of an untrained supernet decide what to prune,
 the condition number K of its neural tangent kernel (trainability, lower is
@@ -26,11 +26,12 @@ Networks, as TE-NAS: BN affine in train mode, each mixed edge averaging its
 alive ops (softmax of equal alphas); for NB201 the NTK network has C=3 and one
 cell per stage, the linear-region network is a single stemless cell of C=1
 fed 3x3 one-channel crops of training images, 3 batches of 1000. NTK batch 72.
-Other spaces use a small supernet (size options) for both indicators, fed
-``lr_size`` x ``lr_size`` RGB crops for the regions.
+Other spaces use their NTK supernet (:data:`NTK_NETWORKS` or the size
+options) for the regions too, fed ``lr_size`` x ``lr_size`` RGB crops.
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -40,9 +41,14 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..errors import ZcptError
-from ..proxies.tenas import activation_patterns, ntk_condition_number
-from ..spaces.base import ArchState, SearchSpace, Supernet
+from ...errors import ZcptError
+from ...proxies.tenas import activation_patterns, ntk_condition_number
+from ...registry import Option
+from ...spaces.base import ArchState, SearchSpace, Supernet
+from ..result import SearchResult
+from . import MethodRun, register_method
+
+logger = logging.getLogger(__name__)
 
 #: The NTK network of each space: TE-NAS's for NB201; small supernets elsewhere.
 NTK_NETWORKS: Dict[str, Dict[str, Any]] = {
@@ -115,6 +121,8 @@ class _StatefulNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         assert self.state is not None
         with self.supernet.use_state(self.state):
+            if not self.supernet.weights_ops:  # e.g. DARTS: its mixed edges sum their ops
+                return self.supernet(x)
             self.supernet.set_op_weights(uniform_op_weights(self.state).to(x.device))
             try:
                 return self.supernet(x)
@@ -127,7 +135,7 @@ class ThinNB201Cell(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        from ..spaces.nb201 import OP_NAMES, MixedCell
+        from ...spaces.nb201 import OP_NAMES, MixedCell
 
         self.cell = MixedCell(1, affine=True)
         self.lastact = nn.Sequential(nn.BatchNorm2d(1), nn.ReLU(inplace=False))
@@ -155,7 +163,7 @@ class _Indicators:
     lr_size: int = field(init=False)
 
     def __post_init__(self) -> None:
-        from ..data import BatchSource
+        from ...data import BatchSource
 
         s = self.settings
         options = dict(s.network_options if s.network_options is not None
@@ -164,7 +172,7 @@ class _Indicators:
         supernet = self.space.build_supernet(num_classes=self.dataset.num_classes, **options)
         # channels_last: the same numbers, several times faster small-channel convolutions
         self.ntk_net = _StatefulNet(supernet).to(self.device, memory_format=torch.channels_last)
-        if self.space.name == "nb201" and s.network_options is None:
+        if self.space.name == "nb201":  # TE-NAS's thin cell, whatever the NTK network's size
             self.lr_net, self.lr_channels, default_size = ThinNB201Cell().to(self.device), 1, 3
         else:
             self.lr_net, self.lr_channels, default_size = self.ntk_net, 3, 8
@@ -263,6 +271,19 @@ def _without_none(space: SearchSpace, state: ArchState) -> ArchState:
     return state
 
 
+def _replay(space: SearchSpace, state: ArchState, rounds: Sequence[Dict[str, Any]]) -> ArchState:
+    """The state after the recorded ``rounds`` (a resumed search continues from it)."""
+    edges = {e.name: e.index for e in space.edges()}
+    for rnd in rounds:
+        for item in rnd["pruned"]:
+            if "node_edges" in rnd:
+                state = state.without_edge(edges[item])
+            else:
+                edge, _, op = item.rpartition(":")
+                state = state.without(edges[edge], space.op_index(op))
+    return state
+
+
 def tenas_search(
     space: SearchSpace,
     dataset: Any,
@@ -271,9 +292,14 @@ def tenas_search(
     device: torch.device = torch.device("cpu"),
     log: Callable[[str], None] = lambda msg: None,
     indicators: Optional[Any] = None,
+    rounds: Optional[List[Dict[str, Any]]] = None,
+    on_round: Callable[[List[Dict[str, Any]]], None] = lambda rounds: None,
 ) -> Dict[str, Any]:
     """Run TE-NAS's pruning; returns the genotype, the final state and every round's scores.
 
+    ``rounds`` (a resumed run's record) are replayed, not recomputed; every
+    round's seeds depend only on (seed, round, position), so the rest comes out
+    as without the interruption. ``on_round(rounds)`` is called after each round.
     ``indicators`` (tests) replaces the networks: an object whose
     ``changes(full, pruned, words) -> (dK, dR)`` scores one pruning.
     """
@@ -281,10 +307,10 @@ def tenas_search(
     ind = indicators or _Indicators(space, settings, dataset, torch.device(device), seed)
     edge_names = [e.name for e in space.edges()]
     op_names = space.op_names
-    state = _without_none(space, space.initial_state())
-    rounds: List[Dict[str, Any]] = []
-    t = 0
-    while True:
+    rounds = list(rounds or [])
+    state = _replay(space, _without_none(space, space.initial_state()), rounds)
+    t = len([r for r in rounds if "node_edges" not in r])
+    while not any("node_edges" in r for r in rounds):
         pairs = [(e, o) for e in range(state.num_edges) if state.num_alive(e) > 1 for o in state.alive(e)]
         if not pairs:
             break
@@ -304,24 +330,27 @@ def tenas_search(
                        for (e, o), c, r in zip(pairs, changes, sums)],
             "pruned": [f"{edge_names[e]}:{op_names[o]}" for e, o in pruned],
         })
+        on_round(rounds)
         log(f"tenas round {t}: pruned {len(pruned)} ops, {sum(state.num_alive(e) > 1 for e in range(state.num_edges))} "
             "edges undecided")
         t += 1
-    state = _prune_edges(space, ind, state, t, rounds)
+    state = _prune_edges(space, ind, state, t, rounds, on_round)
     genotype = space.format(space.genotype(state))
     return {"genotype": genotype, "rounds": rounds, "state": state}
 
 
-def _prune_edges(space: SearchSpace, ind: Any, state: ArchState, t: int,
-                 rounds: List[Dict[str, Any]]) -> ArchState:
-    """TE-NAS's edge step for spaces that keep ``inputs_per_node`` inputs per node."""
+def _prune_edges(space: SearchSpace, ind: Any, state: ArchState, t: int, rounds: List[Dict[str, Any]],
+                 on_round: Callable[[List[Dict[str, Any]]], None]) -> ArchState:
+    """TE-NAS's edge step for spaces that keep ``inputs_per_node`` inputs per node
+    (node groups already in ``rounds`` were replayed by the caller)."""
     keep = space.inputs_per_node
     if not keep:
         return state
     edge_names = [e.name for e in space.edges()]
+    done = {tuple(r["node_edges"]) for r in rounds if "node_edges" in r}
     for g, group in enumerate(space.topology_groups()):
         alive = [e for e in group if not state.is_edge_removed(e)]
-        if len(alive) <= keep:
+        if len(alive) <= keep or tuple(edge_names[e] for e in group) in done:
             continue
         changes = [ind.changes(state, state.without_edge(e), (t, 10_000 + g, k)) for k, e in enumerate(alive)]
         sums = rank_sums([c[0] for c in changes], [c[1] for c in changes])
@@ -329,8 +358,36 @@ def _prune_edges(space: SearchSpace, ind: Any, state: ArchState, t: int,
         removed = [alive[k] for k in order[:len(alive) - keep]]
         for e in removed:
             state = state.without_edge(e)
-        rounds.append({"round": t, "node_edges": [edge_names[e] for e in alive],
+        rounds.append({"round": t, "node_edges": [edge_names[e] for e in group],
                        "scores": [{"edge": edge_names[e], "d_ntk": c[0], "d_regions": c[1], "rank_sum": r}
                                   for e, c, r in zip(alive, changes, sums)],
                        "pruned": [edge_names[e] for e in removed]})
+        on_round(rounds)
     return state
+
+
+@register_method("tenas", options=[
+    Option("ntk_batch_size", int, 72, minimum=2, help="NTK minibatch (TE-NAS: 72 on NB201, 14 on DARTS)"),
+    Option("tenas_repeat", int, 3, minimum=1, help="fresh initialisations averaged per indicator"),
+    Option("tenas_precision", int, 3, minimum=0, help="decimals the relative changes are rounded to (TE-NAS: 3)"),
+    Option("prune_number", int, 1, minimum=1, help="ops pruned per edge and round (TE-NAS DARTS: 3)"),
+    Option("lr_inputs", int, 1000, minimum=1, help="crops per linear-region batch"),
+    Option("lr_batches", int, 3, minimum=1, help="linear-region batches"),
+    Option("lr_size", int, 0, minimum=0, help="crop side for the regions (0: 3 for NB201's thin cell, else 8)"),
+])
+def tenas(run: MethodRun) -> SearchResult:
+    """TE-NAS: prune by the rank sum of NTK condition number and linear regions until one op per edge."""
+    o = run.options
+    settings = TenasSettings(batch_size=o["ntk_batch_size"], repeat=o["tenas_repeat"], precision=o["tenas_precision"],
+                             prune_number=o["prune_number"], lr_inputs=o["lr_inputs"], lr_batches=o["lr_batches"],
+                             lr_size=o["lr_size"] or None,
+                             network_options=dict(run.config.supernet_options) or None)
+    state = run.state
+
+    def save(rounds: List[Dict[str, Any]]) -> None:
+        state["rounds"] = rounds
+        run.save()
+
+    out = tenas_search(run.space, run.dataset, run.config.seed, settings, run.device,
+                       log=logger.info, rounds=state.get("rounds"), on_round=save)
+    return run.result(out["genotype"], details={"rounds": out["rounds"]})

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from zcpt.baselines.darts import argmax_alpha, darts_pt_search, darts_search
+from zcpt.search.methods.darts import argmax_alpha, darts_search
+from zcpt.search.methods.darts_pt import darts_pt_search
 from zcpt.data import load_dataset
 from zcpt.spaces import get_space
 from zcpt.training.supernet import SupernetSettings, SupernetStore
@@ -69,3 +70,18 @@ def test_darts_pt_decides_every_edge_once_and_finetunes_between(dataset, tmp_pat
     assert space.parse(out["genotype"])  # a full NB201 cell
     again = darts_pt_search(space, _store(dataset, tmp_path, fix_alpha=fix_alpha), seed=0, eval_images=16)
     assert again["genotype"] == out["genotype"] and again["supernets_trained"] == 0  # all reloaded
+
+
+def test_darts_and_darts_pt_on_macro(dataset, tmp_path) -> None:
+    space = get_space("macro")
+    settings = SupernetSettings(epochs=1, batch_size=8, train_images=32, channels=2, cells_per_stage=None,
+                                seed=0, space="macro")
+    store = SupernetStore(space, settings, dataset, torch.device("cpu"), root=tmp_path, retrain_epochs=1)
+    out = darts_search(space, store)
+    assert len(space.parse(out["genotype"])) == 8 and np.array(out["alpha"]).shape == (8, 3)
+    pt = darts_pt_search(space, store, seed=0, eval_images=8)
+    assert len(pt["decisions"]) == 8 and pt["supernets_trained"] == 1 + 7
+    with pytest.raises(Exception, match="no cells option"):
+        SupernetStore(space, SupernetSettings(space="macro"), dataset, torch.device("cpu"), root=tmp_path)
+    with pytest.raises(Exception, match="not 'macro'"):
+        SupernetStore(space, SupernetSettings(), dataset, torch.device("cpu"), root=tmp_path)
