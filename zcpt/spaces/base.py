@@ -11,19 +11,40 @@ Three ideas, kept apart on purpose:
   state never copies the network.
 * :class:`SearchSpace` — ties the two together and knows the space's own
   notation (genotypes, arch strings), standalone networks and sampling.
+
+A search makes two kinds of decision on an ArchState:
+
+* an **op decision** on an edge with several ops alive: keep one op
+  (:meth:`ArchState.only`); its perturbation removes one op (:meth:`ArchState.without`);
+* an **input decision** on an :class:`InputGroup`, the candidate input paths
+  (edges) of one node: keep ``keep`` of them; its perturbation removes one
+  path (:meth:`ArchState.without_edge`). DARTS keeps 2 incoming edges per node;
+  NAS-Bench-1Shot1 keeps each node's own number of parents. A path that carries
+  no op of its own is an edge with a single candidate op (the space's ``"path"``).
 """
 from __future__ import annotations
 
 import abc
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ZcptError
+
+
+@dataclass(frozen=True)
+class InputGroup:
+    """An input decision: of the candidate input edges ``edges`` of node ``name``,
+    ``keep`` survive. Its perturbation removes one of them; it is decided (by
+    the search's order) once the op decisions are made."""
+
+    name: str
+    edges: Tuple[int, ...]
+    keep: int
 
 
 @dataclass(frozen=True)
@@ -195,6 +216,8 @@ class SearchSpace(abc.ABC):
 
     name: str = ""
     op_names: Tuple[str, ...] = ()
+    #: classes of the evaluation network whose size ``zcpt query`` reports (mobilenet: ImageNet's 1000)
+    num_classes: int = 10
 
     # -- what the space says about itself (read by the CLI, describe() and SearchResult) --
     #: build option of the supernet and networks that ``--cells`` sets (NB201:
@@ -293,10 +316,15 @@ class SearchSpace(abc.ABC):
             state = state.only(edge.index, int(rng.choice(edge.candidates)))
         return self.genotype(state)
 
-    # -- optional: a cell topology step (DARTS keeps 2 inputs per node) ---------
-    def topology_groups(self) -> List[Sequence[int]]:
-        """Groups of edges that feed the same node and must be pruned to
-        ``inputs_per_node`` edges after op selection. Empty: no topology step."""
-        return []
+    def describe_genotype(self, genotype: Any) -> Dict[str, Any]:
+        """What the space knows of a genotype besides its text (``zcpt query``); default: nothing."""
+        return {}
 
-    inputs_per_node: Optional[int] = None
+    def benchmark_record(self, genotype: Any, path: str) -> Dict[str, Any]:
+        """Look a genotype up in a table the user supplies (``zcpt query --benchmark-data``)."""
+        raise ZcptError(f"space '{self.name}' reads no user-supplied benchmark table")
+
+    # -- optional: input decisions (DARTS keeps 2 inputs per node) ---------------
+    def input_groups(self) -> List[InputGroup]:
+        """The space's input decisions (see the module docstring); empty: none."""
+        return []
