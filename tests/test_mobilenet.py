@@ -18,14 +18,7 @@ from zcpt.spaces.mobilenet import (
 PUBLISHED = json.loads((Path(__file__).parent / "data" / "proxylessnas.json").read_text())
 SHAPE_CHANGING = (0, 4, 8, 12, 16, 20)  # first block of every stage
 TINY = {"channels": 4}  # stem 4 channels, every width scaled by 4/32
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

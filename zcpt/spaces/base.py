@@ -309,6 +309,26 @@ class SearchSpace(abc.ABC):
     def format(self, genotype: Any) -> str:
         """The space's notation of a genotype (inverse of :meth:`parse`)."""
 
+    def chosen_ops(self, state: ArchState) -> Tuple[str, ...]:
+        """The one op alive on every edge, by name; error naming the first edge that is
+        not discretised (spaces whose genotype is one op per edge)."""
+        expected = (len(self.edges()), len(self.op_names))
+        if state.mask.shape != expected:
+            raise ZcptError(f"state shape {state.mask.shape} does not fit {self.name} {expected}")
+        for edge in self.edges():
+            if state.num_alive(edge.index) != 1:
+                raise ZcptError(
+                    f"state is not fully discretised: {edge.name} has {state.num_alive(edge.index)} ops alive"
+                )
+        return tuple(self.op_names[state.chosen(e.index)] for e in self.edges())
+
+    def state_of_ops(self, ops: Tuple[str, ...]) -> ArchState:
+        """The discretised state keeping op ``ops[e]`` on every edge ``e`` (inverse of :meth:`chosen_ops`)."""
+        state = self.initial_state()
+        for edge, op in zip(self.edges(), ops):
+            state = state.only(edge.index, self.op_index(op))
+        return state
+
     def sample(self, rng: np.random.Generator) -> Any:
         """A uniformly random genotype."""
         state = self.initial_state()

@@ -367,21 +367,10 @@ class MobileNetSpace(SearchSpace):
         return tuple(genotype)
 
     def genotype(self, state: ArchState) -> Genotype:
-        expected = (NUM_BLOCKS, len(OP_NAMES))
-        if state.mask.shape != expected:
-            raise ZcptError(f"state shape {state.mask.shape} does not fit mobilenet {expected}")
-        ops = []
-        for i in range(NUM_BLOCKS):
-            if state.num_alive(i) != 1:
-                raise ZcptError(f"state is not fully discretised: block{i + 1} has {state.num_alive(i)} ops alive")
-            ops.append(OP_NAMES[state.chosen(i)])
-        return self.check_genotype(tuple(ops))
+        return self.check_genotype(self.chosen_ops(state))
 
     def state_of(self, genotype: Union[Genotype, str]) -> ArchState:
-        state = self.initial_state()
-        for i, op in enumerate(self.check_genotype(genotype)):
-            state = state.only(i, OP_NAMES.index(op))
-        return state
+        return self.state_of_ops(self.check_genotype(genotype))
 
     def parse(self, text: str) -> Genotype:
         """Genotype of 21 op names (separated by spaces, commas or '|') or of the 21-digit code."""
