@@ -330,10 +330,16 @@ class SearchSpace(abc.ABC):
         return state
 
     def sample(self, rng: np.random.Generator) -> Any:
-        """A uniformly random genotype."""
+        """A uniformly random genotype: a random op per edge, then a random ``keep``-subset
+        of every input group's edges."""
         state = self.initial_state()
         for edge in self.edges():
             state = state.only(edge.index, int(rng.choice(edge.candidates)))
+        for group in self.input_groups():
+            keep = set(int(e) for e in rng.choice(group.edges, size=group.keep, replace=False))
+            for e in group.edges:
+                if e not in keep:
+                    state = state.without_edge(e)
         return self.genotype(state)
 
     def describe_genotype(self, genotype: Any) -> Dict[str, Any]:

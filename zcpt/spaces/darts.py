@@ -460,18 +460,6 @@ class DartsSpace(SearchSpace):
     def format(self, genotype: Any) -> str:
         return format_genotype(self._in_space(genotype))
 
-    def sample(self, rng: np.random.Generator) -> Genotype:
-        """A uniformly random genotype: a random op per edge, 2 random inputs per node."""
-        state = self.initial_state()
-        for edge in self._edges:
-            state = state.only(edge.index, int(rng.choice(edge.candidates)))
-        for group in self.input_groups():
-            keep = set(int(e) for e in rng.choice(group.edges, size=group.keep, replace=False))
-            for e in group.edges:
-                if e not in keep:
-                    state = state.without_edge(e)
-        return self.genotype(state)
-
 
 # -- the registered spaces ---------------------------------------------------------------
 #: RobustDARTS S1 (automl/RobustDARTS, src/spaces.py, ``primitives_1``), edge order as above.
