@@ -42,6 +42,10 @@ def test_21_blocks_with_skip_only_where_the_shape_is_kept(space):
     assert [i for i, (_, _, s) in enumerate(plan) if s == 2] == [0, 4, 8, 16]
     sizes = [len(e.candidates) for e in edges]
     assert int(np.prod(sizes, dtype=object)) == 6 ** 6 * 7 ** 15
+    # declarations: --channels scales the widths, no --cells; evaluation networks = the published backbones
+    assert (space.depth_option, space.width_option, space.input_shape) == (None, "channels", (3, 224, 224))
+    assert list(space.evaluation_settings) == ["proxyless", "mobile", "mobile14", "gpu", "cpu"]
+    assert space.evaluation_options("gpu") == {"widths": "gpu"} and space.num_classes == 1000
 
 
 def test_parse_format_and_code_round_trip(space):
@@ -215,7 +219,7 @@ def test_query_reports_params_and_multiply_adds(capsys):
     record = json.loads(capsys.readouterr().out)
     assert record["code"] == code and record["num_classes"] == 1000 and record["image_size"] == 224
     assert record["params_M"] == pytest.approx(4.080512) and round(record["flops_M"]) == 320
-    assert main(["query", "--space", "mobilenet", code, "--net", "widths=mobile"]) == 0
+    assert main(["query", "--space", "mobilenet", code, "--setting", "mobile"]) == 0
     out = capsys.readouterr().out
     assert "params          4.081 M, 1000 classes" in out and "320.4 M multiply-adds at 224x224" in out
     assert main(["query", "--space", "mobilenet", "0" * 21]) == 2

@@ -37,6 +37,8 @@ def test_parents_per_node_are_nasbench_1shot1s():
     assert [(g.name, len(g.edges), g.keep) for g in s3.input_groups()] == [
         ("1", 1, 1), ("2", 2, 1), ("3", 3, 1), ("4", 4, 2), ("5", 5, 2), ("out", 6, 2)]
     assert s3.op_names == OPS + ("path",)
+    assert (s3.depth_option, s3.width_option, s3.benchmark) == ("cells_per_stage", "channels", None)
+    assert s3.evaluation_options() == {"channels": 128, "cells_per_stage": 3}  # NAS-Bench-101's network
 
 
 def test_space_sizes_are_the_published_ones():

@@ -25,7 +25,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="classes of the network whose size is printed (default: the space's setting, "
                         "ImageNet's 1000 for mobilenet, else 10)")
     p.add_argument("--image-size", type=int, default=None, metavar="S",
-                   help="input side for the multiply-adds (default: the space's, 224 for mobilenet, else 32)")
+                   help="input side for the multiply-adds (default: the space's input shape, 224 for mobilenet, "
+                        "else 32)")
+    p.add_argument("--setting", default=None,
+                   help="evaluation network of the space (mobilenet: proxyless, mobile, mobile14, gpu, cpu; "
+                        "darts: standard, mobile; default: the space's first)")
     p.add_argument("--net", action="append", default=[], metavar="KEY=VALUE",
                    help="an option of the space's network, e.g. --net widths=mobile for the mobilenet "
                         "backbone of ProxylessNAS (mobile); repeatable")
@@ -36,16 +40,16 @@ def _network_record(space: Any, genotype: Any, args: argparse.Namespace) -> Dict
     from ..errors import ZcptError
     from ..search import describe
 
-    classes = args.num_classes if args.num_classes is not None else getattr(space, "num_classes", 10)
+    classes = args.num_classes if args.num_classes is not None else space.num_classes
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
         raise ZcptError(f"--num-classes must be a positive integer, got {classes!r}")
     if args.image_size is not None and args.image_size < 1:
         raise ZcptError(f"--image-size must be a positive integer, got {args.image_size}")
     record: Dict[str, Any] = {"space": space.name, "arch": space.format(genotype)}
     record.update(space.describe_genotype(genotype))
-    options = _options(args.net)
+    options = space.evaluation_options(args.setting)
+    options.update(_options(args.net))
     record.update(describe(space, space.format(genotype), classes, args.image_size, options))
-    record.update(options)
     record["num_classes"] = classes
     if args.benchmark_data is not None:
         record.update(space.benchmark_record(genotype, args.benchmark_data))
@@ -95,8 +99,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             _print_network_record(record)
         return 0
-    if args.benchmark_data is not None:
-        raise ZcptError(f"--benchmark-data does not apply to space '{args.space}'; use --data DIR")
+    for flag, value in (("--benchmark-data", args.benchmark_data), ("--setting", args.setting),
+                        ("--net", args.net or None), ("--num-classes", args.num_classes),
+                        ("--image-size", args.image_size)):
+        if value is not None:
+            raise ZcptError(f"{flag} does not apply to space '{args.space}', which has a tabular benchmark")
     bench = get_benchmark(space.benchmark, args.data)  # cheap: tables load on first query
     record = bench.query(genotype)
     if args.json:

@@ -296,8 +296,12 @@ class MobileNetSpace(SearchSpace):
 
     name = "mobilenet"
     op_names = OP_NAMES
-    input_size = INPUT_SIZE  # sizes are reported for the ImageNet network
+    depth_option = None  # 21 blocks, fixed
+    width_option = "channels"  # the stem width; every other width scales with it
+    input_shape = (3, INPUT_SIZE, INPUT_SIZE)  # the ImageNet network
     num_classes = 1000
+    #: the published backbones, the search space's first
+    evaluation_settings = {name: {"widths": name} for name in WIDTHS}
 
     def __init__(self, widths: Union[str, Widths] = "proxyless") -> None:
         # Which blocks may skip depends only on the stage layout, not on the widths

@@ -109,6 +109,10 @@ class NB1Shot1Space(SearchSpace):
     """One NAS-Bench-1Shot1 space (see the module docstring)."""
 
     op_names = OP_NAMES
+    depth_option = "cells_per_stage"  # cells per stack (NAS-Bench-101: 3)
+    width_option = "channels"  # stem channels (NAS-Bench-101: 128)
+    #: the network NAS-Bench-101 trained; no table is bundled (benchmark None), see benchmark_record
+    evaluation_settings = {"nb101": {"channels": STEM_CHANNELS, "cells_per_stage": CELLS_PER_STACK}}
 
     def __init__(self, name: str, parents: Sequence[int]) -> None:
         self.name = name
