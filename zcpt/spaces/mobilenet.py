@@ -214,14 +214,16 @@ class _Backbone:
         self.widths = widths
         self.stem = ConvBNReLU6(3, widths.stem, 3, stride=2, affine=affine)
         self.first = MBConv(widths.stem, widths.first, 1, 3, 1, affine)
-        self.blocks = nn.ModuleList(make_block(i, c_in, c_out, s) for i, (c_in, c_out, s) in enumerate(block_plan(widths)))
+        plan = block_plan(widths)
+        self.blocks = nn.ModuleList(make_block(i, c_in, c_out, s) for i, (c_in, c_out, s) in enumerate(plan))
         self.feature_mix = ConvBNReLU6(widths.stages[-1], widths.head, 1, affine=affine)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.classifier = nn.Linear(widths.head, num_classes)
 
     def classify(self, features: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(torch.flatten(self.global_pooling(features), 1)))  # type: ignore[attr-defined]
+        pooled = torch.flatten(self.global_pooling(features), 1)  # type: ignore[attr-defined]
+        return self.classifier(self.dropout(pooled))  # type: ignore[attr-defined]
 
 
 class MobileNetNetwork(_Backbone, Network):
