@@ -14,17 +14,6 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 # their own data point ZCPT_CACHE_DIR at a temporary directory themselves.
 
 
-@pytest.fixture(scope="module")
-def one_thread():
-    """Tiny networks gain nothing from intra-op threads on a busy 2-core machine (two
-    threads spin-waiting each other cost seconds per forward); restored afterwards.
-    Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="session")
 def make_image_folder(tmp_path_factory):
     """``make(classes, per_class, size)`` writes an image folder of random PNGs
