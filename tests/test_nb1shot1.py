@@ -16,7 +16,7 @@ from zcpt.cli import main
 from zcpt.errors import ArchStringError, ZcptError
 from zcpt.proxies import PROXIES, register_proxy
 from zcpt.search import SearchConfig, search
-from zcpt.search import runner
+from zcpt.search import rundir
 from zcpt.search.orders import list_orders
 from zcpt.spaces import Supernet, get_space, list_spaces
 from zcpt.spaces.nb101 import OPS, module_hash, prune, vertex_channels
@@ -297,7 +297,7 @@ def test_every_order_drives_both_kinds_of_decision(order, table_proxy, tmp_path)
                           batch_size=4, supernet_options=TINY, network_options=TINY, train_images=40)
     result = search(config, out_dir=tmp_path)
     assert S1.parse(result["genotype"]) == _expected_genotype()
-    decisions = json.loads((tmp_path / runner.STATE_FILE).read_text())["proposals"][0]["decisions"]
+    decisions = json.loads((tmp_path / rundir.STATE_FILE).read_text())["proposals"][0]["decisions"]
     op_part = [d for d in decisions if "edge" in d]
     input_part = [d for d in decisions if "input" in d]
     assert decisions == op_part + input_part  # ops first, then inputs
