@@ -334,7 +334,7 @@ class MobileNetSpace(SearchSpace):
             )
         return w
 
-    def build_supernet(self, num_classes: int = 1000, widths: Union[str, Widths] = "proxyless",
+    def build_supernet(self, num_classes: int = 10, widths: Union[str, Widths] = "proxyless",
                        channels: Optional[int] = None, affine: bool = False, **options: Any) -> MobileNetSupernet:
         """``widths``: a preset (see :data:`WIDTHS`) or 9 integers; ``channels``: the stem
         width, every other width scaled with it (quick runs)."""
@@ -342,7 +342,7 @@ class MobileNetSpace(SearchSpace):
             raise ZcptError(f"unknown mobilenet supernet option(s): {', '.join(sorted(options))}")
         return MobileNetSupernet(self, num_classes, self._widths(widths, channels), affine)
 
-    def build_network(self, genotype: Union[Genotype, str], num_classes: int = 1000,
+    def build_network(self, genotype: Union[Genotype, str], num_classes: int = 10,
                       widths: Union[str, Widths] = "proxyless", channels: Optional[int] = None,
                       dropout: float = 0.0, **options: Any) -> MobileNetNetwork:
         if options:
@@ -413,6 +413,10 @@ class MobileNetSpace(SearchSpace):
             stages.append(" ".join(g[start:start + n]))
             start += n
         return " | ".join(stages)
+
+    def op_modules(self, network: nn.Module) -> List[Tuple[int, nn.Module]]:
+        """Block i of a standalone network is edge i's op (a skip block has no modules)."""
+        return list(enumerate(network.blocks))
 
     def describe_genotype(self, genotype: Union[Genotype, str]) -> Dict[str, Any]:
         return {"code": self.code(genotype)}
