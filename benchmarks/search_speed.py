@@ -43,6 +43,7 @@ BATCH = {"darts": 64}
 #: A typical candidate per space (default: ``space.sample(np.random.default_rng(0))``).
 TYPICAL = {
     "nb201": "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+    "mobilenet": "3100-5133-6333-4333-6655-6",  # ProxylessNAS (mobile); nb1shot1-s1/s2/s3 use the default
 }
 HERE = Path(__file__).resolve().parent.parent
 

@@ -37,9 +37,9 @@ def _random_genotype_state(space, rng: np.random.Generator):
     state = space.initial_state()
     for edge in space.edges():
         state = state.only(edge.index, int(rng.choice(edge.candidates)))
-    for group in space.topology_groups():
-        keep = set(rng.choice(list(group), size=space.inputs_per_node, replace=False).tolist())
-        for e in group:
+    for group in space.input_groups():
+        keep = set(rng.choice(list(group.edges), size=group.keep, replace=False).tolist())
+        for e in group.edges:
             if e not in keep:
                 state = state.without_edge(e)
     return state
@@ -93,8 +93,8 @@ def test_sample_gives_valid_genotypes(name):
         g = space.sample(rng)
         state = space.state_of(g)
         assert space.genotype(state) == g
-        for group in space.topology_groups():
-            assert sum(not state.is_edge_removed(e) for e in group) == 2
+        for group in space.input_groups():
+            assert sum(not state.is_edge_removed(e) for e in group.edges) == 2
 
 
 def test_edge_names_candidates_and_topology():
@@ -105,11 +105,12 @@ def test_edge_names_candidates_and_topology():
     assert names[:5] == ["normal:2<-0", "normal:2<-1", "normal:3<-0", "normal:3<-1", "normal:3<-2"]
     assert names[13] == "normal:5<-4" and names[14] == "reduce:2<-0" and names[27] == "reduce:5<-4"
 
-    groups = darts.topology_groups()
-    assert [len(g) for g in groups] == [2, 3, 4, 5, 2, 3, 4, 5]
-    assert sorted(e for g in groups for e in g) == list(range(28))
-    assert list(groups[2]) == [5, 6, 7, 8] and list(groups[7]) == [23, 24, 25, 26, 27]
-    assert darts.inputs_per_node == 2
+    groups = darts.input_groups()
+    assert [len(g.edges) for g in groups] == [2, 3, 4, 5, 2, 3, 4, 5]
+    assert sorted(e for g in groups for e in g.edges) == list(range(28))
+    assert list(groups[2].edges) == [5, 6, 7, 8] and list(groups[7].edges) == [23, 24, 25, 26, 27]
+    assert {g.keep for g in groups} == {2}
+    assert [g.name for g in groups[:2]] == ["normal:2", "normal:3"]
 
     def cands(space, i):
         return {space.op_names[k] for k in space.edges()[i].candidates}
@@ -188,7 +189,7 @@ def test_node_with_all_edges_removed_forwards_zero():
     space = get_space("darts-s3")
     net = space.build_supernet(layers=3, channels=4)
     state = space.initial_state()
-    for e in space.topology_groups()[0] + space.topology_groups()[4]:  # node 2 of both cells
+    for e in space.input_groups()[0].edges + space.input_groups()[4].edges:  # node 2 of both cells
         state = state.without_edge(e)
     net.set_state(state)
     with torch.no_grad():

@@ -6,6 +6,7 @@ import os
 import pickle
 import tarfile
 import time
+from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,10 @@ import pytest
 import torch
 from PIL import Image
 
-from zcpt.data import BatchSource, ImageDataset, channel_stats, formats, list_datasets, load_dataset
-from zcpt.data.transforms import apply_crop_flip, apply_cutout, cutout_mask, random_crop_flip
+from zcpt.data import Augmentation, BatchSource, ImageDataset, channel_stats, formats, list_datasets, load_dataset
+from zcpt.data.transforms import (
+    apply_crop_flip, apply_cutout, center_boxes, color_jitter, cutout_mask, random_crop_flip, random_resized_boxes,
+)
 from zcpt.errors import DataError, UnknownNameError
 from zcpt.paths import data_file
 
@@ -292,6 +295,86 @@ def test_image_folder_rejects_mixed_sizes(tmp_path):
     with pytest.raises(DataError) as err:
         load_dataset("imagefolder", path=tmp_path)
     _assert_one_line_naming(err.value, "1.png")
+    assert "--image-size" in str(err.value)
+
+
+def test_image_folder_at_an_image_size_resizes_on_load(tmp_path):
+    """Mixed sizes (and non-square images) are resized to S x S as they are read, bilinear as PIL does."""
+    rng = np.random.default_rng(8)
+    wide = rng.integers(0, 256, size=(10, 30, 3), dtype=np.uint8)
+    small = _images(rng, 1, 8)[0]
+    _write_folder(tmp_path, {"train/a/0.png": wide, "train/b/1.png": small, "test/a/2.png": small})
+    ds = load_dataset("imagefolder", path=tmp_path, image_size=16)
+    assert ds.image_size == (16, 16) and ds.batch_image_size == (16, 16) and ds.output_size is None
+    assert ds.train_images.shape == (2, 16, 16, 3) and ds.test_images.shape == (1, 16, 16, 3)
+    expected = np.asarray(Image.fromarray(wide).resize((16, 16), Image.BILINEAR))
+    assert np.array_equal(ds.train_images[0], expected)
+    x, _ = BatchSource(ds, "train", 2, augment=False).batch(0)
+    assert x.shape == (2, 3, 16, 16)
+    with pytest.raises(DataError, match="image size must be a positive integer"):
+        load_dataset("imagefolder", path=tmp_path, image_size=0)
+
+
+def test_stored_data_is_resized_per_batch():
+    """CIFAR-style data keeps its stored images; batches come out at the output size,
+    the stored batch (after the crop-and-flip) resized bilinearly."""
+    ds = _tiny_ds(side=8)
+    big = ds.at_size(20)
+    assert big.image_size == (8, 8) and big.batch_image_size == (20, 20)
+    assert big.train_images is ds.train_images  # nothing copied
+    assert big.subset(8, 0).batch_image_size == (20, 20)
+    assert ds.at_size(8).output_size is None and ds.at_size(None) is ds
+    for augment in (False, True):
+        small, _ = BatchSource(ds, "train", 5, seed=3, augment=augment).batch(2)
+        large, _ = BatchSource(big, "train", 5, seed=3, augment=augment).batch(2)
+        assert large.shape == (5, 3, 20, 20)
+        # normalisation is per-channel affine, so it commutes with the (linear) resize
+        expected = torch.nn.functional.interpolate(small, size=(20, 20), mode="bilinear", align_corners=False)
+        assert torch.allclose(large, expected, atol=1e-5)
+
+
+def test_bundled_cifar10_upsampled(cifar10):
+    ds = load_dataset("cifar10", image_size=64)
+    assert ds.image_size == (32, 32) and ds.batch_image_size == (64, 64)
+    x, y = BatchSource(ds.subset(50, 0), "train", 4, seed=0).batch(0)
+    assert x.shape == (4, 3, 64, 64) and y.shape == (4,)
+
+
+def test_resized_crop_boxes_and_center_crop():
+    rng = np.random.default_rng(0)
+    boxes = random_resized_boxes(rng, 500, 300, 400, 0.08)
+    top, left, h, w = boxes.T
+    assert (top >= 0).all() and (left >= 0).all() and (top + h <= 300).all() and (left + w <= 400).all()
+    area = h * w / (300 * 400)
+    assert area.min() >= 0.079 and area.max() <= 1.0
+    ratio = w / h
+    assert ratio.min() > 0.74 and ratio.max() < 1.34  # 3/4 .. 4/3, up to rounding
+    assert np.array_equal(boxes, random_resized_boxes(np.random.default_rng(0), 500, 300, 400, 0.08))
+    assert center_boxes(2, 32, 32, 0.875).tolist() == [[2, 2, 28, 28]] * 2
+
+
+def test_imagenet_style_batches_are_seeded_and_in_range():
+    ds = _tiny_ds(side=16).at_size(12)
+    aug = Augmentation(resized_crop=0.25, color_jitter=0.4, center_crop=0.75)
+    train = BatchSource(ds, "train", 6, seed=1, augment=True, augmentation=aug)
+    a, _ = train.batch(0)
+    assert a.shape == (6, 3, 12, 12) and torch.equal(a, train.batch(0)[0]) and not torch.equal(a, train.batch(1)[0])
+    test = BatchSource(ds, "train", 6, seed=1, augment=False, augmentation=aug)
+    t, _ = test.batch(0)
+    # an un-augmented batch is the central 12x12 of each 16x16 image (resizing 12 -> 12 is exact)
+    expected = BatchSource(dataclasses_replace(ds, output_size=None), "train", 6, seed=1, augment=False).batch(0)[0]
+    assert torch.allclose(t, expected[:, :, 2:14, 2:14], atol=1e-6)
+
+
+def test_color_jitter():
+    rng = np.random.default_rng(0)
+    x = torch.rand(4, 3, 5, 5)
+    assert torch.allclose(color_jitter(x, np.random.default_rng(0), 0.0), x, atol=1e-5)  # strength 0: unchanged
+    y = color_jitter(x, rng, 0.4)
+    assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1 and not torch.allclose(y, x)
+    assert torch.equal(y, color_jitter(x, np.random.default_rng(0), 0.4))
+    gray = torch.full((1, 3, 2, 2), 0.5)
+    assert torch.allclose(color_jitter(gray, np.random.default_rng(1), 0.0), gray)
 
 
 def test_decompression_bomb_is_refused_before_decoding(tmp_path, monkeypatch):

@@ -31,7 +31,7 @@ def test_space_samples_are_uniform_per_edge(name: str) -> None:
             counts = masks[:, edge.index][:, list(edge.candidates)].sum(axis=0)
         assert _uniform_p(counts) > 1e-3, (edge.name, counts)
     if name == "darts":  # the two inputs of node 5 (5 inputs): all 10 pairs equally likely
-        group = space.topology_groups()[3]
+        group = space.input_groups()[3].edges
         pairs = [tuple(e for e in group if masks[i, e].any()) for i in range(len(states))]
         values, counts = np.unique(np.array(pairs), axis=0, return_counts=True)
         assert len(values) == 10 and _uniform_p(counts) > 1e-3

@@ -422,12 +422,12 @@ def test_darts_topology_step_matches_brute_force(darts_table_proxy: None, tmp_pa
             assert d["op"] == DARTS.op_names[max(state.alive(edge), key=lambda o: DARTS_TABLE[edge, o])]
             state = state.only(edge, DARTS.op_index(d["op"]))
     assert state.is_discrete() and all(state.num_alive(e) == 1 for e in range(len(names)))
-    for group in DARTS.topology_groups():
-        if len(group) > 2:  # keep the 2 inputs whose removal lowers S most
+    for group in DARTS.input_groups():
+        if len(group.edges) > 2:  # keep the 2 inputs whose removal lowers S most
             loss = {e: _darts_table_score(state.mask) - _darts_table_score(state.without_edge(e).mask)
-                    for e in group}
-            keep = sorted(group, key=lambda e: -loss[e])[:2]
-            for e in group:
+                    for e in group.edges}
+            keep = sorted(group.edges, key=lambda e: -loss[e])[:2]
+            for e in group.edges:
                 if e not in keep:
                     state = state.without_edge(e)
     assert DARTS.parse(result["genotype"]) == DARTS.genotype(state)

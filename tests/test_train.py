@@ -178,7 +178,7 @@ def test_training_learns(tmp_path):
 
 def test_bad_inputs(cifar, tmp_path):
     config = TrainConfig(**TINY)
-    with pytest.raises(ZcptError, match="not one"):
+    with pytest.raises(ZcptError, match="is neither"):
         train("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
               "nb201", config, tmp_path, data=cifar)
     with pytest.raises(ZcptError, match="malformed DARTS genotype"):
@@ -233,3 +233,67 @@ def test_cli_train_stop_and_resume(tmp_path, capsys):
     assert "conflicts with space 'darts'" in capsys.readouterr().err
     assert main(["train", "--genotype", "Genotype(normal=[('bogus_op', 0)])", "--out", str(out)]) == 2
     assert "malformed DARTS genotype" in capsys.readouterr().err
+
+
+# -- the ProxylessNAS ImageNet recipe (mobilenet) ----------------------------------------------------
+MOBILE = "3100-5133-6333-4333-6655-6"  # ProxylessNAS (mobile)
+TINY_WIDTHS = "4,4,4,6,8,10,12,14,16"  # stem, first block, 6 stages, head
+
+
+def test_imagenet_setting_is_the_proxylessnas_recipe():
+    c = TrainConfig.from_setting("imagenet")
+    assert (c.epochs, c.batch_size, c.lr, c.momentum, c.nesterov) == (300, 1024, 0.5, 0.9, True)
+    assert (c.label_smoothing, c.color_jitter, c.resized_crop, c.test_crop, c.image_size) == (0.1, 0.4, 0.08, 0.875, 224)
+    assert (c.weight_decay, c.bn_weight_decay) == (4e-5, False)
+    assert (c.cutout, c.auxiliary_weight, c.drop_path, c.grad_clip, c.layers, c.channels) == (0, 0.0, 0.0, 0.0, None, None)
+    assert TrainConfig.from_setting("imagenet", lr=0.2, label_smoothing=0.0).lr == 0.2  # every value a flag
+    with pytest.raises(ZcptError, match="label_smoothing must be in"):
+        TrainConfig.from_setting("imagenet", label_smoothing=1.5)
+    with pytest.raises(ZcptError, match="test_crop must be in"):
+        TrainConfig(test_crop=0.0)
+
+
+def test_label_smoothing_and_no_weight_decay_on_batch_norm():
+    from zcpt.spaces import get_space
+    from zcpt.training.trainer import _optimizer
+
+    torch.manual_seed(0)
+    logits, y = torch.randn(6, 5), torch.randint(0, 5, (6,))
+    smooth = _loss_and_logits(logits, y, 0.0, label_smoothing=0.1)[0]
+    target = torch.full((6, 5), 0.1 / 5).scatter_(1, y[:, None], 0.9 + 0.1 / 5)
+    assert torch.allclose(smooth, -(target * F.log_softmax(logits, 1)).sum(1).mean())
+
+    net = get_space("mobilenet").build_network(MOBILE, num_classes=3, widths=TINY_WIDTHS)
+    groups = _optimizer(net, TrainConfig.from_setting("imagenet")).param_groups
+    bn = {id(p) for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters()}
+    assert {id(p) for p in groups[1]["params"]} == bn and groups[1]["weight_decay"] == 0.0
+    assert groups[0]["weight_decay"] == 4e-5 and not bn & {id(p) for p in groups[0]["params"]}
+    assert groups[0]["nesterov"] is True
+    assert len(_optimizer(net, TrainConfig(layers=None, channels=None)).param_groups) == 1
+
+
+def test_cli_trains_mobilenet_with_the_imagenet_recipe(tmp_path, capsys, make_image_folder):
+    """A few steps at a chosen image size on a generated image folder; mobilenet's default setting
+    is imagenet, and its DARTS-only options are refused."""
+    data = make_image_folder(3, 8, 20)
+    test = data / "test"
+    for c in range(3):
+        (test / f"class{c}").mkdir(parents=True)
+        for k in range(2):
+            (data / "train" / f"class{c}" / f"{k}.png").rename(test / f"class{c}" / f"{k}.png")
+    out = tmp_path / "train"
+    flags = ["--space", "mobilenet", "--genotype", MOBILE, "--dataset", "imagefolder", "--data", str(data),
+             "--image-size", "24", "--widths", TINY_WIDTHS, "--batch-size", "6", "--epochs", "2", "--max-steps", "2"]
+    assert main(["train", *flags, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "training on imagefolder (18 train / 6 test images)" in text and "final test error" in text
+    result = json.loads((out / RESULT_FILE).read_text())
+    assert result["space"] == "mobilenet" and result["config"]["setting"] == "imagenet"
+    assert result["config"]["image_size"] == 24 and result["config"]["label_smoothing"] == 0.1
+    history = _checkpoint(out)["history"]
+    assert [r["lr"] for r in history] == pytest.approx([0.5, 0.25])  # cosine over 2 epochs from lr 0.5
+    assert all(math.isfinite(r["train_loss"]) for r in history)
+    assert main(["train", *flags, "--layers", "3", "--out", str(tmp_path / "bad")]) == 2
+    assert "space 'mobilenet' has no layers" in capsys.readouterr().err
+    assert main(["train", "--genotype", V2, "--setting", "imagenet", "--out", str(tmp_path / "bad2")]) == 2
+    assert "needs layers and channels" in capsys.readouterr().err

@@ -49,11 +49,7 @@ Group = Tuple[Tuple[int, ...], int]  # (candidate input edges of a node, how man
 
 def input_groups(space: SearchSpace) -> List[Group]:
     """The space's input decisions as ``(edges, keep)`` pairs (DARTS: 2 of each node's inputs)."""
-    groups = getattr(space, "input_groups", None)
-    if callable(groups):
-        return [(tuple(g.edges), int(g.keep)) for g in groups()]
-    keep = getattr(space, "inputs_per_node", None)
-    return [(tuple(g), int(keep)) for g in space.topology_groups()] if keep else []
+    return [(tuple(g.edges), int(g.keep)) for g in space.input_groups()]
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="cifar10, cifar100, svhn, imagenet16-120 or imagefolder (default: cifar10)")
     p.add_argument("--data", default=None, metavar="PATH",
                    help="dataset location (default: the bundled CIFAR-10)")
+    p.add_argument("--image-size", type=int, default=None, metavar="S",
+                   help="search on S x S images: image folders are resized as they are read, other data "
+                        "(e.g. the 32x32 CIFAR-10) per batch (default: the data's own size)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     p.add_argument("--proxy-option", action="append", default=[], metavar="NAME=VALUE",
                    help="an option the proxy declares, e.g. --proxy-option gaussian_init=true (repeatable; "
@@ -188,6 +191,7 @@ def config_from_args(args: argparse.Namespace):
         supernet_options=dict(size), network_options=dict(size), train_images=args.train_images,
         max_params=args.max_params, max_flops=args.max_flops, max_latency_ms=args.max_latency_ms,
         latency_table=args.latency_table,
+        image_size=args.image_size,
     )
 
 
@@ -214,7 +218,8 @@ def format_result(result: Dict[str, Any], out_dir: Path) -> str:
     if "params_M" in bench:
         size = f" ({bench['layers']} cells, {bench['channels']} channels)" if "layers" in bench else ""
         lines.append(f"{'params':<16}{bench['params_M']:.3f} M{size}")
-        lines.append(f"{'FLOPs':<16}{bench['flops_M']:.1f} M multiply-adds")
+        at = f" at {bench['image_size']}x{bench['image_size']}" if "image_size" in bench else ""
+        lines.append(f"{'FLOPs':<16}{bench['flops_M']:.1f} M multiply-adds{at}")
     budget = result.get("budget") or {}
     if budget:
         from ..budget import DISPLAY

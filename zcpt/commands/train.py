@@ -1,4 +1,4 @@
-"""``zcpt train``: train a found architecture with the DARTS evaluation recipe."""
+"""``zcpt train``: train a found architecture (DARTS recipe; ProxylessNAS ImageNet recipe for mobilenet)."""
 from __future__ import annotations
 
 import argparse
@@ -14,10 +14,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="result.json of a search (or its directory)")
     p.add_argument("--space", default=None, help="search space (default: the result's, else darts)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (checkpoint, log, result)")
-    p.add_argument("--setting", choices=("standard", "mobile"), default="standard",
-                   help="standard: 20 cells x 36 channels (CIFAR-10); mobile: 8 x 16 (CIFAR-100/SVHN); "
+    p.add_argument("--setting", choices=("standard", "mobile", "imagenet"), default=None,
+                   help="standard: DARTS, 20 cells x 36 channels (CIFAR-10); mobile: 8 x 16 (CIFAR-100/SVHN); "
+                        "imagenet: the ProxylessNAS recipe at 224x224 (default for mobilenet, else standard); "
                         "flags below override it")
-    p.add_argument("--dataset", default="cifar10", help="cifar10, cifar100 or svhn (default: cifar10)")
+    p.add_argument("--dataset", default="cifar10",
+                   help="cifar10, cifar100, svhn or imagefolder (default: cifar10)")
     p.add_argument("--data", default=None, metavar="PATH", help="dataset location (default: the bundled CIFAR-10)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     p.add_argument("--seed", type=int, default=None, help="seed of weights, batches and augmentation (default: 0)")
@@ -33,7 +35,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--weight-decay", type=float, default=None, help="weight decay (default: 3e-4)")
     r.add_argument("--grad-clip", type=float, default=None, help="gradient-norm clip, 0 disables it (default: 5)")
     r.add_argument("--batch-size", type=int, default=None, help="batch size (default: 96)")
-    r.add_argument("--epochs", type=int, default=None, help="epochs (default: 600)")
+    r.add_argument("--epochs", type=int, default=None, help="epochs (default: 600; imagenet: 300)")
+    r.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None,
+                   help="Nesterov momentum (default: off; imagenet: on)")
+    r.add_argument("--bn-weight-decay", action=argparse.BooleanOptionalAction, default=None,
+                   help="weight decay on batch-norm parameters too (default: on; imagenet: off)")
+    r.add_argument("--label-smoothing", type=float, default=None, help="label smoothing (default: 0; imagenet: 0.1)")
+    r.add_argument("--color-jitter", type=float, default=None,
+                   help="brightness/contrast/saturation jitter strength, hue a quarter of it, 0 disables "
+                        "(default: 0; imagenet: 0.4)")
+    r.add_argument("--resized-crop", type=float, default=None, metavar="MIN_AREA",
+                   help="random resized crops of at least this area fraction instead of pad-and-crop, 0 disables "
+                        "(default: 0; imagenet: 0.08)")
+    r.add_argument("--test-crop", type=float, default=None,
+                   help="fraction of the side kept around the centre of test images (default: 1; imagenet: 0.875)")
+    r.add_argument("--image-size", type=int, default=None, metavar="S",
+                   help="train and test on S x S images (default: the data's; imagenet: 224)")
+    r.add_argument("--widths", default=None,
+                   help="mobilenet backbone: proxyless, mobile, mobile14, gpu, cpu or 9 comma-separated widths "
+                        "(default: proxyless)")
+    r.add_argument("--dropout", type=float, default=None, help="dropout before the classifier, mobilenet (default: 0)")
 
     s = p.add_argument_group("short runs and resuming")
     s.add_argument("--train-images", type=int, default=None, metavar="N", help="train on a balanced subset of N images")
@@ -62,16 +83,19 @@ def _architecture(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from ..device import resolve_device
     from ..training import TrainConfig, train
+    from ..training.recipes import default_setting
 
     space_name, genotype = _architecture(args)
     device = resolve_device(args.device)
     config = TrainConfig.from_setting(
-        args.setting, dataset=args.dataset.lower(), seed=args.seed,
+        args.setting or default_setting(space_name), dataset=args.dataset.lower(), seed=args.seed,
         layers=args.layers, channels=args.channels, auxiliary_weight=args.auxiliary_weight,
         cutout=args.cutout, drop_path=args.drop_path, lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, grad_clip=args.grad_clip, batch_size=args.batch_size,
         epochs=args.epochs, train_images=args.train_images, test_images=args.test_images,
-        max_steps=args.max_steps,
+        max_steps=args.max_steps, nesterov=args.nesterov, bn_weight_decay=args.bn_weight_decay,
+        label_smoothing=args.label_smoothing, color_jitter=args.color_jitter, resized_crop=args.resized_crop,
+        test_crop=args.test_crop, image_size=args.image_size, widths=args.widths, dropout=args.dropout,
     )
     result = train(
         genotype, space_name, config, args.out, device=device, data_path=args.data,

@@ -15,7 +15,8 @@ import torch
 from ..errors import DataError, check_int
 from .datasets import ImageDataset
 from .transforms import (
-    DeviceLike, apply_cutout, cutout_mask, random_crop_flip, to_normalized_tensor,
+    Augmentation, DeviceLike, apply_cutout, center_boxes, color_jitter, crop_resize, cutout_mask, normalize,
+    random_crop_flip, random_resized_boxes, resize_batch, to_unit_tensor,
 )
 
 Batch = Tuple[torch.Tensor, torch.Tensor]
@@ -32,7 +33,10 @@ class BatchSource:
 
     ``indices`` restricts the source to those images of the split (e.g. the
     first half of the train set). ``padding`` overrides the dataset's crop
-    padding. With ``augment=True`` each batch is randomly cropped and flipped.
+    padding. With ``augment=True`` each batch is randomly cropped and flipped;
+    ``augmentation`` replaces that by an ImageNet-style pipeline (random
+    resized crops, colour jitter; a central crop for test batches). Batches
+    have the dataset's ``batch_image_size`` (resized when it is not the stored size).
     """
 
     def __init__(
@@ -45,6 +49,7 @@ class BatchSource:
         device: DeviceLike = "cpu",
         indices: Optional[Union[Sequence[int], np.ndarray]] = None,
         padding: Optional[int] = None,
+        augmentation: Optional[Augmentation] = None,
     ) -> None:
         images, labels = ds.split(split)
         check_int(batch_size, "batch size")
@@ -55,6 +60,8 @@ class BatchSource:
         self.augment = bool(augment)
         self.device = torch.device(device)
         self.padding = int(ds.crop_padding if padding is None else padding)
+        self.augmentation = augmentation or Augmentation()
+        self.image_size = ds.batch_image_size
         if indices is None:
             self.indices = np.arange(len(labels), dtype=np.int64)
         else:
@@ -92,9 +99,21 @@ class BatchSource:
         """Build the batch of ``positions`` (into ``self.indices``), drawing from ``rng``."""
         rows = self.indices[positions]
         images = self._images[rows]
-        if self.augment:
-            images = random_crop_flip(images, rng, self.padding)
-        x = to_normalized_tensor(images, self.dataset.mean, self.dataset.std, self.device)
+        aug = self.augmentation
+        b, h, w = images.shape[:3]
+        if self.augment and aug.resized_crop > 0:
+            boxes = random_resized_boxes(rng, b, h, w, aug.resized_crop)
+            x = crop_resize(images, boxes, rng.random(b) < 0.5, self.image_size, self.device)
+        elif not self.augment and aug.center_crop < 1:
+            boxes = center_boxes(b, h, w, aug.center_crop)
+            x = crop_resize(images, boxes, np.zeros(b, dtype=bool), self.image_size, self.device)
+        else:
+            if self.augment:
+                images = random_crop_flip(images, rng, self.padding)
+            x = resize_batch(to_unit_tensor(images, self.device), self.image_size)
+        if self.augment and aug.color_jitter > 0:
+            x = color_jitter(x, rng, aug.color_jitter)
+        x = normalize(x, self.dataset.mean, self.dataset.std)
         if cutout > 0:
             b, _, h, w = x.shape
             x = apply_cutout(x, cutout_mask(rng, b, h, w, int(cutout)))

@@ -3,15 +3,22 @@
 A dataset is held in memory as uint8 ``(N, H, W, 3)`` arrays; normalisation and
 augmentation happen per batch (see :mod:`zcpt.data.batches`). The CIFAR-10 JPEG
 tarball is decoded once and cached as ``.npz`` under ``cache_dir("datasets")``.
+
+Any input size (``load_dataset(..., image_size=S)``, ``--image-size``): image
+folders are resized to S x S as they are read (their images may have any
+sizes); every other dataset keeps its stored images (32 x 32 CIFAR-10 would
+take 49 times the memory at 224) and its batches are resized to S x S
+(bilinear, after the crop-and-flip augmentation), see ``ImageDataset.output_size``.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple, Union
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -43,6 +50,8 @@ class ImageDataset:
 
     ``mean``/``std`` are per-channel in [0, 1] pixel units. ``crop_padding`` is
     the zero padding of the random-crop augmentation (4 for 32x32, 2 for 16x16).
+    ``output_size``: the side of the batches when it differs from the stored
+    images' (they are resized per batch); None: the stored size.
     """
 
     name: str
@@ -54,6 +63,7 @@ class ImageDataset:
     test_images: Optional[np.ndarray] = None
     test_labels: Optional[np.ndarray] = None
     crop_padding: Optional[int] = None
+    output_size: Optional[int] = None
 
     def __post_init__(self) -> None:
         self.classes = [str(c) for c in self.classes]
@@ -72,6 +82,10 @@ class ImageDataset:
                 )
         if self.crop_padding is None:
             self.crop_padding = max(1, self.image_size[0] // 8)
+        if self.output_size is not None:
+            self.output_size = check_image_size(self.output_size)
+            if (self.output_size, self.output_size) == self.image_size:
+                self.output_size = None
 
     def _checked(self, images: np.ndarray, labels: np.ndarray, split: str) -> Tuple[np.ndarray, np.ndarray]:
         images = np.ascontiguousarray(images)
@@ -91,6 +105,17 @@ class ImageDataset:
     @property
     def image_size(self) -> Tuple[int, int]:
         return int(self.train_images.shape[1]), int(self.train_images.shape[2])
+
+    @property
+    def batch_image_size(self) -> Tuple[int, int]:
+        """``(H, W)`` of the batches: ``output_size`` if set, else the stored size."""
+        return (self.output_size, self.output_size) if self.output_size else self.image_size
+
+    def at_size(self, size: Optional[int]) -> "ImageDataset":
+        """This dataset with batches of ``size x size`` (None: unchanged); shares the arrays."""
+        if size is None:
+            return self
+        return dataclasses.replace(self, output_size=check_image_size(size))
 
     @property
     def num_train(self) -> int:
@@ -126,8 +151,15 @@ class ImageDataset:
         return ImageDataset(
             self.name, list(self.classes), self.mean, self.std,
             self.train_images[train_idx], self.train_labels[train_idx],
-            test_images, test_labels, self.crop_padding,
+            test_images, test_labels, self.crop_padding, self.output_size,
         )
+
+
+def check_image_size(size: Any) -> int:
+    """``size`` as a positive int, or a one-line DataError."""
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise DataError(f"image size must be a positive integer, got {size!r}")
+    return int(size)
 
 
 def balanced_indices(labels: np.ndarray, n: int, rng: np.random.Generator, split: str, name: str) -> np.ndarray:
@@ -215,12 +247,16 @@ def read_cached_tarball(path: Path) -> RawSplits:
 
 # -- registry --------------------------------------------------------------------
 
-Loader = Callable[[Optional[Path]], ImageDataset]
+Loader = Callable[[Optional[Path], Optional[int]], ImageDataset]
 DATASETS: Registry[Loader] = Registry("dataset")
 
 
 def register_dataset(name: str, **meta):
-    """Register ``loader(path: Optional[Path]) -> ImageDataset`` under ``name``."""
+    """Register ``loader(path: Optional[Path], image_size: Optional[int]) -> ImageDataset``.
+
+    A loader may resize as it reads (the image-folder readers do: their images
+    may differ in size) or ignore ``image_size``; :func:`load_dataset` then sets
+    the batch size of whatever it returns (:meth:`ImageDataset.at_size`)."""
     return DATASETS.register(name, **meta)
 
 
@@ -235,14 +271,14 @@ def _need_path(name: str, path: Optional[Path], expected: str) -> Path:
     return path
 
 
-def _from_folder(name: str, path: Path) -> ImageDataset:
-    raw = formats.read_image_folder(path, name)
+def _from_folder(name: str, path: Path, image_size: Optional[int] = None) -> ImageDataset:
+    raw = formats.read_image_folder(path, name, image_size)
     mean, std = channel_stats(raw.train_images)
     return _build(name, raw, mean, std)
 
 
 @register_dataset("cifar10", image_size=32)
-def _load_cifar10(path: Optional[Path]) -> ImageDataset:
+def _load_cifar10(path: Optional[Path], image_size: Optional[int] = None) -> ImageDataset:
     """CIFAR-10: the bundled JPEG tarball, a cifar-10-batches-py dir, or an image folder."""
     if path is None:
         path = data_file("cifar10", "cifar10-jpeg.tar.gz")
@@ -255,7 +291,7 @@ def _load_cifar10(path: Optional[Path]) -> ImageDataset:
     if (path / "data_batch_1").exists() or (path / "cifar-10-batches-py").is_dir():
         return _build("cifar10", formats.read_cifar10_pickles(path), CIFAR10_MEAN, CIFAR10_STD)
     if (path / "train").is_dir():
-        return _from_folder("cifar10", path)
+        return _from_folder("cifar10", path, image_size)
     raise DataError(
         f"cifar10: {path} is neither a JPEG tarball, a cifar-10-batches-py directory "
         f"nor an image folder with train/<class>/ images"
@@ -263,37 +299,40 @@ def _load_cifar10(path: Optional[Path]) -> ImageDataset:
 
 
 @register_dataset("cifar100", image_size=32)
-def _load_cifar100(path: Optional[Path]) -> ImageDataset:
+def _load_cifar100(path: Optional[Path], image_size: Optional[int] = None) -> ImageDataset:
     """CIFAR-100 (fine labels) from a cifar-100-python directory."""
     path = _need_path("cifar100", path, "a cifar-100-python directory")
     return _build("cifar100", formats.read_cifar100_pickles(path), CIFAR100_MEAN, CIFAR100_STD)
 
 
 @register_dataset("svhn", image_size=32)
-def _load_svhn(path: Optional[Path]) -> ImageDataset:
+def _load_svhn(path: Optional[Path], image_size: Optional[int] = None) -> ImageDataset:
     """SVHN from a directory with train_32x32.mat / test_32x32.mat."""
     path = _need_path("svhn", path, "a directory with train_32x32.mat and test_32x32.mat")
     return _build("svhn", formats.read_svhn(path), SVHN_MEAN, SVHN_STD)
 
 
 @register_dataset("imagenet16-120", image_size=16)
-def _load_imagenet16_120(path: Optional[Path]) -> ImageDataset:
+def _load_imagenet16_120(path: Optional[Path], image_size: Optional[int] = None) -> ImageDataset:
     """ImageNet16-120: the first 120 classes of the 16x16 ImageNet batches."""
     path = _need_path("imagenet16-120", path, "a directory with train_data_batch_1..10 and val_data")
     return _build("imagenet16-120", formats.read_imagenet16(path, 120), IMAGENET16_MEAN, IMAGENET16_STD)
 
 
 @register_dataset("imagefolder")
-def _load_imagefolder(path: Optional[Path]) -> ImageDataset:
+def _load_imagefolder(path: Optional[Path], image_size: Optional[int] = None) -> ImageDataset:
     """Your own images: train/<class>/*.jpg|png (+ optional test/); stats from train."""
-    return _from_folder("imagefolder", _need_path("imagefolder", path, "a folder with train/<class>/ images"))
+    return _from_folder("imagefolder", _need_path("imagefolder", path, "a folder with train/<class>/ images"),
+                        image_size)
 
 
 def list_datasets() -> List[str]:
     return DATASETS.names()
 
 
-def load_dataset(name: str, path: Optional[PathLike] = None) -> ImageDataset:
-    """Load dataset ``name`` from ``path`` (``None``: the bundled copy, CIFAR-10 only)."""
+def load_dataset(name: str, path: Optional[PathLike] = None, image_size: Optional[int] = None) -> ImageDataset:
+    """Load dataset ``name`` from ``path`` (``None``: the bundled copy, CIFAR-10 only),
+    with ``image_size x image_size`` batches if given (see the module docstring)."""
     loader = DATASETS.get(name.lower())
-    return loader(None if path is None else Path(path).expanduser())
+    size = None if image_size is None else check_image_size(image_size)
+    return loader(None if path is None else Path(path).expanduser(), size).at_size(size)

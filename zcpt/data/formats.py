@@ -241,16 +241,20 @@ def read_imagenet16(path: Path, num_classes: int = 120) -> RawSplits:
 
 # -- images ------------------------------------------------------------------
 
-def decode_image(data: bytes, name: str, what: str) -> np.ndarray:
-    """RGB pixels of one encoded image. An image whose header claims more pixels than
-    PIL's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) is refused, not decoded."""
+def decode_image(data: bytes, name: str, what: str, size: Optional[int] = None) -> np.ndarray:
+    """RGB uint8 ``(H, W, 3)``; with ``size``, resized (bilinear) to ``size x size``. An image
+    whose header claims more pixels than PIL's decompression-bomb limit
+    (``Image.MAX_IMAGE_PIXELS``) is refused, not decoded."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as img:
-                return np.asarray(img.convert("RGB"))
+                rgb = img.convert("RGB")
+                if size is not None and rgb.size != (size, size):
+                    rgb = rgb.resize((size, size), Image.BILINEAR)
+                return np.asarray(rgb)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DataError(f"{what}: refusing image {name}: {one_line(exc)}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
@@ -258,13 +262,14 @@ def decode_image(data: bytes, name: str, what: str) -> np.ndarray:
 
 
 def _stack(images: List[np.ndarray], names: List[str], what: str, where: str) -> np.ndarray:
-    """Stack equally-sized images; zcpt does not resize, so sizes must agree."""
+    """Stack equally-sized images (without an image size, sizes must agree)."""
     shape = images[0].shape
     for img, name in zip(images, names):
         if img.shape != shape:
             raise DataError(
                 f"{what}: image {name} is {img.shape[1]}x{img.shape[0]} but {names[0]} is "
-                f"{shape[1]}x{shape[0]}; all images in {where} must have one size"
+                f"{shape[1]}x{shape[0]}; all images in {where} must have one size (or pass an image size "
+                f"to resize them on load, --image-size)"
             )
     return np.stack(images)
 
@@ -315,11 +320,12 @@ def read_jpeg_tarball(path: Path) -> RawSplits:
     return RawSplits(list(CIFAR10_CLASSES), out["train"][0], out["train"][1], out["test"][0], out["test"][1])
 
 
-def read_image_folder(path: Path, what: str = "imagefolder") -> RawSplits:
+def read_image_folder(path: Path, what: str = "imagefolder", image_size: Optional[int] = None) -> RawSplits:
     """``train/<class>/*.jpg|png`` (and optionally ``test/<class>/...``).
 
     Classes are the sorted names of the train sub-folders; test folders must use
-    the same names.
+    the same names. With ``image_size`` every image is resized to
+    ``image_size x image_size`` as it is decoded, so images of any sizes can be mixed.
     """
     root = require_dir(path, what)
     train_dir = root / "train"
@@ -343,7 +349,7 @@ def read_image_folder(path: Path, what: str = "imagefolder") -> RawSplits:
                         data = f.read_bytes()
                     except OSError as exc:
                         raise DataError(f"{what}: cannot read {f}: {one_line(exc)}") from None
-                    images.append(decode_image(data, str(f), what))
+                    images.append(decode_image(data, str(f), what, image_size))
                     names.append(str(f))
                     labels.append(index[cls_dir.name])
         if not images:

@@ -5,13 +5,22 @@ batch depends only on that generator's seed, whatever the device. Crop and
 flip act on uint8 ``(B, H, W, 3)`` arrays *before* normalisation (padding is
 black pixels, as with the usual PIL pipeline); cutout acts on the normalised
 tensor and writes zeros there, as in DARTS.
+
+The ImageNet-style pipeline (:class:`Augmentation`, ProxylessNAS's training)
+crops a random box of random area and aspect ratio, resizes it to the batch
+size and flips it (torchvision's RandomResizedCrop + RandomHorizontalFlip),
+then jitters brightness, contrast, saturation and hue; its test side crops the
+centre (``center_crop`` of the side, 0.875 = "resize 256, crop 224").
 """
 from __future__ import annotations
 
-from typing import Sequence, Union
+import math
+from dataclasses import dataclass
+from typing import Sequence, Tuple, Union
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 DeviceLike = Union[str, torch.device]
 
@@ -75,6 +84,138 @@ def apply_cutout(x: torch.Tensor, mask: np.ndarray) -> torch.Tensor:
     return x * keep
 
 
+@dataclass(frozen=True)
+class Augmentation:
+    """Batch preparation beyond the default pad-crop-flip.
+
+    ``resized_crop``: smallest area fraction of the random resized crop (0: off,
+    the pad-crop-flip is used); ``color_jitter``: brightness, contrast and
+    saturation factors drawn from [1-s, 1+s], hue shifted by up to s/4 of a turn
+    (0: off); ``center_crop``: for un-augmented (test) batches, the fraction of
+    the side kept around the centre before resizing (1: the whole image).
+    """
+
+    resized_crop: float = 0.0
+    color_jitter: float = 0.0
+    center_crop: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.resized_crop <= 1.0:
+            raise ValueError(f"resized_crop must be in [0, 1], got {self.resized_crop}")
+        if not 0.0 <= self.color_jitter <= 1.0:
+            raise ValueError(f"color_jitter must be in [0, 1], got {self.color_jitter}")
+        if not 0.0 < self.center_crop <= 1.0:
+            raise ValueError(f"center_crop must be in (0, 1], got {self.center_crop}")
+
+
+def random_resized_boxes(
+    rng: np.random.Generator, batch: int, height: int, width: int, min_scale: float,
+    ratio: Tuple[float, float] = (3 / 4, 4 / 3), attempts: int = 10,
+) -> np.ndarray:
+    """``(B, 4)`` crop boxes (top, left, h, w): area fraction in [min_scale, 1], log-uniform
+    aspect ratio; after ``attempts`` misses, the central crop of the clamped ratio (torchvision's rule)."""
+    area = height * width
+    scale = rng.uniform(min_scale, 1.0, size=(batch, attempts)) * area
+    log_r = rng.uniform(math.log(ratio[0]), math.log(ratio[1]), size=(batch, attempts))
+    r = np.exp(log_r)
+    w = np.round(np.sqrt(scale * r)).astype(np.int64)
+    h = np.round(np.sqrt(scale / r)).astype(np.int64)
+    fits = (w > 0) & (h > 0) & (w <= width) & (h <= height)
+    u = rng.random(size=(batch, 2))
+    boxes = np.empty((batch, 4), dtype=np.int64)
+    for i in range(batch):
+        hits = np.flatnonzero(fits[i])
+        if hits.size:
+            j = hits[0]
+            ch, cw = int(h[i, j]), int(w[i, j])
+            top = int(u[i, 0] * (height - ch + 1))
+            left = int(u[i, 1] * (width - cw + 1))
+        else:  # fall back to the whole image at the nearest allowed ratio
+            in_ratio = width / height
+            if in_ratio < ratio[0]:
+                cw, ch = width, int(round(width / ratio[0]))
+            elif in_ratio > ratio[1]:
+                ch, cw = height, int(round(height * ratio[1]))
+            else:
+                cw, ch = width, height
+            top, left = (height - ch) // 2, (width - cw) // 2
+        boxes[i] = (top, left, ch, cw)
+    return boxes
+
+
+def center_boxes(batch: int, height: int, width: int, fraction: float) -> np.ndarray:
+    """``(B, 4)`` central crop boxes keeping ``fraction`` of each side."""
+    ch, cw = max(1, int(round(height * fraction))), max(1, int(round(width * fraction)))
+    box = ((height - ch) // 2, (width - cw) // 2, ch, cw)
+    return np.tile(np.asarray(box, dtype=np.int64), (batch, 1))
+
+
+def crop_resize(
+    images: np.ndarray, boxes: np.ndarray, flips: np.ndarray, size: Tuple[int, int], device: DeviceLike = "cpu"
+) -> torch.Tensor:
+    """Crop each uint8 image to its box, resize it (bilinear) to ``size`` and mirror it
+    where ``flips``: float32 ``(B, 3, H, W)`` in [0, 1] on ``device``."""
+    out = []
+    for img, (top, left, h, w), flip in zip(images, boxes, flips):
+        crop = to_unit_tensor(img[None, top:top + h, left:left + w], device)
+        crop = resize_batch(crop, size)
+        out.append(crop.flip(-1) if flip else crop)
+    return torch.cat(out)
+
+
+def resize_batch(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of ``(B, C, H, W)`` to ``size`` (antialiased when shrinking)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=shrink)
+
+
+_GRAY = (0.299, 0.587, 0.114)
+
+
+def color_jitter(x: torch.Tensor, rng: np.random.Generator, strength: float) -> torch.Tensor:
+    """Per image: brightness, contrast, saturation factors from [1-s, 1+s], then a hue
+    rotation by up to ``s/4`` of a turn (in YIQ colour space); ``x`` in [0, 1], clamped."""
+    b = x.shape[0]
+    factors = rng.uniform(1 - strength, 1 + strength, size=(3, b)).astype(np.float32)
+    hue = rng.uniform(-strength / 4, strength / 4, size=b).astype(np.float32)
+
+    def per_image(v: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(v).to(x.device).view(b, 1, 1, 1)
+
+    gray_w = torch.tensor(_GRAY, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    x = (x * per_image(factors[0])).clamp(0, 1)
+    mean = (x * gray_w).sum(1, keepdim=True).mean(dim=(2, 3), keepdim=True)
+    x = ((x - mean) * per_image(factors[1]) + mean).clamp(0, 1)
+    gray = (x * gray_w).sum(1, keepdim=True)
+    x = ((x - gray) * per_image(factors[2]) + gray).clamp(0, 1)
+    # hue: rotate the chroma plane (I, Q) of YIQ by 2*pi*hue
+    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
+                          device=x.device, dtype=x.dtype)
+    from_yiq = torch.linalg.inv(to_yiq)
+    yiq = torch.einsum("ij,bjhw->bihw", to_yiq, x)
+    angle = torch.from_numpy(hue * 2 * math.pi).to(x.device, x.dtype)
+    cos, sin = torch.cos(angle).view(b, 1, 1), torch.sin(angle).view(b, 1, 1)
+    i, q = yiq[:, 1], yiq[:, 2]
+    yiq = torch.stack([yiq[:, 0], cos * i - sin * q, sin * i + cos * q], dim=1)
+    return torch.einsum("ij,bjhw->bihw", from_yiq, yiq).clamp(0, 1)
+
+
+def to_unit_tensor(images: np.ndarray, device: DeviceLike = "cpu") -> torch.Tensor:
+    """uint8 ``(B, H, W, 3)`` -> float32 ``(B, 3, H, W)`` in [0, 1] on ``device`` (moved as uint8)."""
+    dev = torch.device(device)
+    x = torch.from_numpy(np.ascontiguousarray(images)).to(dev)
+    return x.permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
+
+
+def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """``(x - mean) / std`` per channel of a [0, 1] ``(B, 3, H, W)`` tensor; contiguous."""
+    m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    return ((x - m) / s).contiguous()
+
+
 def to_normalized_tensor(
     images: np.ndarray, mean: Sequence[float], std: Sequence[float], device: DeviceLike = "cpu"
 ) -> torch.Tensor:
@@ -82,9 +223,4 @@ def to_normalized_tensor(
 
     The uint8 array is moved first (4x less to copy) and converted on the device.
     """
-    dev = torch.device(device)
-    x = torch.from_numpy(np.ascontiguousarray(images)).to(dev)
-    x = x.permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
-    m = torch.tensor(mean, dtype=torch.float32, device=dev).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32, device=dev).view(1, 3, 1, 1)
-    return ((x - m) / s).contiguous()
+    return normalize(to_unit_tensor(images, device), mean, std)

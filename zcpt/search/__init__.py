@@ -4,7 +4,7 @@ Modules: :mod:`.config` (SearchConfig), :mod:`.runner` (``search``, the same
 for every method), :mod:`.rundir` (lock, progress.json, resume, result.json),
 :mod:`.methods` (the METHODS registry and the method API; one module per
 method, ``zero-cost-pt`` first), :mod:`.stages` (Zero-Cost-PT's proposal and
-validation stages), :mod:`.proposal` (one pass and the DARTS topology step),
+validation stages), :mod:`.proposal` (one pass: op decisions, then input decisions),
 :mod:`.orders` (edge orders) and :mod:`.result` (SearchResult, describe).
 """
 import sys

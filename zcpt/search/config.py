@@ -37,6 +37,7 @@ class SearchConfig:
     supernet_options: Dict[str, Any] = field(default_factory=dict)
     network_options: Dict[str, Any] = field(default_factory=dict)
     train_images: Optional[int] = None  # restrict the data (tests, quick looks)
+    image_size: Optional[int] = None  # batches of image_size x image_size (None: the data's own size)
     channels_last: bool = True  # NHWC tensors: same networks, several times faster convs/pools
     # nwot as the Zero-Cost-PT reference code computed it (NB201): BN in eval mode,
     # ReLU-Conv-BN inputs counted twice, removed ops run on zero inputs.
@@ -88,6 +89,9 @@ class SearchConfig:
             usable = [e.name for e in METHODS if e.meta.get("budgets")]
             raise ZcptError(f"method '{self.method}' takes no budget (--max-params, --max-flops, --max-latency-ms); "
                             f"methods that do: {', '.join(usable)}")
+        if self.image_size is not None and (isinstance(self.image_size, bool) or not isinstance(self.image_size, int)
+                                            or self.image_size < 1):
+            raise ZcptError(f"image size must be a positive integer, got {self.image_size!r}")
         if self.nonfinite not in ("error", "skip"):
             raise ZcptError(f"unknown --nonfinite '{self.nonfinite}'; choose from: error, skip")
         from ..engine.precision import check_precision

@@ -1,9 +1,20 @@
-"""The proposal stage: one pass discretises every edge of the supernet.
+"""The proposal stage: one pass makes every decision of the supernet.
 
-A pass starts from the full supernet state, asks the order for the next
-(edge, op) until every edge keeps one op, and then, for spaces with a topology
-step (DARTS), keeps the ``inputs_per_node`` best incoming edges of each node.
-Every decision step draws a fresh minibatch; all ops scored in that step share it.
+A pass starts from the full supernet state and makes the space's decisions
+in two phases, each in the order the search was given (see :mod:`.orders`):
+
+1. **op decisions**: every edge with several ops alive keeps one op, chosen by
+   the scoring function (zc-pt: the op whose removal lowers the proxy most);
+2. **input decisions** (:meth:`~zcpt.spaces.SearchSpace.input_groups`): every
+   node with more candidate input edges than it keeps (DARTS: 2 per node;
+   NAS-Bench-1Shot1: the node's number of parents) keeps the ``keep`` edges
+   whose removal lowers the proxy most, the perturbation of Algorithm 1's
+   topology step (an input path is removed, not an op).
+
+An order sees only decision ids, their candidates' scores and a ``choose``
+callback, so every order drives both kinds. Every decision step draws a fresh
+minibatch; all candidates scored in that step share it. With a budget, only
+eligible candidates are scored and kept (:class:`~zcpt.budget.Budget`).
 """
 from __future__ import annotations
 
@@ -36,7 +47,7 @@ def run_pass(
     start: ArchState,
     budget: Optional[Budget] = None,
 ) -> PassResult:
-    """Discretise every undecided edge of ``start``; returns the final state.
+    """Make every undecided decision of ``start``; returns the final state.
 
     With a ``budget`` only eligible candidates are scored and chosen: an op (or a
     kept input edge) some completion of the partial architecture with it still
@@ -46,6 +57,7 @@ def run_pass(
     order_fn = ORDERS.get(order)
     op_names = space.op_names
     edge_names = [e.name for e in space.edges()]
+    groups = space.input_groups()
     result = PassResult(start)
 
     def new_batch() -> None:
@@ -53,85 +65,100 @@ def run_pass(
         ctx.clear_memo()
         ctx.set_batch(batch, batch_id)
 
-    def scores_of(state: ArchState, edge: int) -> Dict[int, float]:
+    def op_scores(state: ArchState, edge: int) -> Dict[int, float]:
         ops = state.alive(edge) if budget is None else budget.eligible_ops(state, edge)
         return dict(zip(ops, score_fn(ctx, state, edge, ops)))
 
-    def score_edge(state: ArchState, edge: int) -> Dict[int, float]:
-        new_batch()
-        return scores_of(state, edge)
+    def input_scores(state: ArchState, group: int) -> Dict[int, float]:
+        # the perturbation of an input decision removes one input edge
+        alive = [e for e in groups[group].edges if not state.is_edge_removed(e)]
+        if budget is not None:  # an edge no completion can keep is no candidate (nor later, with more kept)
+            eligible = budget.eligible_inputs(state, group, [])
+            alive = [e for e in alive if e in eligible]
+        return {e: -ctx.score_state(state.without_edge(e)) for e in alive}
 
-    def score_all(state: ArchState, edges: Sequence[int]) -> Dict[int, Dict[int, float]]:
-        new_batch()
-        return {edge: scores_of(state, edge) for edge in edges}
+    def undecided_ops(state: ArchState) -> List[int]:
+        return [e for e in range(state.num_edges) if state.num_alive(e) > 1]
 
-    last_scores: Dict[int, Dict[int, float]] = {}
+    def undecided_inputs(state: ArchState) -> List[int]:
+        return [g for g, group in enumerate(groups)
+                if sum(not state.is_edge_removed(e) for e in group.edges) > group.keep]
 
-    def choose(scores: Dict[int, float], edge: int) -> int:
-        ops = list(scores)
-        labels = [f"{edge_names[edge]}:{op_names[o]}" for o in ops]
-        best = ops[pick_best([scores[o] for o in ops], labels, ctx.nonfinite)]
-        last_scores[edge] = scores
-        return best
+    def op_labels(edge: int, scores: Dict[int, float]) -> List[str]:
+        return [f"{edge_names[edge]}:{op_names[o]}" for o in scores]
 
-    memory: Dict[str, object] = {}
-    state = start
-    while True:
-        undecided = [e for e in range(state.num_edges) if state.num_alive(e) > 1]
-        if not undecided:
-            break
-        step = PassStep(state, undecided, score_edge, score_all, choose, rng, memory)
-        edge, op = order_fn(step)
+    def input_labels(group: int, scores: Dict[int, float]) -> List[str]:
+        return [edge_names[e] for e in scores]
+
+    def decide_op(state: ArchState, edge: int, best: int, scores: Dict[int, float]) -> ArchState:
         result.decisions.append({
             "edge": edge_names[edge],
-            "op": op_names[op],
-            "scores": {op_names[o]: float(v) for o, v in last_scores.get(edge, {}).items()},
+            "op": op_names[best],
+            "scores": {op_names[o]: float(v) for o, v in scores.items()},
         })
-        state = state.only(edge, op)
+        return state.only(edge, best)
 
-    state = prune_topology(ctx, state, new_batch, result.decisions, budget)
-    result.state = state
-    return result
-
-
-def prune_topology(
-    ctx: ScoringContext,
-    state: ArchState,
-    new_batch: Callable[[], None],
-    log: List[Dict[str, Any]],
-    budget: Optional[Budget] = None,
-) -> ArchState:
-    """Keep the ``inputs_per_node`` incoming edges whose removal lowers the proxy
-    most, node by node (Algorithm 1's topology step; DARTS keeps 2 per node);
-    with a ``budget``, each pick among the edges still eligible."""
-    space = ctx.space
-    keep = space.inputs_per_node
-    if not keep:
-        return state
-    edge_names = [e.name for e in space.edges()]
-    for g, group in enumerate(space.topology_groups()):
-        alive = [e for e in group if not state.is_edge_removed(e)]
-        if len(alive) <= keep:
-            continue
-        new_batch()
-        scores = [-ctx.score_state(state.without_edge(e)) for e in alive]
-        labels = [edge_names[e] for e in alive]
-        kept: List[int] = []
-        remaining = list(range(len(alive)))
-        for _ in range(keep):
+    def decide_inputs(state: ArchState, group: int, best: int, scores: Dict[int, float]) -> ArchState:
+        labels = input_labels(group, scores)
+        kept = [best]
+        for _ in range(groups[group].keep - 1):
+            rest = {e: v for e, v in scores.items() if e not in kept}
             if budget is not None:
-                eligible = budget.eligible_inputs(state, g, kept)
-                remaining = [i for i in remaining if alive[i] in eligible]
-            sub = [scores[i] for i in remaining]
-            best = remaining[pick_best(sub, [labels[i] for i in remaining], ctx.nonfinite)]
-            kept.append(alive[best])
-            remaining.remove(best)
-        for e in alive:
-            if e not in kept:
+                eligible = budget.eligible_inputs(state, group, kept)
+                rest = {e: v for e, v in rest.items() if e in eligible}
+            kept += keep_best(rest, 1, [edge_names[e] for e in rest])
+        for e in groups[group].edges:
+            if e not in kept and not state.is_edge_removed(e):
                 state = state.without_edge(e)
-        log.append({
+        result.decisions.append({
+            "input": groups[group].name,
             "node_edges": labels,
             "kept": [edge_names[e] for e in sorted(kept)],
-            "scores": dict(zip(labels, map(float, scores))),
+            "scores": dict(zip(labels, map(float, scores.values()))),
         })
-    return state
+        return state
+
+    def keep_best(scores: Dict[int, float], keep: int, labels: Sequence[str]) -> List[int]:
+        """The ``keep`` best candidates, best first (each pick follows the non-finite rule)."""
+        if keep <= 0:
+            return []
+        candidates, values = list(scores), list(scores.values())
+        remaining = list(range(len(candidates)))
+        kept: List[int] = []
+        for _ in range(keep):
+            best = remaining[pick_best([values[i] for i in remaining], [labels[i] for i in remaining],
+                                       ctx.nonfinite)]
+            kept.append(candidates[best])
+            remaining.remove(best)
+        return kept
+
+    phases = (
+        (undecided_ops, op_scores, op_labels, decide_op),
+        (undecided_inputs, input_scores, input_labels, decide_inputs),
+    )
+    state = start
+    for undecided_of, scores_of, labels_of, decide in phases:
+        memory: Dict[str, object] = {}  # per phase: a "once" order ranks this phase's decisions
+        last_scores: Dict[int, Dict[int, float]] = {}
+
+        def score_edge(state: ArchState, d: int) -> Dict[int, float]:
+            new_batch()
+            return scores_of(state, d)
+
+        def score_all(state: ArchState, ds: Sequence[int]) -> Dict[int, Dict[int, float]]:
+            new_batch()
+            return {d: scores_of(state, d) for d in ds}
+
+        def choose(scores: Dict[int, float], d: int) -> int:
+            last_scores[d] = scores
+            return list(scores)[pick_best(list(scores.values()), labels_of(d, scores), ctx.nonfinite)]
+
+        while True:
+            undecided = undecided_of(state)
+            if not undecided:
+                break
+            step = PassStep(state, undecided, score_edge, score_all, choose, rng, memory)
+            d, best = order_fn(step)
+            state = decide(state, d, best, last_scores[d])
+    result.state = state
+    return result

@@ -137,9 +137,11 @@ class SearchResult(Mapping[str, Any]):
 _FIELDS = frozenset(f.name for f in dataclasses.fields(SearchResult))
 
 
-def describe(space: Any, genotype: str, num_classes: int = 10) -> Dict[str, Any]:
+def describe(space: Any, genotype: str, num_classes: int = 10, image_size: Optional[int] = None,
+             network_options: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Tabular accuracies where the space has a benchmark, else the params and FLOPs
-    of its evaluation network (as the papers report them)."""
+    of its evaluation network (as the papers report them; ``network_options`` added
+    to its build options) for ``image_size`` inputs (default: the space's ``input_shape``)."""
     from ..benchmarks import benchmark_datasets, get_benchmark
 
     if space.benchmark is not None:
@@ -151,11 +153,16 @@ def describe(space: Any, genotype: str, num_classes: int = 10) -> Dict[str, Any]
     from ..proxies.counts import count_macs, count_params
 
     size = space.evaluation_options()
+    size.update(network_options or {})
     net = space.build_network(space.parse(genotype), num_classes=num_classes, **size)
-    x = torch.zeros(1, *space.input_shape)
+    channels, height, width = space.input_shape
+    if image_size is not None:
+        height = width = image_size
+    x = torch.zeros(1, channels, height, width)
     net.eval()
     with torch.no_grad():
-        return {"params_M": count_params(net, x) / 1e6, "flops_M": count_macs(net, x) / 1e6, **size}
+        return {"params_M": count_params(net, x) / 1e6, "flops_M": count_macs(net, x) / 1e6, **size,
+                "image_size": height}
 
 
 __all__ = ["FORMAT", "RESULT_FILE", "SearchResult", "describe"]

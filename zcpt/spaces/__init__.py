@@ -9,11 +9,14 @@ from __future__ import annotations
 from typing import Callable, List
 
 from ..registry import Registry
-from .base import ArchState, Edge, Network, SearchSpace, Supernet
+from .base import ArchState, Edge, InputGroup, Network, SearchSpace, Supernet
 
 # One module per space; each registers itself with @register_space.
 SPACES: Registry[Callable[[], SearchSpace]] = Registry(
-    "search space", modules=("zcpt.spaces.nb201", "zcpt.spaces.darts", "zcpt.spaces.macro")
+    "search space", modules=(
+        "zcpt.spaces.nb201", "zcpt.spaces.darts", "zcpt.spaces.macro", "zcpt.spaces.mobilenet",
+        "zcpt.spaces.nb1shot1",
+    ),
 )
 
 
@@ -30,6 +33,6 @@ def list_spaces() -> List[str]:
 
 
 __all__ = [
-    "ArchState", "Edge", "Network", "SearchSpace", "Supernet",
+    "ArchState", "Edge", "InputGroup", "Network", "SearchSpace", "Supernet",
     "SPACES", "register_space", "get_space", "list_spaces",
 ]

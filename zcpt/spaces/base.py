@@ -11,19 +11,40 @@ Three ideas, kept apart on purpose:
   state never copies the network.
 * :class:`SearchSpace` — ties the two together and knows the space's own
   notation (genotypes, arch strings), standalone networks and sampling.
+
+A search makes two kinds of decision on an ArchState:
+
+* an **op decision** on an edge with several ops alive: keep one op
+  (:meth:`ArchState.only`); its perturbation removes one op (:meth:`ArchState.without`);
+* an **input decision** on an :class:`InputGroup`, the candidate input paths
+  (edges) of one node: keep ``keep`` of them; its perturbation removes one
+  path (:meth:`ArchState.without_edge`). DARTS keeps 2 incoming edges per node;
+  NAS-Bench-1Shot1 keeps each node's own number of parents. A path that carries
+  no op of its own is an edge with a single candidate op (the space's ``"path"``).
 """
 from __future__ import annotations
 
 import abc
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ZcptError
+
+
+@dataclass(frozen=True)
+class InputGroup:
+    """An input decision: of the candidate input edges ``edges`` of node ``name``,
+    ``keep`` survive. Its perturbation removes one of them; it is decided (by
+    the search's order) once the op decisions are made."""
+
+    name: str
+    edges: Tuple[int, ...]
+    keep: int
 
 
 @dataclass(frozen=True)
@@ -200,6 +221,8 @@ class SearchSpace(abc.ABC):
 
     name: str = ""
     op_names: Tuple[str, ...] = ()
+    #: classes of the evaluation network whose size ``zcpt query`` reports (mobilenet: ImageNet's 1000)
+    num_classes: int = 10
 
     # -- what the space says about itself (read by the CLI, describe() and SearchResult) --
     #: build option of the supernet and networks that ``--cells`` sets (NB201:
@@ -215,6 +238,9 @@ class SearchSpace(abc.ABC):
     evaluation_settings: Mapping[str, Mapping[str, Any]] = {"standard": {}}  # read-only
     #: name of the space's tabular benchmark (see ``zcpt list benchmarks``), or None.
     benchmark: Optional[str] = None
+    #: the format of a table the user supplies (``zcpt query --benchmark-data``; read
+    #: in zcpt.benchmarks), or None: NAS-Bench-1Shot1 reads NAS-Bench-101's ("nb101").
+    user_benchmark: Optional[str] = None
     #: every side of an input image must be a positive multiple of this (NB201: 4, for
     #: the two stride-2 reduction blocks whose shortcut halves the map by pooling).
     image_side_multiple: int = 1
@@ -301,17 +327,44 @@ class SearchSpace(abc.ABC):
     def format(self, genotype: Any) -> str:
         """The space's notation of a genotype (inverse of :meth:`parse`)."""
 
+    def chosen_ops(self, state: ArchState) -> Tuple[str, ...]:
+        """The one op alive on every edge, by name; error naming the first edge that is
+        not discretised (spaces whose genotype is one op per edge)."""
+        expected = (len(self.edges()), len(self.op_names))
+        if state.mask.shape != expected:
+            raise ZcptError(f"state shape {state.mask.shape} does not fit {self.name} {expected}")
+        for edge in self.edges():
+            if state.num_alive(edge.index) != 1:
+                raise ZcptError(
+                    f"state is not fully discretised: {edge.name} has {state.num_alive(edge.index)} ops alive"
+                )
+        return tuple(self.op_names[state.chosen(e.index)] for e in self.edges())
+
+    def state_of_ops(self, ops: Tuple[str, ...]) -> ArchState:
+        """The discretised state keeping op ``ops[e]`` on every edge ``e`` (inverse of :meth:`chosen_ops`)."""
+        state = self.initial_state()
+        for edge, op in zip(self.edges(), ops):
+            state = state.only(edge.index, self.op_index(op))
+        return state
+
     def sample(self, rng: np.random.Generator) -> Any:
-        """A uniformly random genotype."""
+        """A uniformly random genotype: a random op per edge, then a random ``keep``-subset
+        of every input group's edges."""
         state = self.initial_state()
         for edge in self.edges():
             state = state.only(edge.index, int(rng.choice(edge.candidates)))
+        for group in self.input_groups():
+            keep = set(int(e) for e in rng.choice(group.edges, size=group.keep, replace=False))
+            for e in group.edges:
+                if e not in keep:
+                    state = state.without_edge(e)
         return self.genotype(state)
 
-    # -- optional: a cell topology step (DARTS keeps 2 inputs per node) ---------
-    def topology_groups(self) -> List[Sequence[int]]:
-        """Groups of edges that feed the same node and must be pruned to
-        ``inputs_per_node`` edges after op selection. Empty: no topology step."""
-        return []
+    def describe_genotype(self, genotype: Any) -> Dict[str, Any]:
+        """What the space knows of a genotype besides its text (``zcpt query``); default: nothing."""
+        return {}
 
-    inputs_per_node: Optional[int] = None
+    # -- optional: input decisions (DARTS keeps 2 inputs per node) ---------------
+    def input_groups(self) -> List[InputGroup]:
+        """The space's input decisions (see the module docstring); empty: none."""
+        return []

@@ -12,9 +12,9 @@ node, so a cell has 2+3+4+5 = 14 edges, ordered by node, then by input::
 
 The :class:`~zcpt.spaces.base.ArchState` has 28 rows: 0..13 are the normal
 cell, 14..27 the reduction cell; every normal cell of a supernet shares the
-normal rows, every reduction cell the reduction rows. After op selection a
-topology step keeps 2 incoming edges per node (:meth:`DartsSpace.topology_groups`,
-``inputs_per_node = 2``); removed edges are rows with no op alive.
+normal rows, every reduction cell the reduction rows. After op selection an
+input decision per node keeps 2 of its incoming edges (:meth:`DartsSpace.input_groups`,
+the paper's topology step); removed edges are rows with no op alive.
 
 Registered spaces:
 
@@ -41,7 +41,7 @@ from torch import nn
 
 from ..errors import ArchStringError, ZcptError, check_int
 from . import register_space
-from .base import ArchState, Edge, Network, SearchSpace, Supernet
+from .base import ArchState, Edge, InputGroup, Network, SearchSpace, Supernet
 from .darts_genotype import (
     CONCAT, NODES, Genotype, check_genotype, format_genotype, parse_genotype,
 )
@@ -53,6 +53,7 @@ CELL_TYPES: Tuple[str, ...] = ("normal", "reduce")
 CELL_EDGES: Tuple[Tuple[int, int], ...] = tuple((j, i) for j in NODES for i in range(j))
 EDGES_PER_CELL = len(CELL_EDGES)
 STEM_MULTIPLIER = 3
+INPUTS_PER_NODE = 2  # every intermediate node of a DARTS cell keeps 2 incoming edges
 
 
 def _edge_offset(node: int) -> int:
@@ -336,7 +337,6 @@ def count_params(net: nn.Module, exclude_aux: bool = True) -> int:
 class DartsSpace(SearchSpace):
     """The DARTS cell space, or a subspace with per-edge candidate ops."""
 
-    inputs_per_node = 2
     depth_option = "layers"
     # DARTS's CIFAR-10 network; "mobile": the smaller one RobustDARTS trains on CIFAR-100 and SVHN
     evaluation_settings = {"standard": {"layers": 20, "channels": 36}, "mobile": {"layers": 8, "channels": 16}}
@@ -381,10 +381,11 @@ class DartsSpace(SearchSpace):
             tuple(self.op_names[k] for k in self._edges[offset + e].candidates) for e in range(EDGES_PER_CELL)
         ]
 
-    def topology_groups(self) -> List[Sequence[int]]:
-        """Per cell type and node 2..5, the edges that feed the node."""
+    def input_groups(self) -> List[InputGroup]:
+        """Per cell type and node 2..5: keep 2 of the edges that feed the node."""
         return [
-            [edge_index(cell, node, inp) for inp in range(node)] for cell in CELL_TYPES for node in NODES
+            InputGroup(f"{cell}:{node}", tuple(edge_index(cell, node, inp) for inp in range(node)), INPUTS_PER_NODE)
+            for cell in CELL_TYPES for node in NODES
         ]
 
     # -- networks ----------------------------------------------------------------------
@@ -428,10 +429,10 @@ class DartsSpace(SearchSpace):
             pairs: List[Tuple[str, int]] = []
             for node in NODES:
                 inputs = [i for i in range(node) if not state.is_edge_removed(edge_index(cell, node, i))]
-                if len(inputs) != self.inputs_per_node:
+                if len(inputs) != INPUTS_PER_NODE:
                     raise ZcptError(
                         f"cannot derive a genotype: node {cell}:{node} has {len(inputs)} incoming edges alive "
-                        f"(needs exactly {self.inputs_per_node})"
+                        f"(needs exactly {INPUTS_PER_NODE})"
                     )
                 pairs.extend((self.op_names[state.chosen(edge_index(cell, node, i))], i) for i in inputs)
             cells[cell] = pairs
@@ -464,18 +465,6 @@ class DartsSpace(SearchSpace):
 
     def format(self, genotype: Any) -> str:
         return format_genotype(self._in_space(genotype))
-
-    def sample(self, rng: np.random.Generator) -> Genotype:
-        """A uniformly random genotype: a random op per edge, 2 random inputs per node."""
-        state = self.initial_state()
-        for edge in self._edges:
-            state = state.only(edge.index, int(rng.choice(edge.candidates)))
-        for group in self.topology_groups():
-            keep = set(int(e) for e in rng.choice(group, size=self.inputs_per_node, replace=False))
-            for e in group:
-                if e not in keep:
-                    state = state.without_edge(e)
-        return self.genotype(state)
 
 
 # -- the registered spaces ---------------------------------------------------------------

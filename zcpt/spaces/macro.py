@@ -285,21 +285,10 @@ class MacroSpace(SearchSpace):
         return tuple(genotype)
 
     def genotype(self, state: ArchState) -> Genotype:
-        expected = (NUM_LAYERS, len(OP_NAMES))
-        if state.mask.shape != expected:
-            raise ZcptError(f"state shape {state.mask.shape} does not fit macro {expected}")
-        ops = []
-        for i in range(NUM_LAYERS):
-            if state.num_alive(i) != 1:
-                raise ZcptError(f"state is not fully discretised: layer{i + 1} has {state.num_alive(i)} ops alive")
-            ops.append(OP_NAMES[state.chosen(i)])
-        return tuple(ops)
+        return self.chosen_ops(state)
 
     def state_of(self, genotype: Union[Genotype, str]) -> ArchState:
-        state = self.initial_state()
-        for i, op in enumerate(self.check_genotype(genotype)):
-            state = state.only(i, OP_NAMES.index(op))
-        return state
+        return self.state_of_ops(self.check_genotype(genotype))
 
     def parse(self, text: str) -> Genotype:
         """Genotype of an 8-digit code such as ``22212220``."""

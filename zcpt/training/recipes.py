@@ -6,6 +6,16 @@ path 0.2, SGD lr 0.025 cosine-annealed to 0, momentum 0.9, weight decay 3e-4,
 gradient clipping 5, batch 96, 600 epochs. ``mobile`` is the smaller network
 RobustDARTS and Zero-Cost-PT train on CIFAR-100 and SVHN (8 cells, 16
 channels); every other value is the standard one.
+
+``imagenet`` is the ProxylessNAS ImageNet recipe the paper trains its
+MobileNet-like architectures with (the default for the ``mobilenet`` space):
+224 x 224 inputs, random resized crops (area 8-100 %) and flips, colour jitter
+0.4 (brightness, contrast, saturation; hue 0.1, ProxylessNAS's "strong"
+distortion), label smoothing 0.1, SGD with Nesterov momentum 0.9, lr 0.5 at
+batch 1024 cosine-annealed over 300 epochs, weight decay 4e-5 but none on
+batch-norm parameters (ProxylessNAS's ``no_decay_keys=bn``), no cutout,
+auxiliary head, drop path or gradient clipping; test images are centre-cropped
+to 87.5 % of the side ("resize 256, crop 224") and resized.
 """
 from __future__ import annotations
 
@@ -19,7 +29,19 @@ from ..errors import ZcptError, check_int
 SETTINGS: Dict[str, Dict[str, Any]] = {
     "standard": {},
     "mobile": {"layers": 8, "channels": 16},
+    "imagenet": {
+        "layers": None, "channels": None, "auxiliary_weight": 0.0, "cutout": 0, "drop_path": 0.0,
+        "lr": 0.5, "momentum": 0.9, "nesterov": True, "weight_decay": 4e-5, "bn_weight_decay": False,
+        "grad_clip": 0.0, "batch_size": 1024, "epochs": 300, "label_smoothing": 0.1, "color_jitter": 0.4,
+        "resized_crop": 0.08, "test_crop": 0.875, "image_size": 224,
+    },
 }
+#: The setting a space is trained with unless one is named (others: "standard").
+DEFAULT_SETTINGS: Dict[str, str] = {"mobilenet": "imagenet"}
+
+
+def default_setting(space: str) -> str:
+    return DEFAULT_SETTINGS.get(space, "standard")
 
 # Fields that do not change what is trained; ignored when comparing a resumed config.
 _INFORMATIONAL = ("setting",)
@@ -31,17 +53,26 @@ class TrainConfig:
 
     dataset: str = "cifar10"
     setting: str = "standard"
-    layers: int = 20
-    channels: int = 36
+    layers: Optional[int] = 20  # DARTS networks; None: the space has no such option
+    channels: Optional[int] = 36
     auxiliary_weight: float = 0.4
     cutout: int = 16
     drop_path: float = 0.2
     lr: float = 0.025
     momentum: float = 0.9
+    nesterov: bool = False
     weight_decay: float = 3e-4
+    bn_weight_decay: bool = True  # False: no weight decay on batch-norm weights and biases
     grad_clip: float = 5.0
     batch_size: int = 96
     epochs: int = 600
+    label_smoothing: float = 0.0
+    color_jitter: float = 0.0  # 0: off (see zcpt.data.Augmentation)
+    resized_crop: float = 0.0  # smallest area of a random resized crop; 0: pad-crop-flip instead
+    test_crop: float = 1.0  # fraction of the side kept around the centre of test images
+    image_size: Optional[int] = None  # train and test at image_size x image_size; None: the data's size
+    widths: Optional[str] = None  # mobilenet backbone (preset or 9 integers); None: the space's
+    dropout: float = 0.0  # before the classifier (mobilenet)
     seed: int = 0
     train_images: Optional[int] = None
     test_images: Optional[int] = None
@@ -91,12 +122,21 @@ class TrainConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise ZcptError(f"training option {name} must be a non-negative number, got {value!r}")
 
-        for name in ("layers", "channels", "batch_size", "epochs"):
+        for name in ("batch_size", "epochs"):
             check_int(getattr(self, name), f"training option {name}")
-        for name in ("train_images", "test_images", "max_steps"):
+        for name in ("layers", "channels", "train_images", "test_images", "max_steps", "image_size"):
             check_int(getattr(self, name), f"training option {name}", optional=True)
         for name in ("auxiliary_weight", "lr", "momentum", "weight_decay", "grad_clip"):
             non_negative(name)
+        for name in ("label_smoothing", "color_jitter", "resized_crop"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ZcptError(f"training option {name} must be in [0, 1], got {value!r}")
+        if isinstance(self.test_crop, bool) or not isinstance(self.test_crop, (int, float)) \
+                or not 0.0 < self.test_crop <= 1.0:
+            raise ZcptError(f"training option test_crop must be in (0, 1], got {self.test_crop!r}")
+        if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0):
+            raise ZcptError(f"training option dropout must be in [0, 1), got {self.dropout!r}")
         for name in ("cutout", "seed"):
             check_int(getattr(self, name), f"training option {name}", minimum=0)
         if not (isinstance(self.drop_path, (int, float)) and 0.0 <= self.drop_path < 1.0):

@@ -1,4 +1,5 @@
-"""Train the standalone network of a genotype (DARTS's ``train.py`` recipe).
+"""Train the standalone network of a genotype (DARTS's ``train.py`` recipe, or
+the ProxylessNAS ImageNet recipe for the mobilenet space, see :mod:`.recipes`).
 
 :func:`train` runs the whole recipe of a :class:`TrainConfig` and writes, into
 ``out_dir``:
@@ -29,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import BatchSource, ImageDataset, load_dataset
+from ..data import Augmentation, BatchSource, ImageDataset, load_dataset
 from ..device import seed_everything
 from ..errors import ZcptError, check_int, one_line
 from ..files import RunLock, check_output_dir, torch_save, write_json, write_lines
@@ -84,11 +85,14 @@ def _load_checkpoint(path: Path, device: torch.device) -> Dict[str, Any]:
 
 
 # -- one epoch ---------------------------------------------------------------------------------
-def _loss_and_logits(out: Any, y: torch.Tensor, aux_weight: float) -> Tuple[torch.Tensor, torch.Tensor]:
+def _loss_and_logits(
+    out: Any, y: torch.Tensor, aux_weight: float, label_smoothing: float = 0.0
+) -> Tuple[torch.Tensor, torch.Tensor]:
     if isinstance(out, tuple):
         logits, aux = out
-        return F.cross_entropy(logits, y) + aux_weight * F.cross_entropy(aux, y), logits
-    return F.cross_entropy(out, y), out
+        return (F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+                + aux_weight * F.cross_entropy(aux, y, label_smoothing=label_smoothing)), logits
+    return F.cross_entropy(out, y, label_smoothing=label_smoothing), out
 
 
 def train_epoch(
@@ -114,7 +118,7 @@ def train_epoch(
         if y.numel() < 2:
             continue  # a 1-image remainder batch: BatchNorm cannot train on it
         optimizer.zero_grad(set_to_none=True)
-        loss, logits = _loss_and_logits(net(x), y, config.auxiliary_weight)
+        loss, logits = _loss_and_logits(net(x), y, config.auxiliary_weight, config.label_smoothing)
         loss.backward()
         if config.grad_clip > 0:
             nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
@@ -154,7 +158,8 @@ def evaluate(net: nn.Module, src: BatchSource, max_steps: Optional[int] = None) 
 
 # -- the run -------------------------------------------------------------------------------------
 def _prepare_data(config: TrainConfig, data: Optional[ImageDataset], data_path: Optional[PathLike]) -> ImageDataset:
-    ds = data if data is not None else load_dataset(config.dataset, path=data_path)
+    ds = data.at_size(config.image_size) if data is not None else load_dataset(
+        config.dataset, path=data_path, image_size=config.image_size)
     if ds.num_test == 0:
         raise ZcptError(f"dataset '{ds.name}' has no test split to evaluate on")
     if config.train_images is not None or config.test_images is not None:
@@ -163,15 +168,51 @@ def _prepare_data(config: TrainConfig, data: Optional[ImageDataset], data_path: 
 
 
 def _canonical_genotype(genotype: Any, space_name: str) -> Tuple[Any, Any]:
-    """The DARTS-family space and the validated Genotype of ``genotype``."""
+    """The space (DARTS family or mobilenet) and the validated genotype of ``genotype``."""
     from ..spaces.darts import DartsSpace
+    from ..spaces.mobilenet import MobileNetSpace
 
     space = get_space(space_name)
-    if not isinstance(space, DartsSpace):
-        raise ZcptError(f"zcpt train trains DARTS-family genotypes; space '{space_name}' is not one")
+    if not isinstance(space, (DartsSpace, MobileNetSpace)):
+        raise ZcptError(f"zcpt train trains DARTS-family and mobilenet genotypes; space '{space_name}' is neither")
     text = genotype if isinstance(genotype, str) else space.format(genotype)
     g = space.parse(text)
     return space, g
+
+
+def _network_options(space: Any, config: TrainConfig) -> Dict[str, Any]:
+    """The standalone network's build options a config sets (DARTS: cells, channels,
+    auxiliary head, drop path; mobilenet: backbone widths, dropout)."""
+    from ..spaces.darts import DartsSpace
+
+    if isinstance(space, DartsSpace):
+        if config.layers is None or config.channels is None:
+            raise ZcptError(f"a DARTS network needs layers and channels (setting '{config.setting}' has none); "
+                            f"pass --layers and --channels or use --setting standard|mobile")
+        return {"layers": config.layers, "channels": config.channels, "auxiliary": config.use_auxiliary,
+                "drop_path": config.drop_path}
+    darts_only = [name for name in ("layers", "channels") if getattr(config, name) is not None]
+    if darts_only or config.use_auxiliary or config.drop_path > 0:
+        raise ZcptError(f"space '{space.name}' has no {', '.join(darts_only) or 'auxiliary head or drop path'} "
+                        f"(DARTS options); use --setting imagenet, or --widths for its backbone")
+    options: Dict[str, Any] = {"dropout": config.dropout}
+    if config.widths is not None:
+        options["widths"] = config.widths
+    return options
+
+
+def _optimizer(net: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """SGD; with ``bn_weight_decay=False`` batch-norm weights and biases get no weight decay."""
+    if config.bn_weight_decay:
+        groups: Any = net.parameters()
+    else:
+        bn = [p for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+              for p in m.parameters(recurse=False)]
+        bn_ids = {id(p) for p in bn}
+        groups = [{"params": [p for p in net.parameters() if id(p) not in bn_ids]},
+                  {"params": bn, "weight_decay": 0.0}]
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+                           nesterov=config.nesterov and config.momentum > 0)
 
 
 def _epoch_line(r: Dict[str, Any], epochs: int) -> str:
@@ -212,6 +253,7 @@ def train(
     say: LogFn = log or (lambda _line: None)
     check_int(stop_after, "stop_after", optional=True)
     space, g = _canonical_genotype(genotype, space_name)
+    _network_options(space, config)  # a config that does not fit the space fails before any work
     genotype_text = space.format(g)
     out = check_output_dir(out_dir)
     with RunLock(out):  # one training per directory
@@ -246,13 +288,8 @@ def _train(
     ds = _prepare_data(config, data, data_path)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed)
-    net = space.build_network(
-        g, num_classes=ds.num_classes, layers=config.layers, channels=config.channels,
-        auxiliary=config.use_auxiliary, drop_path=config.drop_path,
-    ).to(dev)
-    optimizer = torch.optim.SGD(
-        net.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
+    net = space.build_network(g, num_classes=ds.num_classes, **_network_options(space, config)).to(dev)
+    optimizer = _optimizer(net, config)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs, eta_min=0.0)
     params_m = count_params(net) / 1e6  # without the auxiliary head, as DARTS reports it
 
@@ -273,10 +310,11 @@ def _train(
     say(f"training on {ds.name} ({len(ds.train_labels)} train / {ds.num_test} test images), "
         f"{params_m:.3f}M params, device {dev}")
 
+    augmentation = Augmentation(config.resized_crop, config.color_jitter, config.test_crop)
     train_src = BatchSource(ds, split="train", batch_size=config.batch_size, seed=config.seed,
-                            augment=True, device=dev)
+                            augment=True, device=dev, augmentation=augmentation)
     test_src = BatchSource(ds, split="test", batch_size=config.batch_size, seed=config.seed,
-                           augment=False, device=dev)
+                           augment=False, device=dev, augmentation=augmentation)
     last = config.epochs if stop_after is None else min(config.epochs, stop_after)
     for epoch in range(start_epoch, last):
         t0 = time.perf_counter()

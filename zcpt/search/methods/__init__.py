@@ -139,8 +139,8 @@ class MethodRun:
         if self._dataset is None:
             from ...data import load_dataset
 
-            dataset = load_dataset(self.config.dataset, self.config.data)
-            self.space.check_image_size(*dataset.image_size)
+            dataset = load_dataset(self.config.dataset, self.config.data, image_size=self.config.image_size)
+            self.space.check_image_size(*dataset.batch_image_size)
             if self.config.train_images:
                 dataset = dataset.subset(self.config.train_images, 0, seed=self.config.seed)
             self._dataset = dataset
@@ -206,7 +206,7 @@ class MethodRun:
         return SearchResult(
             space=self.config.space, genotype=genotype, method=self.config.method, seed=self.config.seed,
             candidates=list(candidates),
-            benchmark=describe(self.space, genotype, self.dataset.num_classes),
+            benchmark=describe(self.space, genotype, self.dataset.num_classes, self.config.image_size),
             seconds={k: round(float(v), 3) for k, v in seconds.items()},
             forward_passes=dict(self.state.get("forward_passes", {})),
             config=self.config.to_json(), details=dict(details or {}), **fields,

@@ -46,8 +46,8 @@ def _mutate_op(space: SearchSpace, state: ArchState, rng: np.random.Generator) -
 
 
 def _mutate_input(space: SearchSpace, state: ArchState, rng: np.random.Generator) -> ArchState:
-    groups = [g for g in space.topology_groups()
-              if any(state.is_edge_removed(e) for e in g) and any(not state.is_edge_removed(e) for e in g)]
+    groups = [g.edges for g in space.input_groups()
+              if any(state.is_edge_removed(e) for e in g.edges) and any(not state.is_edge_removed(e) for e in g.edges)]
     if not groups:
         return _mutate_op(space, state, rng)
     group = groups[int(rng.integers(len(groups)))]
@@ -68,7 +68,7 @@ def _mutate_input(space: SearchSpace, state: ArchState, rng: np.random.Generator
 def mutate(space: SearchSpace, genotype: str, rng: np.random.Generator) -> str:
     """One op (or, with a topology step, possibly one input) of ``genotype`` changed."""
     state = space.state_of(space.parse(genotype))
-    if space.topology_groups() and rng.random() < 0.5:
+    if space.input_groups() and rng.random() < 0.5:
         state = _mutate_input(space, state, rng)
     else:
         state = _mutate_op(space, state, rng)

@@ -17,10 +17,10 @@ Algorithm (TE-NAS's ``prune_tenas.py``, read for its settings):
    most = rank 0), and one by dR, ascending (pruning that costs the fewest
    regions = rank 0). Every edge prunes the ``prune_number`` ops with the
    lowest rank sum (ties: the earliest in (edge, op) order).
-3. Rounds repeat until one op per edge is left. In spaces with a topology step
+3. Rounds repeat until one op per edge is left. In spaces with input decisions
    (DARTS) the edges feeding each node are then ranked the same way (removing
-   the edge instead of an op, ranks within the node) and all but the
-   ``inputs_per_node`` with the highest rank sums are removed.
+   the edge instead of an op, ranks within the node) and all but the group's
+   ``keep`` with the highest rank sums are removed.
 
 Networks, as TE-NAS: BN affine in train mode, each mixed edge averaging its
 alive ops (softmax of equal alphas); for NB201 the NTK network has C=3 and one
@@ -341,16 +341,14 @@ def tenas_search(
 
 def _prune_edges(space: SearchSpace, ind: Any, state: ArchState, t: int, rounds: List[Dict[str, Any]],
                  on_round: Callable[[List[Dict[str, Any]]], None]) -> ArchState:
-    """TE-NAS's edge step for spaces that keep ``inputs_per_node`` inputs per node
-    (node groups already in ``rounds`` were replayed by the caller)."""
-    keep = space.inputs_per_node
-    if not keep:
-        return state
+    """TE-NAS's edge step for spaces with input decisions (each node keeps ``group.keep``
+    inputs; node groups already in ``rounds`` were replayed by the caller)."""
     edge_names = [e.name for e in space.edges()]
     done = {tuple(r["node_edges"]) for r in rounds if "node_edges" in r}
-    for g, group in enumerate(space.topology_groups()):
-        alive = [e for e in group if not state.is_edge_removed(e)]
-        if len(alive) <= keep or tuple(edge_names[e] for e in group) in done:
+    for g, group in enumerate(space.input_groups()):
+        keep = group.keep
+        alive = [e for e in group.edges if not state.is_edge_removed(e)]
+        if len(alive) <= keep or tuple(edge_names[e] for e in group.edges) in done:
             continue
         changes = [ind.changes(state, state.without_edge(e), (t, 10_000 + g, k)) for k, e in enumerate(alive)]
         sums = rank_sums([c[0] for c in changes], [c[1] for c in changes])
@@ -358,7 +356,7 @@ def _prune_edges(space: SearchSpace, ind: Any, state: ArchState, t: int, rounds:
         removed = [alive[k] for k in order[:len(alive) - keep]]
         for e in removed:
             state = state.without_edge(e)
-        rounds.append({"round": t, "node_edges": [edge_names[e] for e in group],
+        rounds.append({"round": t, "node_edges": [edge_names[e] for e in group.edges],
                        "scores": [{"edge": edge_names[e], "d_ntk": c[0], "d_regions": c[1], "rank_sum": r}
                                   for e, c, r in zip(alive, changes, sums)],
                        "pruned": [edge_names[e] for e in removed]})
