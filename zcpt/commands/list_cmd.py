@@ -29,4 +29,6 @@ def run(args: argparse.Namespace) -> int:
         raise ZcptError(f"cannot list '{args.what}'; choose from: {', '.join(registries)}")
     for entry in registries[args.what]:
         print(f"{entry.name:<18} {entry.doc}".rstrip())
+    for family in registries[args.what].families():
+        print(f"{family.name + ':...':<18} {family.doc}".rstrip())
     return 0
