@@ -14,6 +14,7 @@ import numpy as np
 
 from ..budget import Budget
 from ..proxies import Batch
+from ..proxies.ensemble import comparable_values, to_json
 from ..scoring import ScoringContext, get_scorer, pick_best
 from ..spaces.base import ArchState
 from .orders import ORDERS, PassStep
@@ -67,10 +68,11 @@ def run_pass(
 
     last_scores: Dict[int, Dict[int, float]] = {}
 
-    def choose(scores: Dict[int, float], edge: int) -> int:
+    def choose(scores: Dict[int, Any], edge: int, values: Optional[Dict[int, float]] = None) -> int:
         ops = list(scores)
         labels = [f"{edge_names[edge]}:{op_names[o]}" for o in ops]
-        best = ops[pick_best([scores[o] for o in ops], labels, ctx.nonfinite)]
+        joint = None if values is None else [values[o] for o in ops]
+        best = ops[pick_best([scores[o] for o in ops], labels, ctx.nonfinite, joint)]
         last_scores[edge] = scores
         return best
 
@@ -85,7 +87,7 @@ def run_pass(
         result.decisions.append({
             "edge": edge_names[edge],
             "op": op_names[op],
-            "scores": {op_names[o]: float(v) for o, v in last_scores.get(edge, {}).items()},
+            "scores": {op_names[o]: to_json(v) for o, v in last_scores.get(edge, {}).items()},
         })
         state = state.only(edge, op)
 
@@ -116,6 +118,7 @@ def prune_topology(
         new_batch()
         scores = [-ctx.score_state(state.without_edge(e)) for e in alive]
         labels = [edge_names[e] for e in alive]
+        values = comparable_values(scores)  # the node's incoming edges are one comparison
         kept: List[int] = []
         remaining = list(range(len(alive)))
         for _ in range(keep):
@@ -123,7 +126,8 @@ def prune_topology(
                 eligible = budget.eligible_inputs(state, g, kept)
                 remaining = [i for i in remaining if alive[i] in eligible]
             sub = [scores[i] for i in remaining]
-            best = remaining[pick_best(sub, [labels[i] for i in remaining], ctx.nonfinite)]
+            best = remaining[pick_best(sub, [labels[i] for i in remaining], ctx.nonfinite,
+                                       [values[i] for i in remaining])]
             kept.append(alive[best])
             remaining.remove(best)
         for e in alive:
@@ -132,6 +136,6 @@ def prune_topology(
         log.append({
             "node_edges": labels,
             "kept": [edge_names[e] for e in sorted(kept)],
-            "scores": dict(zip(labels, map(float, scores))),
+            "scores": dict(zip(labels, map(to_json, scores))),
         })
     return state

@@ -23,7 +23,8 @@ import torch
 
 from ..device import seed_everything
 from ..progress import Progress
-from ..proxies import score_network
+from ..proxies import PROXIES, score_network
+from ..proxies.ensemble import Score, from_json, to_json, total
 from ..scoring import ForwardCounter, ScoringContext
 from .proposal import run_pass
 
@@ -110,9 +111,10 @@ def validation_stage(
     batch_at: BatchAt,
     proxy_options: Dict[str, Any],
     remote: Optional[Callable[[str, int], Tuple[Callable[[Any], Any], Any]]] = None,
-) -> List[float]:
+) -> List[Score]:
     """Score each candidate's network (``build(genotype)``) on the same V batches;
-    returns each candidate's total (a sum over the V scores).
+    returns each candidate's total (a sum over the V scores; per component for an
+    ensemble, whose totals the caller compares by rank: :mod:`zcpt.proxies.ensemble`).
 
     ``remote(genotype, start) -> (fn, task)``: score a candidate's batches
     ``start..V-1`` as ``fn(task) -> {"scores", "forwards", "seconds"}`` on
@@ -144,7 +146,7 @@ def validation_stage(
             for v in range(len(done), config.validation):
                 if v not in batch_cache:  # the same V batches for every candidate
                     batch_cache[v] = batch_at(v)
-                done.append(score_network(config.proxy, net, batch_cache[v], **proxy_options))
+                done.append(to_json(score_network(config.proxy, net, batch_cache[v], **proxy_options)))
                 bar.update(1, text)
                 if (v + 1) % 10 == 0:
                     run.save()
@@ -154,7 +156,8 @@ def validation_stage(
             run.save()
     finally:
         bar.close()
-    return [float(np.sum(scores[c])) for c in candidates]
+    spec = PROXIES.entry(config.proxy).meta.get("ensemble")
+    return [total([from_json(v, spec) for v in scores[c]]) for c in candidates]
 
 
 __all__ = ["BATCHES_PER_PASS", "genotype_seed", "one_pass", "proposal_stage", "validation_stage"]
