@@ -52,8 +52,7 @@ def input_groups(space: SearchSpace) -> List[Group]:
     groups = getattr(space, "input_groups", None)
     if callable(groups):
         return [(tuple(g.edges), int(g.keep)) for g in groups()]
-    keep = getattr(space, "inputs_per_node", None)
-    return [(tuple(g), int(keep)) for g in space.topology_groups()] if keep else []
+    return [(tuple(g), int(space.topology_keep(g))) for g in space.topology_groups() if space.topology_keep(g)]
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 A pass starts from the full supernet state, asks the order for the next
 (edge, op) until every edge keeps one op, and then, for spaces with a topology
-step (DARTS), keeps the ``inputs_per_node`` best incoming edges of each node.
+step (DARTS, user InputChoices), keeps the ``space.topology_keep(group)`` best incoming
+edges of each node.
 Every decision step draws a fresh minibatch; all ops scored in that step share it.
 """
 from __future__ import annotations
@@ -103,17 +104,19 @@ def prune_topology(
     log: List[Dict[str, Any]],
     budget: Optional[Budget] = None,
 ) -> ArchState:
-    """Keep the ``inputs_per_node`` incoming edges whose removal lowers the proxy
-    most, node by node (Algorithm 1's topology step; DARTS keeps 2 per node);
-    with a ``budget``, each pick among the edges still eligible."""
+    """Keep the ``space.topology_keep(group)`` incoming edges whose removal lowers
+    the proxy most, node by node (Algorithm 1's topology step; DARTS keeps 2 per
+    node, a user InputChoice its ``n_chosen``); with a ``budget``, each pick among
+    the edges still eligible."""
     space = ctx.space
-    keep = space.inputs_per_node
-    if not keep:
+    groups = space.topology_groups()
+    if not groups:
         return state
     edge_names = [e.name for e in space.edges()]
-    for g, group in enumerate(space.topology_groups()):
+    for g, group in enumerate(groups):
+        keep = space.topology_keep(group)
         alive = [e for e in group if not state.is_edge_removed(e)]
-        if len(alive) <= keep:
+        if not keep or len(alive) <= keep:
             continue
         new_batch()
         scores = [-ctx.score_state(state.without_edge(e)) for e in alive]

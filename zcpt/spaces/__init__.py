@@ -13,7 +13,9 @@ from .base import ArchState, Edge, Network, SearchSpace, Supernet
 
 # One module per space; each registers itself with @register_space.
 SPACES: Registry[Callable[[], SearchSpace]] = Registry(
-    "search space", modules=("zcpt.spaces.nb201", "zcpt.spaces.darts", "zcpt.spaces.macro")
+    "search space",
+    modules=("zcpt.spaces.nb201", "zcpt.spaces.darts", "zcpt.spaces.macro",
+             "zcpt.spaces.user"),  # user: the python:module:function family
 )
 
 

@@ -174,6 +174,15 @@ class Supernet(Network):
             raise ZcptError(f"state shape {state.mask.shape} does not fit {self.space.name} {expected}")
         self._state = state
 
+    @classmethod
+    def from_module(cls, model: nn.Module) -> "Supernet":
+        """A supernet over a plain PyTorch model holding ``zcpt.Choice`` /
+        ``zcpt.InputChoice`` modules (the model itself, weights as they are);
+        see :mod:`zcpt.spaces.user`."""
+        from .user import supernet_from_module
+
+        return supernet_from_module(model)
+
     @contextlib.contextmanager
     def use_state(self, state: ArchState) -> Iterator["Supernet"]:
         """Temporarily evaluate the supernet under ``state``."""
@@ -296,7 +305,11 @@ class SearchSpace(abc.ABC):
     # -- optional: a cell topology step (DARTS keeps 2 inputs per node) ---------
     def topology_groups(self) -> List[Sequence[int]]:
         """Groups of edges that feed the same node and must be pruned to
-        ``inputs_per_node`` edges after op selection. Empty: no topology step."""
+        ``topology_keep(group)`` edges after op selection. Empty: no topology step."""
         return []
 
     inputs_per_node: Optional[int] = None
+
+    def topology_keep(self, group: Sequence[int]) -> int:
+        """How many edges of ``group`` the topology step keeps (default: ``inputs_per_node``)."""
+        return self.inputs_per_node or 0
