@@ -9,6 +9,10 @@ and ``zcpt --help`` stay cheap)::
     result = zcpt.search(config, out_dir="runs/nb201")     # a zcpt.SearchResult
     model = result.build_model(num_classes=10)             # a plain torch.nn.Module
     zcpt.list_methods(), zcpt.list_spaces(), zcpt.list_proxies()
+
+    # your own model as the search space (zcpt.spaces.user)
+    layer = zcpt.Choice({"conv3": conv3, "conv5": conv5, "skip": nn.Identity()}, label="layer1")
+    supernet = zcpt.Supernet.from_module(model_with_choices)
 """
 
 __version__ = "0.1.0"
@@ -32,6 +36,9 @@ _API = {
     "list_benchmarks": "zcpt.benchmarks",
     "load_dataset": "zcpt.data",
     "Option": "zcpt.registry",
+    "Choice": "zcpt.spaces.user",
+    "InputChoice": "zcpt.spaces.user",
+    "Supernet": "zcpt.spaces.base",
     "ZcptError": "zcpt.errors",
 }
 

@@ -16,6 +16,11 @@ wrong types and values outside the choices.
 A registry may name the modules that fill it (``modules=``); they are imported
 on the first lookup, so importing a package registers nothing by side effect
 and a new entry module is added to one list.
+
+A *family* is a registered prefix whose names are built on demand from their
+argument: ``PROXIES.add_family("ensemble", resolve)`` makes
+``PROXIES.entry("ensemble:nwot+synflow")`` return ``resolve("ensemble:nwot+synflow",
+"nwot+synflow")``. Family members are not stored and not listed by ``names()``.
 """
 from __future__ import annotations
 
@@ -108,6 +113,7 @@ class Registry(Generic[T]):
         ``_`` (alphabetically), so that a new entry is one new file there."""
         self.kind = kind
         self._entries: Dict[str, Entry[T]] = {}
+        self._families: Dict[str, Entry[Callable[[str, str], Entry[T]]]] = {}
         self._modules = tuple(modules)
         self._package = package
         self._imported = not self._modules and package is None
@@ -162,6 +168,18 @@ class Registry(Generic[T]):
             checked[key] = option.check(value, f"{self.kind} '{name}'")
         return checked
 
+    def add_family(self, prefix: str, resolve: Callable[[str, str], Entry[T]], **meta: Any) -> None:
+        """Names ``prefix:ARG`` resolve to ``resolve(name, ARG)``, which returns an
+        :class:`Entry` or raises a :class:`~zcpt.errors.ZcptError` for a bad ARG."""
+        if prefix in self._families or ":" in prefix:
+            raise ValueError(f"{self.kind} family '{prefix}' is registered twice or contains ':'")
+        self._families[prefix] = Entry(prefix, resolve, dict(meta))
+
+    def families(self) -> List[Entry[Callable[[str, str], Entry[T]]]]:
+        """The registered families (``entry.name`` is the prefix, ``entry.doc`` the resolver's doc)."""
+        self._import_modules()
+        return list(self._families.values())
+
     def remove(self, name: str) -> Entry[T]:
         """Unregister ``name`` and return its entry (tests that add temporary entries)."""
         entry = self.entry(name)
@@ -170,13 +188,13 @@ class Registry(Generic[T]):
 
     def entry(self, name: str) -> Entry[T]:
         self._import_modules()
-        try:
+        if name in self._entries:
             return self._entries[name]
-        except KeyError:
-            choices = ", ".join(self.names())
-            raise UnknownNameError(
-                f"unknown {self.kind} '{name}'; choose from: {choices}"
-            ) from None
+        prefix, sep, arg = name.partition(":") if isinstance(name, str) else ("", "", "")
+        if sep and prefix in self._families:
+            return self._families[prefix].obj(name, arg)
+        choices = ", ".join(self.names() + [f"{f}:..." for f in self._families])
+        raise UnknownNameError(f"unknown {self.kind} '{name}'; choose from: {choices}")
 
     def get(self, name: str) -> T:
         return self.entry(name).obj
@@ -186,8 +204,17 @@ class Registry(Generic[T]):
         return list(self._entries)
 
     def __contains__(self, name: object) -> bool:
+        """A registered name, or a family name that resolves (its argument is checked)."""
         self._import_modules()
-        return name in self._entries
+        if name in self._entries:
+            return True
+        if not isinstance(name, str) or name.partition(":")[0] not in self._families:
+            return False
+        try:
+            self.entry(name)
+        except ZcptError:
+            return False
+        return True
 
     def __iter__(self) -> Iterator[Entry[T]]:
         self._import_modules()

@@ -32,4 +32,6 @@ def run(args: argparse.Namespace) -> int:
         if entry.options:
             shown = ", ".join(f"{o.name}={o.default}" if o.default is not None else o.name for o in entry.options)
             print(f"{'':<18}   options: {shown}")
+    for family in registries[args.what].families():
+        print(f"{family.name + ':...':<18} {family.doc}".rstrip())
     return 0

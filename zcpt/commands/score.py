@@ -25,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..data import BatchSource, load_dataset
     from ..proxies import PROXIES, score_network
+    from ..proxies.ensemble import ScoreVector
     from ..spaces import get_space
 
     # Cheap checks first, so a typo fails before the dataset is loaded.
@@ -46,5 +47,8 @@ def run(args: argparse.Namespace) -> int:
     if args.bn_mode is not None:
         options["bn_mode"] = args.bn_mode
     value = score_network(args.proxy, net, (x, y), **options)
-    print(f"{value:.10g}")
+    if isinstance(value, ScoreVector):  # an ensemble: its components (it is compared by rank)
+        print(" ".join(f"{n}={v:.10g}" for n, v in zip(value.spec.names, value.values)))
+    else:
+        print(f"{value:.10g}")
     return 0

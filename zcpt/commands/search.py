@@ -4,6 +4,7 @@ wrapper over :func:`zcpt.search.search`. Every option a method declares in
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -197,8 +198,10 @@ def config_from_args(args: argparse.Namespace):
 
 def default_out(args: argparse.Namespace) -> Path:
     if args.method == "zero-cost-pt":
-        return Path("runs") / f"{args.space}-{args.proxy}-{args.order}-s{args.seed}"
-    return Path("runs") / f"{args.space}-{args.method}-{args.proxy}-s{args.seed}"
+        name = f"{args.space}-{args.proxy}-{args.order}-s{args.seed}"
+    else:
+        name = f"{args.space}-{args.method}-{args.proxy}-s{args.seed}"
+    return Path("runs") / re.sub(r"[^A-Za-z0-9_.+=-]+", "_", name)  # python:a/b.py:fn, ensemble:a+b
 
 
 def format_result(result: Dict[str, Any], out_dir: Path) -> str:

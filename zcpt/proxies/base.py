@@ -78,7 +78,9 @@ def score_network(
 ) -> float:
     """Score ``net`` on one minibatch with proxy ``name``; may return NaN/inf.
 
-    The result is a plain float. Non-finite values are returned as they are;
+    The result is a plain float, or for an ensemble (``ensemble:nwot+synflow``)
+    a :class:`~zcpt.proxies.ensemble.ScoreVector` of its components' scores,
+    which comparisons rank. Non-finite values are returned as they are;
     callers that take decisions on them use :func:`require_finite`.
     """
     entry = PROXIES.entry(name)
@@ -91,6 +93,8 @@ def score_network(
     finally:
         for p in net.parameters():
             p.grad = None
+    if entry.meta.get("ensemble") is not None:  # a ScoreVector (zcpt.proxies.ensemble)
+        return value
     return float(value)
 
 

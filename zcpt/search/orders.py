@@ -14,10 +14,11 @@ gives it the state, the undecided edges, a scoring callback and the pass RNG.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..proxies.ensemble import comparable_values
 from ..registry import Registry
 from ..spaces.base import ArchState
 
@@ -33,7 +34,8 @@ class PassStep:
     undecided: List[int]
     score_edge: Callable[[ArchState, int], Dict[int, float]]  # op -> score, new batch per call
     score_all: Callable[[ArchState, Sequence[int]], Dict[int, Dict[int, float]]]
-    choose: Callable[[Dict[int, float], int], int]  # (scores of an edge, edge) -> best op
+    # (scores of an edge, edge[, their values in a larger comparison]) -> best op
+    choose: Callable[..., int]
     rng: np.random.Generator
     memory: Dict[str, object] = field(default_factory=dict)  # per-pass, for "once" orders
 
@@ -56,16 +58,23 @@ def random(step: PassStep) -> Tuple[int, int]:
 
 def _edge_values(
     step: PassStep, reduce: Callable[[List[float]], float]
-) -> Tuple[Dict[int, Dict[int, float]], Dict[int, float]]:
-    """Scores of every alive op of every undecided edge, and each edge's value."""
+) -> Tuple[Dict[int, Dict[int, Any]], Dict[int, Dict[int, float]], Dict[int, float]]:
+    """Scores of every alive op of every undecided edge, their comparable values
+    (one comparison over the whole step: ensemble scores are ranked among all
+    these (edge, op); plain scores stay as they are), and each edge's value."""
     all_scores = step.score_all(step.state, step.undecided)
-    return all_scores, {e: reduce(list(s.values())) for e, s in all_scores.items()}
+    pairs = [(e, o) for e, ops in all_scores.items() for o in ops]
+    flat = comparable_values([all_scores[e][o] for e, o in pairs])
+    values: Dict[int, Dict[int, float]] = {e: {} for e in all_scores}
+    for (e, o), v in zip(pairs, flat):
+        values[e][o] = float(v)
+    return all_scores, values, {e: reduce(list(v.values())) for e, v in values.items()}
 
 
 def _global(step: PassStep, reduce: Callable[[List[float]], float]) -> Tuple[int, int]:
-    all_scores, edge_value = _edge_values(step, reduce)
+    all_scores, values, edge_value = _edge_values(step, reduce)
     edge = _argmax_edge(edge_value, step.undecided)
-    return edge, step.choose(all_scores[edge], edge)
+    return edge, step.choose(all_scores[edge], edge, values[edge])
 
 
 def _argmax_edge(values: Dict[int, float], edges: Sequence[int]) -> int:
@@ -99,7 +108,7 @@ def global_edge_iter(step: PassStep) -> Tuple[int, int]:
 def _once(step: PassStep, reduce: Callable[[List[float]], float]) -> Tuple[int, int]:
     ranking: Optional[List[int]] = step.memory.get("ranking")  # type: ignore[assignment]
     if ranking is None:
-        _, values = _edge_values(step, reduce)
+        _, _, values = _edge_values(step, reduce)
         # best first; unlike the reference code, which popped its ranking from the end
         ranking = sorted(step.undecided, key=lambda e: (-values[e] if np.isfinite(values[e]) else np.inf, e))
         step.memory["ranking"] = ranking

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..budget import Budget
 from ..proxies import Batch
+from ..proxies.ensemble import comparable_values, to_json
 from ..scoring import ScoringContext, get_scorer, pick_best
 from ..spaces.base import ArchState
 from .orders import ORDERS, PassStep
@@ -94,19 +95,21 @@ def run_pass(
         result.decisions.append({
             "edge": edge_names[edge],
             "op": op_names[best],
-            "scores": {op_names[o]: float(v) for o, v in scores.items()},
+            "scores": {op_names[o]: to_json(v) for o, v in scores.items()},
         })
         return state.only(edge, best)
 
     def decide_inputs(state: ArchState, group: int, best: int, scores: Dict[int, float]) -> ArchState:
         labels = input_labels(group, scores)
+        # the node's candidate inputs are one comparison (ensembles: ranked among all of them)
+        values = dict(zip(scores, comparable_values(list(scores.values()))))
         kept = [best]
         for _ in range(groups[group].keep - 1):
             rest = {e: v for e, v in scores.items() if e not in kept}
             if budget is not None:
                 eligible = budget.eligible_inputs(state, group, kept)
                 rest = {e: v for e, v in rest.items() if e in eligible}
-            kept += keep_best(rest, 1, [edge_names[e] for e in rest])
+            kept += keep_best(rest, 1, [edge_names[e] for e in rest], values)
         for e in groups[group].edges:
             if e not in kept and not state.is_edge_removed(e):
                 state = state.without_edge(e)
@@ -114,20 +117,22 @@ def run_pass(
             "input": groups[group].name,
             "node_edges": labels,
             "kept": [edge_names[e] for e in sorted(kept)],
-            "scores": dict(zip(labels, map(float, scores.values()))),
+            "scores": dict(zip(labels, map(to_json, scores.values()))),
         })
         return state
 
-    def keep_best(scores: Dict[int, float], keep: int, labels: Sequence[str]) -> List[int]:
-        """The ``keep`` best candidates, best first (each pick follows the non-finite rule)."""
+    def keep_best(scores: Dict[int, Any], keep: int, labels: Sequence[str],
+                  values: Dict[int, float]) -> List[int]:
+        """The ``keep`` best candidates, best first (each pick follows the non-finite rule;
+        ``values``: the candidates' numbers in the comparison that contains them)."""
         if keep <= 0:
             return []
-        candidates, values = list(scores), list(scores.values())
+        candidates, raw = list(scores), list(scores.values())
         remaining = list(range(len(candidates)))
         kept: List[int] = []
         for _ in range(keep):
-            best = remaining[pick_best([values[i] for i in remaining], [labels[i] for i in remaining],
-                                       ctx.nonfinite)]
+            best = remaining[pick_best([raw[i] for i in remaining], [labels[i] for i in remaining],
+                                       ctx.nonfinite, [values[candidates[i]] for i in remaining])]
             kept.append(candidates[best])
             remaining.remove(best)
         return kept
@@ -149,9 +154,11 @@ def run_pass(
             new_batch()
             return {d: scores_of(state, d) for d in ds}
 
-        def choose(scores: Dict[int, float], d: int) -> int:
+        def choose(scores: Dict[int, Any], d: int, values: Optional[Dict[int, float]] = None) -> int:
+            # values: the scores' numbers in a larger comparison (a global order's whole step)
             last_scores[d] = scores
-            return list(scores)[pick_best(list(scores.values()), labels_of(d, scores), ctx.nonfinite)]
+            joint = None if values is None else [values[c] for c in scores]
+            return list(scores)[pick_best(list(scores.values()), labels_of(d, scores), ctx.nonfinite, joint)]
 
         while True:
             undecided = undecided_of(state)

@@ -25,7 +25,8 @@ import torch
 from ..device import seed_everything
 from ..errors import ZcptError
 from ..progress import Progress
-from ..proxies import score_network
+from ..proxies import PROXIES, score_network
+from ..proxies.ensemble import Score, from_json, to_json, total
 from ..scoring import ForwardCounter, ScoringContext
 from .proposal import run_pass
 
@@ -79,12 +80,25 @@ def _saved_validation(run: Any) -> Dict[str, List[float]]:
     scores = run.state.setdefault("validation", {})
     if not isinstance(scores, dict):
         raise run.state_error("'validation' must map genotypes to lists of scores")
+    spec = PROXIES.entry(run.config.proxy).meta.get("ensemble")
+    width = None if spec is None else len(spec.names)  # an ensemble's score: its component scores
+    what = "numbers" if width is None else f"lists of {width} numbers"
     for text, values in scores.items():
         if (not isinstance(values, list) or len(values) > run.config.validation
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
+                or not all(_is_saved_score(v, width) for v in values)):
             raise run.state_error(f"the validation scores of {text[:60]!r} are not a list of at most "
-                                  f"{run.config.validation} numbers")
+                                  f"{run.config.validation} {what}")
     return scores
+
+
+def _is_saved_score(value: Any, width: Optional[int]) -> bool:
+    """A score as :func:`~zcpt.proxies.ensemble.to_json` saves it: a number, or ``width`` numbers."""
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    if width is None:
+        return number(value)
+    return isinstance(value, list) and len(value) == width and all(number(v) for v in value)
 
 
 def one_pass(ctx: ScoringContext, config: Any, space: Any, batch_at: BatchAt, p: int,
@@ -155,9 +169,10 @@ def validation_stage(
     batch_at: BatchAt,
     proxy_options: Dict[str, Any],
     remote: Optional[Callable[[str, int], Tuple[Callable[[Any], Any], Any]]] = None,
-) -> List[float]:
+) -> List[Score]:
     """Score each candidate's network (``build(genotype)``) on the same V batches;
-    returns each candidate's total (a sum over the V scores).
+    returns each candidate's total (a sum over the V scores; per component for an
+    ensemble, whose totals the caller compares by rank: :mod:`zcpt.proxies.ensemble`).
 
     ``remote(genotype, start) -> (fn, task)``: score a candidate's batches
     ``start..V-1`` as ``fn(task) -> {"scores", "forwards", "seconds"}`` on
@@ -190,7 +205,7 @@ def validation_stage(
                 for v in range(len(done), config.validation):
                     if v not in batch_cache:  # the same V batches for every candidate
                         batch_cache[v] = batch_at(v)
-                    done.append(score_network(config.proxy, net, batch_cache[v], **proxy_options))
+                    done.append(to_json(score_network(config.proxy, net, batch_cache[v], **proxy_options)))
                     bar.update(1, text)
                     if (v + 1) % SAVE_EVERY == 0 or v + 1 == config.validation:
                         # counters advance with the saved scores, so a resume neither loses
@@ -205,7 +220,8 @@ def validation_stage(
                 counter.detach()
     finally:
         bar.close()
-    return [float(np.sum(scores[c])) for c in candidates]
+    spec = PROXIES.entry(config.proxy).meta.get("ensemble")
+    return [total([from_json(v, spec) for v in scores[c]]) for c in candidates]
 
 
 __all__ = ["BATCHES_PER_PASS", "SAVE_EVERY", "genotype_seed", "one_pass", "proposal_stage", "validation_stage"]

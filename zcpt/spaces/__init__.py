@@ -15,7 +15,7 @@ from .base import ArchState, Edge, InputGroup, Network, SearchSpace, Supernet
 SPACES: Registry[Callable[[], SearchSpace]] = Registry(
     "search space", modules=(
         "zcpt.spaces.nb201", "zcpt.spaces.darts", "zcpt.spaces.macro", "zcpt.spaces.mobilenet",
-        "zcpt.spaces.nb1shot1",
+        "zcpt.spaces.nb1shot1", "zcpt.spaces.user",  # user: the python:module:function family
     ),
 )
 

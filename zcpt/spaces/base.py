@@ -200,6 +200,15 @@ class Supernet(Network):
             raise ZcptError(f"state shape {state.mask.shape} does not fit {self.space.name} {expected}")
         self._state = state
 
+    @classmethod
+    def from_module(cls, model: nn.Module) -> "Supernet":
+        """A supernet over a plain PyTorch model holding ``zcpt.Choice`` /
+        ``zcpt.InputChoice`` modules (the model itself, weights as they are);
+        see :mod:`zcpt.spaces.user`."""
+        from .user import supernet_from_module
+
+        return supernet_from_module(model)
+
     @contextlib.contextmanager
     def use_state(self, state: ArchState) -> Iterator["Supernet"]:
         """Temporarily evaluate the supernet under ``state``."""

@@ -26,6 +26,7 @@ import torch
 
 from ...device import resolve_device, seed_everything
 from ...proxies import score_network
+from ...proxies.ensemble import to_json
 from ...scoring import ForwardCounter, ScoringContext, pick_best
 from ..config import SearchConfig
 from ..result import SearchResult
@@ -93,7 +94,7 @@ def validation_task(task: Dict[str, Any]) -> Dict[str, Any]:
     seed_everything(genotype_seed(config.seed, text))
     net = setup.build(text)
     counter = ForwardCounter().attach(net)
-    scores = [score_network(config.proxy, net, setup.validation_batch(v), **setup.proxy_options)
+    scores = [to_json(score_network(config.proxy, net, setup.validation_batch(v), **setup.proxy_options))
               for v in range(task["start"], config.validation)]
     counter.detach()
     return {"scores": scores, "forwards": counter.count, "seconds": time.perf_counter() - t0}
@@ -120,7 +121,7 @@ def zero_cost_pt(run: MethodRun) -> SearchResult:
     best = 0 if config.validation == 0 else pick_best(totals, candidates, config.nonfinite)
     return run.result(
         candidates[best],
-        candidates=[{"genotype": c, "score": t, "proposed": sum(x["genotype"] == c for x in proposals)}
+        candidates=[{"genotype": c, "score": to_json(t), "proposed": sum(x["genotype"] == c for x in proposals)}
                     for c, t in zip(candidates, totals)],
         proxy=config.proxy, order=config.order, scorer=config.scorer, proposals=config.proposals,
         validation=config.validation, batch_size=config.batch_size,
