@@ -269,7 +269,7 @@ class DartsSupernet:
             state = ArchState(saved["state"].cpu().numpy())
             key, epochs = str(saved["key"]), int(saved["epochs_trained"])
         except (OSError, RuntimeError, KeyError, ValueError, EOFError, TypeError, AttributeError,
-                pickle.UnpicklingError) as exc:
+                IndexError, pickle.UnpicklingError) as exc:  # IndexError: the unpickler's stack on junk
             raise DataError(f"corrupt trained-supernet file {path} ({one_line(exc)}); "
                             "delete it to retrain") from None
         if alpha.shape != self.alpha.shape:
