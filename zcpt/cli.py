@@ -24,6 +24,7 @@ COMMANDS = {
     "search": ("search", "run a search (default method: Zero-Cost-PT)"),
     "latency": ("latency", "measure a latency table of a space's network on this device (for --max-latency-ms)"),
     "train": ("train", "train an architecture found by a search"),
+    "export": ("export", "a found or trained network as a file that loads without zcpt (pt, TorchScript, ONNX)"),
     "plot": ("plot", "draw the cells of a DARTS genotype"),
     "study": ("study", "operation-scoring correlation study (paper section 3)"),
 }

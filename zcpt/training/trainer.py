@@ -73,7 +73,7 @@ def _set_rng_state(state: Dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([t.cpu() for t in cuda])
 
 
-def _load_checkpoint(path: Path, device: torch.device) -> Dict[str, Any]:
+def load_checkpoint(path: Path, device: torch.device) -> Dict[str, Any]:
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
@@ -236,7 +236,7 @@ def _train(
     if resume:
         if not ckpt_path.is_file():
             raise ZcptError(f"nothing to resume: no {CHECKPOINT_FILE} in {out}")
-        state = _load_checkpoint(ckpt_path, dev)
+        state = load_checkpoint(ckpt_path, dev)
         saved = TrainConfig.from_dict(state["config"])
         diffs = config.differences(saved)
         if state.get("space") != space.name:

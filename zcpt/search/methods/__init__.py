@@ -158,6 +158,12 @@ class MethodRun:
             self._budget = budget
         return self._budget
 
+    def data_record(self) -> Dict[str, Any]:
+        """What a result records of the searched data (the model's classes and inputs)."""
+        ds = self.dataset
+        return {"dataset": ds.name, "num_classes": ds.num_classes, "classes": list(ds.classes),
+                "image_size": list(ds.image_size), "mean": list(ds.mean), "std": list(ds.std)}
+
     def batch_source(self, seed: int, augment: bool = True) -> "BatchSource":
         """Training-split minibatches of ``config.batch_size``; ``batch(i)`` depends only on (seed, i)."""
         from ...data import BatchSource
@@ -199,7 +205,7 @@ class MethodRun:
             benchmark=describe(self.space, genotype, self.dataset.num_classes),
             seconds={k: round(float(v), 3) for k, v in seconds.items()},
             forward_passes=dict(self.state.get("forward_passes", {})),
-            config=self.config.to_json(), details=dict(details or {}), **fields,
+            config=self.config.to_json(), details=dict(details or {}), data=self.data_record(), **fields,
         )
 
 
