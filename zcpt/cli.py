@@ -26,6 +26,7 @@ COMMANDS = {
     "train": ("train", "train an architecture found by a search"),
     "export": ("export", "a found or trained network as a file that loads without zcpt (pt, TorchScript, ONNX)"),
     "plot": ("plot", "draw the cells of a DARTS genotype"),
+    "report": ("report", "one self-contained HTML page about a search run"),
     "study": ("study", "operation-scoring correlation study (paper section 3)"),
 }
 
