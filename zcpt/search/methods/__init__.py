@@ -104,7 +104,8 @@ class MethodRun:
     device, the persistent ``state`` and helpers (see the module docstring)."""
 
     def __init__(self, config: "SearchConfig", rundir: "RunDir", device: "torch.device",
-                 executor: Any = None) -> None:
+                 executor: Any = None, dataset: Optional["ImageDataset"] = None) -> None:
+        """``dataset``: data handed over from Python (else ``config.dataset`` is loaded)."""
         from ...engine.executor import LocalExecutor
         from ...spaces import get_space
 
@@ -113,6 +114,7 @@ class MethodRun:
         self.space: "SearchSpace" = get_space(config.space)
         self.device = device
         self._rundir = rundir
+        self._given = dataset
         self._dataset: Optional["ImageDataset"] = None
         self._budget: Any = _UNSET
         self._started = time.perf_counter()
@@ -132,7 +134,7 @@ class MethodRun:
         if self._dataset is None:
             from ...data import load_dataset
 
-            dataset = load_dataset(self.config.dataset, self.config.data)
+            dataset = self._given or load_dataset(self.config.dataset, self.config.data)
             if self.config.train_images:
                 dataset = dataset.subset(self.config.train_images, 0, seed=self.config.seed)
             self._dataset = dataset
