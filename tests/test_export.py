@@ -81,3 +81,27 @@ def test_export_command_from_a_search_result(tmp_path, capsys):
     assert meta["classes"] == ["w", "x", "y", "z"] and meta["mean"] == [0.5] * 3 and meta["trained"] is False
     assert main(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "m.ts")]) == 2
     assert capsys.readouterr().err.startswith("zcpt: error: no such search result file")
+
+
+def test_a_trained_checkpoint_exports_its_weights(tmp_path, capsys):
+    from zcpt.training.models import load_trained
+
+    genotype = ("Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1), ('max_pool_3x3', 0), ('sep_conv_3x3', 2), "
+                "('skip_connect', 0), ('dil_conv_3x3', 3), ('sep_conv_3x3', 1), ('avg_pool_3x3', 4)], "
+                "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), "
+                "('max_pool_3x3', 0), ('skip_connect', 2), ('max_pool_3x3', 1), ('skip_connect', 2), "
+                "('skip_connect', 3)], reduce_concat=[2, 3, 4, 5])")
+    out = tmp_path / "train"
+    assert main(["train", "--genotype", genotype, "--out", str(out), "--layers", "2", "--channels", "4",
+                 "--epochs", "1", "--batch-size", "8", "--train-images", "16", "--test-images", "8",
+                 "--max-steps", "1", "--cutout", "0"]) == 0
+    capsys.readouterr()
+    model, meta = load_trained(out / "checkpoint.pt")
+    assert meta["trained"] is True and meta["num_classes"] == 10 and meta["classes"][0] == "airplane"
+    weights = torch.load(out / "checkpoint.pt", weights_only=True)["model"]
+    assert torch.equal(model.state_dict()["classifier.weight"], weights["classifier.weight"])
+    assert main(["export", str(out), "--format", "torchscript"]) == 0
+    assert "trained, 10 classes, input 3x32x32" in capsys.readouterr().out
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        np.testing.assert_allclose(torch.jit.load(str(out / "model.ts"))(x).numpy(), model(x).numpy(), atol=1e-5)

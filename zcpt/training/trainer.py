@@ -311,6 +311,10 @@ def _train(
             "epoch": epoch + 1, "seconds": seconds, "history": history,
             "model": net.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "rng": _rng_state(),
+            # what rebuilds the evaluation network for inference (zcpt.training.models.load_trained)
+            "network": {"num_classes": ds.num_classes, "options": {"layers": config.layers, "channels": config.channels}},
+            "data": {"classes": list(ds.classes), "mean": list(ds.mean), "std": list(ds.std),
+                     "image_size": list(ds.image_size)},
         }
         torch_save(ckpt_path, checkpoint)
         _write_log(log_path, history)
