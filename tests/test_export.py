@@ -105,3 +105,17 @@ def test_a_trained_checkpoint_exports_its_weights(tmp_path, capsys):
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         np.testing.assert_allclose(torch.jit.load(str(out / "model.ts"))(x).numpy(), model(x).numpy(), atol=1e-5)
+
+    # zcpt predict: the top classes of image files (any size and mode; resized, normalised as trained)
+    from PIL import Image
+
+    rgb, grey = tmp_path / "a.png", tmp_path / "b.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(rgb)
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (32, 32), dtype=np.uint8), "L").save(grey)
+    assert main(["predict", str(out), str(rgb), str(grey), "--top", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == [str(rgb), str(grey)]
+    assert all(len(line.split(": ", 1)[1].split(", ")) == 2 for line in lines)
+    assert all(line.split(": ", 1)[1].split(" ")[0] in meta["classes"] for line in lines)
+    assert main(["predict", str(out), str(tmp_path / "missing.png")]) == 2
+    assert "cannot read image" in capsys.readouterr().err

@@ -29,12 +29,18 @@ def _metadata(space: Any, genotype: str, num_classes: int, **extra: Any) -> Dict
 
 
 def load_trained(path: PathLike, device: Union[str, torch.device] = "cpu") -> Tuple[nn.Module, Dict[str, Any]]:
-    """The trained evaluation network of a ``zcpt train`` checkpoint (eval mode) and its metadata."""
+    """The trained evaluation network of a ``zcpt train`` checkpoint (the file or its
+    directory), in eval mode, and its metadata."""
     from ..search import SearchResult
     from ..spaces import get_space
-    from .trainer import load_checkpoint
+    from .trainer import CHECKPOINT_FILE, load_checkpoint
 
-    state = load_checkpoint(Path(path), torch.device(device))
+    path = Path(path).expanduser()
+    if path.is_dir():
+        path = path / CHECKPOINT_FILE
+    if not path.is_file():
+        raise ZcptError(f"no such training checkpoint: {path}")
+    state = load_checkpoint(path, torch.device(device))
     space = get_space(state["space"])
     weights = {k: v for k, v in state["model"].items() if not k.startswith("auxiliary_head.")}
     network = state.get("network") or {}
