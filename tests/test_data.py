@@ -262,7 +262,7 @@ def test_image_folder_with_pngs(tmp_path):
 
 def test_image_folder_without_test_split(tmp_path):
     rng = np.random.default_rng(7)
-    _write_folder(tmp_path, {"train/a/0.png": _images(rng, 1, 8)[0]})
+    _write_folder(tmp_path, {"train/a/0.png": _images(rng, 1, 8)[0], "train/b/0.png": _images(rng, 1, 8)[0]})
     ds = load_dataset("imagefolder", path=tmp_path)
     assert ds.test_images is None and ds.test_labels is None and ds.num_test == 0
     with pytest.raises(DataError, match="no test split"):

@@ -64,3 +64,41 @@ def test_bad_python_data_is_one_line_error():
         as_image_dataset((torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 0])))
     with pytest.raises(DataError, match="pass a torch Dataset"):
         as_image_dataset(42)
+
+
+# -- image folders on disk (--dataset imagefolder --data DIR) ----------------------------------
+def write_folder(root, spec):
+    """spec: {class: [(mode, size, suffix), ...]} under root/train."""
+    rng = np.random.default_rng(0)
+    for cls, files in spec.items():
+        folder = root / "train" / cls
+        folder.mkdir(parents=True)
+        for k, (mode, size, suffix) in enumerate(files):
+            shape = (size, size) if mode == "L" else (size, size, len(mode))
+            Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(folder / f"{k}{suffix}")
+    return root
+
+
+def test_image_folder_of_any_pillow_format_and_mode(tmp_path):
+    from zcpt.data import load_dataset
+
+    root = write_folder(tmp_path / "ok", {"a": [("L", 16, ".bmp"), ("RGBA", 16, ".png")],
+                                          "b": [("RGB", 16, ".tif"), ("RGB", 16, ".jpg")]})
+    ds = load_dataset("imagefolder", root)
+    assert ds.classes == ["a", "b"] and ds.train_images.shape == (4, 16, 16, 3)
+    assert np.bincount(ds.train_labels).tolist() == [2, 2]
+
+
+def test_image_folder_errors_are_one_line(tmp_path):
+    from zcpt.data import load_dataset
+
+    empty = write_folder(tmp_path / "empty", {"a": [("RGB", 8, ".png")], "b": []})
+    with pytest.raises(DataError, match=r"class folder .*empty/train/b holds no images"):
+        load_dataset("imagefolder", empty)
+    single = write_folder(tmp_path / "single", {"a": [("RGB", 8, ".png")] * 2})
+    with pytest.raises(DataError, match="single class folder \\(a\\); a classifier needs at least 2"):
+        load_dataset("imagefolder", single)
+    broken = write_folder(tmp_path / "broken", {"a": [("RGB", 8, ".png")], "b": [("RGB", 8, ".png")]})
+    (broken / "train" / "b" / "bad.jpg").write_bytes(b"not an image")
+    with pytest.raises(DataError, match=r"cannot decode image .*broken/train/b/bad\.jpg"):
+        load_dataset("imagefolder", broken)
