@@ -31,6 +31,11 @@ _API = {
     "get_benchmark": "zcpt.benchmarks",
     "list_benchmarks": "zcpt.benchmarks",
     "load_dataset": "zcpt.data",
+    "as_image_dataset": "zcpt.data.inmemory",
+    "make_budget": "zcpt.budget",
+    "export_model": "zcpt.export",
+    "load_trained": "zcpt.training.models",
+    "build_report": "zcpt.report",
     "Option": "zcpt.registry",
     "ZcptError": "zcpt.errors",
 }
