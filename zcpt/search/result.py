@@ -154,7 +154,13 @@ def describe(space: Any, genotype: str, num_classes: int = 10) -> Dict[str, Any]
     if space.benchmark is not None:
         info = get_benchmark(space.benchmark).query(genotype)
         keys = (*benchmark_datasets(space), "rank", "params_M", "flops_M")
-        return {k: info[k] for k in keys if k in info}
+        out = {k: info[k] for k in keys if k in info}
+        if "params_M" not in out:  # NB201's tables hold no sizes: those of its network, as budgets count them
+            from ..budget import size_tables
+
+            state = space.state_of(space.parse(genotype))
+            out.update({f"{m}_M": t.cost(state) / 1e6 for m, t in size_tables(space, num_classes).items()})
+        return out
     import torch
 
     from ..proxies.counts import count_macs, count_params
