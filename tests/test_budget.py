@@ -239,3 +239,17 @@ def test_latency_command(tmp_path, capsys):
     assert lut["space"] == "macro" and lut["batch_size"] == 1 and lut["threads"] == 1
     assert main(["latency", "--space", "macro", "--out", str(tmp_path), "--check", "0"]) == 2
     assert "is a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["nb201", "darts-s1"])
+def test_sampling_under_a_budget(name):
+    """Budget.sample: every draw fits; a generous budget draws exactly what space.sample draws."""
+    space = get_space(name)
+    options = None if name == "nb201" else {"layers": 5, "channels": 8}
+    generous = make_budget(space, options=options, max_params=1e4)
+    for seed in range(3):
+        assert space.genotype(generous.sample(np.random.default_rng(seed))) == space.sample(np.random.default_rng(seed))
+    costs = sorted(generous.cost(space.state_of(space.sample(np.random.default_rng(s))))["params"] for s in range(20))
+    tight = make_budget(space, options=options, max_params=costs[2] / 1e6)
+    for seed in range(10):
+        assert tight.fits(tight.sample(np.random.default_rng(seed)))
