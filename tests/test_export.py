@@ -91,24 +91,33 @@ def test_a_trained_checkpoint_exports_its_weights(tmp_path, capsys):
                 "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), "
                 "('max_pool_3x3', 0), ('skip_connect', 2), ('max_pool_3x3', 1), ('skip_connect', 2), "
                 "('skip_connect', 3)], reduce_concat=[2, 3, 4, 5])")
+    from PIL import Image
+
+    folder = tmp_path / "pets"  # an image folder with a test split: train/<class>/*, test/<class>/*
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 6), ("test", 2)):
+        for cls in ("cat", "dog", "owl"):
+            (folder / split / cls).mkdir(parents=True)
+            for k in range(count):
+                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / split / cls / f"{k}.png")
+    run = tmp_path / "search"
+    SearchResult(space="darts", genotype=genotype).save(run)
     out = tmp_path / "train"
-    assert main(["train", "--genotype", genotype, "--out", str(out), "--layers", "2", "--channels", "4",
-                 "--epochs", "1", "--batch-size", "8", "--train-images", "16", "--test-images", "8",
-                 "--max-steps", "1", "--cutout", "0"]) == 0
+    assert main(["train", "--from", str(run), "--dataset", "imagefolder", "--data", str(folder), "--out", str(out),
+                 "--layers", "2", "--channels", "4", "--epochs", "1", "--batch-size", "8", "--max-steps", "1",
+                 "--cutout", "0"]) == 0
     capsys.readouterr()
     model, meta = load_trained(out / "checkpoint.pt")
-    assert meta["trained"] is True and meta["num_classes"] == 10 and meta["classes"][0] == "airplane"
+    assert meta["trained"] is True and meta["num_classes"] == 3 and meta["classes"] == ["cat", "dog", "owl"]
     weights = torch.load(out / "checkpoint.pt", weights_only=True)["model"]
     assert torch.equal(model.state_dict()["classifier.weight"], weights["classifier.weight"])
     assert main(["export", str(out), "--format", "torchscript"]) == 0
-    assert "trained, 10 classes, input 3x32x32" in capsys.readouterr().out
+    assert "trained, 3 classes, input 3x32x32" in capsys.readouterr().out
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         np.testing.assert_allclose(torch.jit.load(str(out / "model.ts"))(x).numpy(), model(x).numpy(), atol=1e-5)
 
     # zcpt predict: the top classes of image files (any size and mode; resized, normalised as trained)
-    from PIL import Image
-
     rgb, grey = tmp_path / "a.png", tmp_path / "b.jpg"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(rgb)
     Image.fromarray(np.random.default_rng(1).integers(0, 256, (32, 32), dtype=np.uint8), "L").save(grey)
