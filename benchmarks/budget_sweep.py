@@ -77,7 +77,8 @@ def main() -> None:
         limits = [float(np.quantile(sizes[metric], q)) for q in QUANTILES] + [None]  # None: unbudgeted
         for limit in limits:
             for seed in args.seeds:
-                name = f"{args.space}-{metric}-{'none' if limit is None else f'{limit:.4f}'}-s{seed}"
+                # one unbudgeted run serves both panels
+                name = f"{args.space}-{'none' if limit is None else f'{metric}-{limit:.4f}'}-s{seed}"
                 run = out / name
                 budget = {} if limit is None else {f"max_{metric}": limit}
                 config = zcpt.SearchConfig(space=args.space, proxy="nwot", order=args.order,
