@@ -82,7 +82,7 @@ class CostTable:
                 raise ZcptError(f"cost of an undecided state: edge {e} has {len(alive)} ops alive")
             if alive:
                 total += self.table[e, alive[0]]
-        return total
+        return float(total)
 
     def to_json(self) -> Dict[str, Any]:
         rows = [[None if math.isnan(v) else int(v) for v in row] for row in self.table]
