@@ -12,4 +12,12 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     .venv/bin/pip install -q "torch==${ZCPT_TORCH_VERSION:-2.13.0}"
 fi
 # the optional extras too, so that the test suite exercises every code path
-.venv/bin/pip install -q -e ".[test,fast,ray]"
+.venv/bin/pip install -q -e ".[test,fast,ray,export]"
+# The report page is tested in a real headless browser: Debian's Chromium.
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+    else
+        echo "setup.sh: chromium not found; install it (e.g. apt-get install chromium) for the report tests" >&2
+    fi
+fi

@@ -47,7 +47,7 @@ def test_search_writes_result_and_prints_summary(tmp_path: Path, capsys) -> None
     captured = capsys.readouterr()
     result = json.loads((out / "result.json").read_text())
     assert RESULT_KEYS <= set(result)
-    assert set(result["benchmark"]) == {"cifar10", "cifar100", "ImageNet16-120", "rank"}
+    assert set(result["benchmark"]) == {"cifar10", "cifar100", "ImageNet16-120", "rank", "params_M", "flops_M"}
     assert all(set(c) >= {"genotype", "score"} for c in result["candidates"])
     assert (result["space"], result["proxy"], result["order"], result["seed"]) == ("nb201", "nwot", "fixed", 3)
     assert (result["proposals"], result["validation"], result["batch_size"]) == (2, 2, 8)
@@ -59,6 +59,7 @@ def test_search_writes_result_and_prints_summary(tmp_path: Path, capsys) -> None
     acc = result["benchmark"]["cifar10"]
     assert f"CIFAR-10        {acc:.2f} % test accuracy, {100 - acc:.2f} % test error" in captured.out
     for label in ("CIFAR-100", "ImageNet16-120", f"rank            {result['benchmark']['rank']}",
+                  f"params          {result['benchmark']['params_M']:.3f} M",
                   "forward passes", str(out / "result.json")):
         assert label in captured.out
     # stderr (not a terminal): one line per proposal, no progress bar

@@ -282,7 +282,7 @@ def test_image_folder_with_pngs(tmp_path):
 
 def test_image_folder_without_test_split(tmp_path):
     rng = np.random.default_rng(7)
-    _write_folder(tmp_path, {"train/a/0.png": _images(rng, 1, 8)[0]})
+    _write_folder(tmp_path, {"train/a/0.png": _images(rng, 1, 8)[0], "train/b/0.png": _images(rng, 1, 8)[0]})
     ds = load_dataset("imagefolder", path=tmp_path)
     assert ds.test_images is None and ds.test_labels is None and ds.num_test == 0
     with pytest.raises(DataError, match="no test split"):
@@ -381,7 +381,8 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path, monkeypatch):
     from PIL import Image as PILImage
 
     rng = np.random.default_rng(9)
-    _write_folder(tmp_path, {"train/a/0.png": _images(rng, 1, 16)[0], "train/a/big.png": _images(rng, 1, 16)[0]})
+    _write_folder(tmp_path, {"train/a/0.png": _images(rng, 1, 16)[0], "train/a/big.png": _images(rng, 1, 16)[0],
+                             "train/b/1.png": _images(rng, 1, 16)[0]})  # two classes: one is refused
     # a header claiming more pixels than the limit: here a 16x16 PNG under a limit of 100 pixels
     monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 100)
     for limit_factor in (1, 3):  # PIL warns above the limit and raises above twice it: both refused

@@ -30,7 +30,7 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ("scoring", ("zcpt.scoring",)),
     ("scale-out", ("zcpt.engine.executor",)),  # in-process or Ray tasks of a search
     ("search", ("zcpt.search",)),
-    ("applications", ("zcpt.study", "zcpt.baselines", "zcpt.plotting", "zcpt.report", "zcpt.export")),
+    ("applications", ("zcpt.study", "zcpt.plotting", "zcpt.report", "zcpt.export", "zcpt.models")),
     ("commands", ("zcpt.commands",)),
     ("command line", ("zcpt.cli",)),
     ("python -m zcpt", ("zcpt.__main__",)),

@@ -24,7 +24,10 @@ COMMANDS = {
     "search": ("search", "run a search (default method: Zero-Cost-PT)"),
     "latency": ("latency", "measure a latency table of a space's network on this device (for --max-latency-ms)"),
     "train": ("train", "train an architecture found by a search"),
+    "predict": ("predict", "the top classes of images under a trained network"),
+    "export": ("export", "a found or trained network as a file that loads without zcpt (pt, TorchScript, ONNX)"),
     "plot": ("plot", "draw the cells of a DARTS genotype"),
+    "report": ("report", "one self-contained HTML page about a search run"),
     "study": ("study", "operation-scoring correlation study (paper section 3)"),
 }
 

@@ -16,7 +16,8 @@ exactly as :func:`zcpt.proxies.counts.count_params` /
 query`` and a search's result report). Each covering network checks the
 model: its total must equal constant + its op costs with the same constant
 for all of them, or the space is refused as not additive
-(:class:`NotAdditiveError`). Costs are integers (parameters, multiply-adds,
+(:class:`NotAdditiveError`), and so must a few random architectures
+(:func:`check_tables`). Costs are integers (parameters, multiply-adds,
 nanoseconds), so sums are exact in any order.
 """
 from __future__ import annotations
@@ -77,7 +78,7 @@ class CostTable:
                 raise ZcptError(f"cost of an undecided state: edge {e} has {len(alive)} ops alive")
             if alive:
                 total += self.table[e, alive[0]]
-        return total
+        return float(total)
 
     def to_json(self) -> Dict[str, Any]:
         rows = [[None if math.isnan(v) else int(v) for v in row] for row in self.table]
@@ -176,6 +177,24 @@ def fit_tables(
     return out
 
 
+def check_tables(
+    space: SearchSpace, tables: Mapping[str, CostTable], num_classes: int, input_shape: Sequence[int],
+    options: Mapping[str, Any], networks: int = 3, seed: int = 0,
+) -> None:
+    """:class:`NotAdditiveError` unless the model gives the exact count of ``networks``
+    random architectures (besides the covering ones it was read off)."""
+    rng = np.random.default_rng([seed, 0x434F5354])  # "COST"
+    for _ in range(networks):
+        genotype = space.sample(rng)
+        totals, _ = op_costs(space, space.build_network(genotype, num_classes=num_classes, **options), input_shape)
+        state = space.state_of(genotype)
+        for metric, table in tables.items():
+            if table.cost(state) != totals[metric]:
+                raise NotAdditiveError(
+                    f"space '{space.name}' is not additive in {metric}: {space.format(genotype)} has "
+                    f"{totals[metric]:g}, the additive model says {table.cost(state):g}; budgets are not available")
+
+
 def _close(a: float, b: float, tolerance: float) -> bool:
     return a == b if tolerance == 0.0 else abs(a - b) <= tolerance * max(abs(a), abs(b), 1.0)
 
@@ -213,6 +232,7 @@ def size_tables(
         totals, per_edge = op_costs(space, net, shape)
         measurements.append((state, totals, per_edge))
     tables = fit_tables(space, measurements, ("params", "flops"))
+    check_tables(space, tables, num_classes, shape, options)
     if cache:
         try:
             write_json(path, {"key": key, "tables": {m: t.to_json() for m, t in tables.items()}})

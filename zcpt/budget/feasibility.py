@@ -221,3 +221,25 @@ class Budget:
         edges, _ = self.groups[group]
         alive = [e for e in edges if not state.is_edge_removed(e) and e not in kept]
         return [e for e in alive if self.feasible(state, {group: [*kept, e]})]
+
+    def sample(self, rng: np.random.Generator) -> ArchState:
+        """A random fully decided state that fits: edge by edge a uniform choice among
+        the eligible ops, then each input group's kept edges among the eligible ones.
+
+        It draws from ``rng`` as :meth:`SearchSpace.sample` does, so where every
+        candidate is eligible (a generous budget) it gives the same architecture.
+        Not uniform over the fitting architectures when the budget bites."""
+        state = self.space.initial_state()
+        self.check_start(state)
+        for edge in self.space.edges():
+            state = state.only(edge.index, int(rng.choice(self.eligible_ops(state, edge.index))))
+        for g, (edges, keep) in enumerate(self.groups):
+            kept = [int(e) for e in rng.choice(edges, size=keep, replace=False)]
+            if not self.feasible(state, {g: kept}):  # pick by pick among the eligible instead
+                kept = []
+                for _ in range(keep):
+                    kept.append(int(rng.choice(self.eligible_inputs(state, g, kept))))
+            for e in edges:
+                if e not in kept:
+                    state = state.without_edge(e)
+        return state

@@ -25,7 +25,14 @@ CIFAR10_CLASSES: Tuple[str, ...] = (
     "airplane", "automobile", "bird", "cat", "deer",
     "dog", "frog", "horse", "ship", "truck",
 )
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")  # in the CIFAR-10 tarball
+
+
+def folder_image_suffixes() -> Tuple[str, ...]:
+    """File suffixes of an image folder: every format Pillow can open."""
+    from PIL import Image
+
+    return tuple(sorted(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN))
 
 
 @dataclass
@@ -334,7 +341,10 @@ def read_image_folder(path: Path, what: str = "imagefolder", image_size: Optiona
     classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
     if not classes:
         raise DataError(f"{what}: {train_dir} has no class sub-folders")
+    if len(classes) < 2:
+        raise DataError(f"{what}: {train_dir} has a single class folder ({classes[0]}); a classifier needs at least 2")
     index = {c: i for i, c in enumerate(classes)}
+    suffixes = folder_image_suffixes()
 
     def read_split(split_dir: Path) -> Tuple[np.ndarray, np.ndarray]:
         images: List[np.ndarray] = []
@@ -343,8 +353,9 @@ def read_image_folder(path: Path, what: str = "imagefolder", image_size: Optiona
         for cls_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
             if cls_dir.name not in index:
                 raise DataError(f"{what}: class folder {cls_dir} is not among the train classes")
+            before = len(images)
             for f in sorted(cls_dir.iterdir()):
-                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
+                if f.is_file() and f.suffix.lower() in suffixes:
                     try:
                         data = f.read_bytes()
                     except OSError as exc:
@@ -352,8 +363,10 @@ def read_image_folder(path: Path, what: str = "imagefolder", image_size: Optiona
                     images.append(decode_image(data, str(f), what, image_size))
                     names.append(str(f))
                     labels.append(index[cls_dir.name])
+            if len(images) == before and split_dir == train_dir:
+                raise DataError(f"{what}: class folder {cls_dir} holds no images (of a format Pillow reads)")
         if not images:
-            raise DataError(f"{what}: {split_dir} holds no .jpg/.png images")
+            raise DataError(f"{what}: {split_dir} holds no images (of a format Pillow reads)")
         return _stack(images, names, what, str(root)), np.array(labels, dtype=np.int64)
 
     train_x, train_y = read_split(train_dir)

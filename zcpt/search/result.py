@@ -50,6 +50,7 @@ class SearchResult(Mapping[str, Any]):
     config: Dict[str, Any] = field(default_factory=dict)  # the SearchConfig, as JSON
     details: Dict[str, Any] = field(default_factory=dict)  # method-specific records
     budget: Dict[str, Any] = field(default_factory=dict)  # limits and the found network's costs, if any
+    data: Dict[str, Any] = field(default_factory=dict)  # the searched data: name, classes, image size, mean, std
     format: int = FORMAT
 
     # -- JSON ----------------------------------------------------------------------------
@@ -76,7 +77,7 @@ class SearchResult(Mapping[str, Any]):
         for name in ("candidates",):
             if not isinstance(values.get(name, []), list):
                 raise ZcptError(f"{source}: '{name}' must be a list")
-        for name in ("benchmark", "seconds", "forward_passes", "config", "details", "budget"):
+        for name in ("benchmark", "seconds", "forward_passes", "config", "details", "budget", "data"):
             if not isinstance(values.get(name, {}), dict):
                 raise ZcptError(f"{source}: '{name}' must be an object")
         return cls(**values)
@@ -111,12 +112,20 @@ class SearchResult(Mapping[str, Any]):
 
         return get_space(self.space).parse(self.genotype)
 
-    def build_model(self, num_classes: int = 10, setting: Optional[str] = None, **options: Any) -> Any:
+    @property
+    def num_classes(self) -> int:
+        """Classes of the searched data (10 for results that did not record them)."""
+        return int(self.data.get("num_classes", 10))
+
+    def build_model(self, num_classes: Optional[int] = None, setting: Optional[str] = None, **options: Any) -> Any:
         """The found architecture as a plain, freshly initialised ``torch.nn.Module``: the
         space's evaluation network of ``setting`` (default: the space's first, e.g. DARTS's
-        20 cells x 36 channels); ``options`` override single build options."""
+        20 cells x 36 channels) with ``num_classes`` outputs (default: the searched data's);
+        ``options`` override single build options."""
         from ..spaces import get_space
 
+        if num_classes is None:
+            num_classes = self.num_classes
         space = get_space(self.space)
         build = {**space.evaluation_options(setting), **options}
         return space.build_network(space.parse(self.genotype), num_classes=num_classes, **build)
@@ -147,7 +156,13 @@ def describe(space: Any, genotype: str, num_classes: int = 10, image_size: Optio
     if space.benchmark is not None:
         info = get_benchmark(space.benchmark).query(genotype)
         keys = (*benchmark_datasets(space), "rank", "params_M", "flops_M")
-        return {k: info[k] for k in keys if k in info}
+        out = {k: info[k] for k in keys if k in info}
+        if "params_M" not in out:  # NB201's tables hold no sizes: those of its network, as budgets count them
+            from ..budget import size_tables
+
+            state = space.state_of(space.parse(genotype))
+            out.update({f"{m}_M": t.cost(state) / 1e6 for m, t in size_tables(space, num_classes).items()})
+        return out
     import torch
 
     from ..proxies.counts import count_macs, count_params

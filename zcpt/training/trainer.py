@@ -69,7 +69,7 @@ def _set_rng_state(state: Dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([t.cpu() for t in cuda])
 
 
-def _load_checkpoint(path: Path, device: torch.device) -> Dict[str, Any]:
+def load_checkpoint(path: Path, device: torch.device) -> Dict[str, Any]:
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
@@ -271,7 +271,7 @@ def _train(
     if resume:
         if not ckpt_path.is_file():
             raise ZcptError(f"nothing to resume: no {CHECKPOINT_FILE} in {out}")
-        state = _load_checkpoint(ckpt_path, dev)
+        state = load_checkpoint(ckpt_path, dev)
         saved = TrainConfig.from_dict(state["config"])
         diffs = config.differences(saved)
         if state.get("space") != space.name:
@@ -342,6 +342,10 @@ def _train(
             "epoch": epoch + 1, "seconds": seconds, "history": history,
             "model": net.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "rng": _rng_state(),
+            # what rebuilds the evaluation network for inference (zcpt.models.load_trained)
+            "network": {"num_classes": ds.num_classes, "options": {"layers": config.layers, "channels": config.channels}},
+            "data": {"classes": list(ds.classes), "mean": list(ds.mean), "std": list(ds.std),
+                     "image_size": list(ds.image_size)},
         }
         torch_save(ckpt_path, checkpoint)
         _write_log(log_path, history)

@@ -106,7 +106,8 @@ class MethodRun:
     device, the persistent ``state`` and helpers (see the module docstring)."""
 
     def __init__(self, config: "SearchConfig", rundir: "RunDir", device: "torch.device",
-                 executor: Any = None) -> None:
+                 executor: Any = None, dataset: Optional["ImageDataset"] = None) -> None:
+        """``dataset``: data handed over from Python (else ``config.dataset`` is loaded)."""
         from ...engine.executor import LocalExecutor
         from ...spaces import get_space
 
@@ -115,6 +116,7 @@ class MethodRun:
         self.space: "SearchSpace" = get_space(config.space)
         self.device = device
         self._rundir = rundir
+        self._given = dataset
         self._dataset: Optional["ImageDataset"] = None
         self._budget: Any = _UNSET
         self._started = time.perf_counter()
@@ -139,7 +141,10 @@ class MethodRun:
         if self._dataset is None:
             from ...data import load_dataset
 
-            dataset = load_dataset(self.config.dataset, self.config.data, image_size=self.config.image_size)
+            if self._given is not None:  # handed over from Python (zcpt.search(config, data=...))
+                dataset = self._given.at_size(self.config.image_size)
+            else:
+                dataset = load_dataset(self.config.dataset, self.config.data, image_size=self.config.image_size)
             self.space.check_image_size(*dataset.batch_image_size)
             if self.config.train_images:
                 dataset = dataset.subset(self.config.train_images, 0, seed=self.config.seed)
@@ -165,6 +170,12 @@ class MethodRun:
                 budget.check_start(self.space.initial_state())
             self._budget = budget
         return self._budget
+
+    def data_record(self) -> Dict[str, Any]:
+        """What a result records of the searched data (the model's classes and inputs)."""
+        ds = self.dataset
+        return {"dataset": ds.name, "num_classes": ds.num_classes, "classes": list(ds.classes),
+                "image_size": list(ds.image_size), "mean": list(ds.mean), "std": list(ds.std)}
 
     def batch_source(self, seed: int, augment: bool = True) -> "BatchSource":
         """Training-split minibatches of ``config.batch_size``; ``batch(i)`` depends only on (seed, i)."""
@@ -209,7 +220,7 @@ class MethodRun:
             benchmark=describe(self.space, genotype, self.dataset.num_classes, self.config.image_size),
             seconds={k: round(float(v), 3) for k, v in seconds.items()},
             forward_passes=dict(self.state.get("forward_passes", {})),
-            config=self.config.to_json(), details=dict(details or {}), **fields,
+            config=self.config.to_json(), details=dict(details or {}), data=self.data_record(), **fields,
         )
 
 
