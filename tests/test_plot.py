@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import os
 import re
 import stat
@@ -156,3 +157,11 @@ def test_noise_ops_of_darts_s4_are_drawn(tmp_path, no_dot):
     text = dot_source(genotype, "normal")
     assert all(f'label="{op}"' in text for op in ops)
     assert render_cell(genotype, "normal", tmp_path / "s4.png") == "matplotlib"
+
+
+def test_cli_plot_without_matplotlib_names_the_extra(tmp_path, no_dot, monkeypatch, capsys):
+    """matplotlib is the optional [plot] extra: without it, one line saying how to get it."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    assert main(["plot", "--genotype", V2, "--out", str(tmp_path / "v2.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "needs matplotlib: pip install 'zcpt[plot]'" in err and "\n" not in err

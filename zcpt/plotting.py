@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .errors import ZcptError
+from .optional import require
 
 CELLS: Tuple[str, ...] = ("normal", "reduce")
 CELL_TITLES = {"normal": "normal cell", "reduce": "reduction cell"}
@@ -206,6 +207,7 @@ def _op_color(op: str) -> str:
 
 def _render_matplotlib(genotype: Any, cell: str, out: Path, fmt: str) -> None:
     # The object-oriented API with an explicit Agg canvas: no pyplot, no global backend switch.
+    require("matplotlib", "plot", "drawing a cell as PNG")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import FancyBboxPatch

@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--benchmark-data", default=None, metavar="DIR",
                    help="directory of the NB201 tables (default: <data root>/nb201)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
-    p.add_argument("--out", default="zcpt-study", metavar="DIR", help="output directory (default: zcpt-study)")
+    p.add_argument("--out", default="runs/study", metavar="DIR", help="output directory (default: runs/study)")
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     g = p.add_argument_group("zero-cost supernet")
     g.add_argument("--channels", type=int, default=16, help="supernet channels (default: 16)")

@@ -24,6 +24,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ZcptError
+from ..optional import require
 
 REPORT_FILE = "report.html"
 STATE_FILE = "progress.json"
@@ -97,8 +98,7 @@ def benchmark_points(result: Any, space: Any, sample: int, device: Any = "cpu") 
 
 def _scatter_png(x: np.ndarray, y: np.ndarray, found: int, candidates: Sequence[int], xlabel: str,
                  title: str, logx: bool = False) -> bytes:
-    import matplotlib
-
+    matplotlib = require("matplotlib", "plot", "the report's plots")
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 

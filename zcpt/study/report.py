@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from ..files import write_text
+from ..optional import require
 from .runner import REFERENCES, to_json_ready
 
 # Numbers the paper states (Zero-Cost-PT, Xiang et al., section 3 / Table 1).
@@ -146,6 +147,7 @@ def toy_markdown(rows: List[Dict[str, Any]], config: Dict[str, Any]) -> str:
 
 
 def _figure(width: float, height: float) -> Any:
+    require("matplotlib", "plot", "the study's figures")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
