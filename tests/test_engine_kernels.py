@@ -119,3 +119,27 @@ def test_every_kernel_finds_the_same_architecture(monkeypatch, tmp_path):
     first = results[FAST[0]]
     for kernel in FAST[1:]:
         assert results[kernel] == first, kernel
+
+
+def test_a_search_records_the_engine_choices_it_ran_with(monkeypatch, tmp_path):
+    """result.json names the measured per-machine choices (kernel, plan options) in effect."""
+    from zcpt.search import SearchConfig, search
+
+    monkeypatch.setenv("ZCPT_CACHE_DIR", str(tmp_path))
+    cpu = torch.device("cpu")
+    foreign = "nwot-kernel|another machine|torch 0|1t|numba -"
+    (tmp_path / "engine").mkdir()
+    (tmp_path / "engine" / autotune.CHOICES_FILE).write_text(json.dumps({
+        foreign: {"choice": "gemm", "seconds": {}},
+        f"planted-task|{autotune.machine_key(cpu)}": {"choice": "planted", "seconds": {}},
+    }))
+    r = search(SearchConfig(space="nb201", proposals=1, validation=1, batch_size=16, seed=1, train_images=100,
+                            supernet_options={"channels": 4, "cells_per_stage": 1},
+                            network_options={"channels": 4, "cells_per_stage": 1}))
+    engine = r.details["engine"]
+    saved = json.loads((tmp_path / "engine" / autotune.CHOICES_FILE).read_text())
+    assert len(saved) > 2  # the search measured its own choices (the kernel at least) ...
+    assert engine["choices"] == autotune.recorded_choices(cpu)  # ... and records them
+    assert len(engine["choices"]) == len(saved) - 1  # every one of this machine, not the foreign one
+    assert engine["choices"]["planted-task"] == "planted" and "another machine" not in json.dumps(engine)
+    assert engine["precision"] == "fp32" and engine["threads"] == torch.get_num_threads()

@@ -71,6 +71,19 @@ def _store(key: str, record: Dict) -> None:
     write_json(_path(), data)
 
 
+def recorded_choices(device: torch.device) -> Dict[str, str]:
+    """task -> choice of every cached choice that applies on this machine, with this
+    torch, numba and thread setting: what a run here uses (a search records it)."""
+    found: Dict[str, str] = {}
+    data = _load()
+    for per_setting in (False, True):
+        suffix = "|" + machine_key(device, per_setting)
+        for key, record in data.items():
+            if key.endswith(suffix) and isinstance(record, dict) and isinstance(record.get("choice"), str):
+                found[key[: -len(suffix)]] = record["choice"]
+    return dict(sorted(found.items()))
+
+
 def measure(run: Callable[[], object], repeats: int = 3, warmup: bool = True) -> float:
     """Best wall time of ``repeats`` calls of ``run`` after one warm-up call."""
     if warmup:

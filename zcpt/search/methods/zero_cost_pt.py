@@ -25,6 +25,7 @@ from typing import Any, Dict, List
 import torch
 
 from ...device import resolve_device, seed_everything
+from ...engine.autotune import recorded_choices
 from ...proxies import score_network
 from ...proxies.ensemble import to_json
 from ...scoring import ForwardCounter, ScoringContext, pick_best
@@ -125,4 +126,6 @@ def zero_cost_pt(run: MethodRun) -> SearchResult:
                     for c, t in zip(candidates, totals)],
         proxy=config.proxy, order=config.order, scorer=config.scorer, proposals=config.proposals,
         validation=config.validation, batch_size=config.batch_size,
+        details={"engine": {"precision": config.precision, "threads": torch.get_num_threads(),
+                            "choices": recorded_choices(run.device)}},
     )
