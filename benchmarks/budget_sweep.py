@@ -11,8 +11,8 @@ equal to what ``zcpt query`` and a result report.
 Each search writes its own run directory under ``--out`` and is resumed (or
 skipped when finished) on a rerun, so the sweep is resumable::
 
-    python benchmarks/budget_sweep.py --space nb201 --out /work/runs/practitioner/sweep --resume
-    python benchmarks/budget_sweep.py --space macro --out /work/runs/practitioner/sweep --resume
+    python benchmarks/budget_sweep.py --space nb201 --out runs/budget_sweep --resume
+    python benchmarks/budget_sweep.py --space macro --out runs/budget_sweep --resume
 """
 from __future__ import annotations
 

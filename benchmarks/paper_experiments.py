@@ -6,11 +6,11 @@ stopped and restarted (``--resume`` is accepted for the queue; it is implied).
 Each experiment ends by writing ``OUT/<experiment>.md`` (the table) and
 ``OUT/<experiment>.json`` (every run's result).
 
-    python benchmarks/paper_experiments.py macro    --out /work/runs/baselines
+    python benchmarks/paper_experiments.py macro    --out runs/paper_experiments
     python benchmarks/paper_experiments.py proxies  --proxies fisher snip --seeds 0 1 --out ...
     python benchmarks/paper_experiments.py zen      --out ...     # the four zen variants
-    python benchmarks/paper_experiments.py orders   --reuse /work/runs/shared --out ...
-    python benchmarks/paper_experiments.py ablation --reuse /work/runs/shared --out ...
+    python benchmarks/paper_experiments.py orders   --reuse runs/shared --out ...
+    python benchmarks/paper_experiments.py ablation --reuse runs/shared --out ...
     python benchmarks/paper_experiments.py baselines --methods random naswot:nwot tenas --out ...
 
 Zero-Cost-PT runs use the paper's setting unless the smoke-test flags say
@@ -367,7 +367,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     p.add_argument("--variants", nargs="+", type=int, default=None, help="zen: which variants (0-3; default all)")
     p.add_argument("--methods", nargs="+", default=list(BASELINES), help=f"baselines (default: {' '.join(BASELINES)})")
     p.add_argument("--reuse", default=None, metavar="DIR",
-                   help="directory of engine's shared paper-setting runs (e.g. /work/runs/shared)")
+                   help="directory of engine's shared paper-setting runs (e.g. runs/shared)")
     g = p.add_argument_group("Zero-Cost-PT setting (paper: N=10, V=100, batch 256; smaller only for smoke tests)")
     g.add_argument("-N", "--proposals", type=int, default=10)
     g.add_argument("-V", "--validation", type=int, default=100)

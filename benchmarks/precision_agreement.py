@@ -128,7 +128,7 @@ def launch(root: Path, queue: str, python: str, dry: bool) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--root", default="/work/runs/shared", help="where the runs live")
+    p.add_argument("--root", default="runs/shared", help="where the runs live (nb201-zero-cost-pt-nwot-<order>-<precision>-s<seed>)")
     p.add_argument("--launch", action="store_true", help="queue the missing searches")
     p.add_argument("--queue", default="/work/bin/qrun", help="queue command (NAME -- CMD)")
     p.add_argument("--python", default=sys.executable)

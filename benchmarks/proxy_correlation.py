@@ -15,7 +15,7 @@ An ensemble row ranks each component's scores over the sampled cells and
 sums the (weighted) ranks, the ensemble rule with the 1,000 cells as the
 candidates of one comparison.
 
-    python benchmarks/proxy_correlation.py --out /work/runs/proxies/correlation --resume
+    python benchmarks/proxy_correlation.py --out runs/proxy_correlation --resume
     python benchmarks/proxy_correlation.py --proxies tenas --resume     # one proxy (e.g. a second job)
 """
 from __future__ import annotations
@@ -78,7 +78,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--channels", type=int, default=16)
     p.add_argument("--cells-per-stage", type=int, default=5)
     p.add_argument("--save-every", type=int, default=20, help="cells between two cache writes")
-    p.add_argument("--out", default="/work/runs/proxies/correlation")
+    p.add_argument("--out", default="runs/proxy_correlation")
     p.add_argument("--resume", action="store_true", help="continue from the scores cached in --out")
     args = p.parse_args(argv)
 
