@@ -107,8 +107,16 @@ def errors(results: Sequence[Dict[str, Any]], dataset: str) -> List[float]:
     return [100.0 - r["benchmark"][dataset] for r in results]
 
 
+def run_seconds(result: Dict[str, Any]) -> float:
+    """A run's wall time. Results written before ``total`` counted every resumed
+    session hold only the last one's: the stages' seconds are the lower bound then."""
+    seconds = result["seconds"]
+    stages = sum(v for k, v in seconds.items() if k != "total")
+    return max(float(seconds.get("total", 0.0)), float(stages))
+
+
 def wall(results: Sequence[Dict[str, Any]]) -> str:
-    total = [r["seconds"].get("total", 0.0) for r in results]
+    total = [run_seconds(r) for r in results]
     return f"{np.mean(total):.0f}" if total else "–"
 
 
@@ -133,7 +141,7 @@ def per_run_rows(groups: Dict[str, List[Run]]) -> List[str]:
         for run in runs:
             r, b = run.result, run.result["benchmark"]
             lines.append(f"| {name} | {r['seed']} | `{r['genotype']}` | {100 - b['cifar10']:.2f} | {b['rank']} | "
-                         f"{r['seconds'].get('total', 0):.0f} |")
+                         f"{run_seconds(r):.0f} |")
     return lines
 
 
@@ -272,7 +280,7 @@ def exp_macro(args: argparse.Namespace) -> None:
         err.append(100 - q["cifar10"])
         lines.append(f"| {run.result['seed']} | `{q['arch']}` | `{q['trained_as']}` | {err[-1]:.2f} | "
                      f"{q['params_M']:.3f} | {q['flops_M']:.1f} | {q['rank']} | {rank_distinct} | "
-                     f"{run.result['seconds'].get('total', 0):.0f} |")
+                     f"{run_seconds(run.result):.0f} |")
     best = bench.query(bench.best())
     lines += ["", f"Mean error {fmt(err)} %; mean rank {np.mean([a for a, _ in ranks]):.1f} of {len(codes)}, "
               f"{np.mean([b for _, b in ranks]):.1f} of {len(distinct)} distinct networks. Best code "

@@ -204,6 +204,10 @@ def test_resume_after_interrupt_gives_the_uninterrupted_result(tmp_path: Path, m
     on_disk = json.loads((tmp_path / "cut" / rundir.RESULT_FILE).read_text())
     assert without_seconds(on_disk) == without_seconds(whole.to_json())
     assert without_seconds(resumed) == without_seconds(whole)
+    # the wall time counts both sessions: never less than the stages it contains
+    seconds = resumed["seconds"]
+    assert seconds["total"] >= seconds["proposal"] + seconds["validation"] > 0
+    assert saved["seconds"]["total"] > 0  # the interrupted session's time was saved with its proposals
 
 
 def test_resume_refuses_other_config_and_reuse_needs_resume(tmp_path: Path) -> None:

@@ -128,8 +128,16 @@ class MethodRun:
         return self._rundir.state
 
     def save(self) -> None:
-        """Write ``state`` to progress.json now (atomically); a no-op without a run directory."""
+        """Write ``state`` to progress.json now (atomically); a no-op without a run directory.
+        The wall time so far goes with it, so ``seconds.total`` counts every resumed session."""
+        self._count_wall_time()
         self._rundir.save()
+
+    def _count_wall_time(self) -> None:
+        seconds = self.state.setdefault("seconds", {})
+        now = time.perf_counter()
+        seconds["total"] = seconds.get("total", 0.0) + now - self._started
+        self._started = now
 
     def state_error(self, problem: str) -> Exception:
         """A one-line error naming progress.json, for a saved ``state`` a method cannot
@@ -211,9 +219,8 @@ class MethodRun:
                 raise ZcptError(f"method '{self.config.method}' found {genotype}, which does not fit "
                                 f"{budget.describe()} ({budget.describe(budget.cost(state))})")
             fields.setdefault("budget", {"limits": budget.to_json(), "costs": budget.display_costs(state)})
-        seconds = self.state.setdefault("seconds", {})
-        seconds["total"] = seconds.get("total", 0.0) + time.perf_counter() - self._started
-        self._started = time.perf_counter()
+        self._count_wall_time()
+        seconds = self.state["seconds"]
         return SearchResult(
             space=self.config.space, genotype=genotype, method=self.config.method, seed=self.config.seed,
             candidates=list(candidates),
