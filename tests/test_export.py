@@ -128,3 +128,14 @@ def test_a_trained_checkpoint_exports_its_weights(tmp_path, capsys):
     assert all(line.split(": ", 1)[1].split(" ")[0] in meta["classes"] for line in lines)
     assert main(["predict", str(out), str(tmp_path / "missing.png")]) == 2
     assert "cannot read image" in capsys.readouterr().err
+
+
+def test_onnx_without_its_extra_names_the_extra(tmp_path, monkeypatch, capsys):
+    """onnx is the optional [export] extra: without it, one line saying how to get it, and no file."""
+    run = tmp_path / "run"
+    SearchResult(space="macro", genotype="22212220").save(run)
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx -> ImportError
+    assert main(["export", str(run), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "ONNX export needs onnx: pip install 'zcpt[export]'" in err and "\n" not in err
+    assert not (tmp_path / "m.onnx").exists()

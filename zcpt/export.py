@@ -31,6 +31,7 @@ from torch import nn
 
 from .errors import ZcptError
 from .files import write_bytes
+from .optional import require
 from .registry import Registry
 
 METADATA_FILE = "zcpt.json"
@@ -80,22 +81,12 @@ def _export_torchscript(model: nn.Module, example: torch.Tensor, metadata: Dict[
     return data, run
 
 
-def _need(module: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ZcptError(f"ONNX export needs {module}: pip install 'zcpt[export]' "
-                        f"(bash scripts/setup.sh installs it)") from None
-
-
 @EXPORTERS.register("onnx", suffix=".onnx")
 def _export_onnx(model: nn.Module, example: torch.Tensor, metadata: Dict[str, Any]):
     """ONNX (input 'images', output 'logits'), checked with onnxruntime."""
-    onnx = _need("onnx")
-    ort = _need("onnxruntime")
-    _need("onnxscript")
+    onnx = require("onnx", "export", "ONNX export")
+    ort = require("onnxruntime", "export", "ONNX export")
+    require("onnxscript", "export", "ONNX export")  # torch's ONNX exporter imports it
     buffer = io.BytesIO()
     quiet = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "onnxscript")]
     levels = [log.level for log in quiet]
@@ -166,7 +157,7 @@ def read_metadata(path: Any) -> Dict[str, Any]:
     p = Path(path)
     data = p.read_bytes()
     if p.suffix == ".onnx":
-        onnx = _need("onnx")
+        onnx = require("onnx", "export", "ONNX export")
         props = {e.key: e.value for e in onnx.load_from_string(data).metadata_props}
         return json.loads(props["zcpt"])
     import zipfile
