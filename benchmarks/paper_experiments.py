@@ -135,12 +135,17 @@ def error_row(name: str, results: Sequence[Dict[str, Any]], paper: Optional[Dict
     return "| " + " | ".join(cells) + " |"
 
 
+def cell(text: str) -> str:
+    """``text`` as code in a markdown table cell (NB201 genotypes hold '|', the column separator)."""
+    return "`" + text.replace("|", "\\|") + "`"
+
+
 def per_run_rows(groups: Dict[str, List[Run]]) -> List[str]:
     lines = ["", "| run | seed | genotype | CIFAR-10 err | rank | s |", "|---|---|---|---|---|---|"]
     for name, runs in groups.items():
         for run in runs:
             r, b = run.result, run.result["benchmark"]
-            lines.append(f"| {name} | {r['seed']} | `{r['genotype']}` | {100 - b['cifar10']:.2f} | {b['rank']} | "
+            lines.append(f"| {name} | {r['seed']} | {cell(r['genotype'])} | {100 - b['cifar10']:.2f} | {b['rank']} | "
                          f"{run_seconds(r):.0f} |")
     return lines
 
