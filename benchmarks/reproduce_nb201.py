@@ -66,8 +66,10 @@ def main() -> None:
     p.add_argument("-V", "--validation", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--bn-mode", default=None, help="nwot batch-norm mode (train|eval); default: the proxy's")
-    p.add_argument("--reference-compat", action="store_true",
-                   help="nwot as the reference code computed it (see zcpt search --help)")
+    p.add_argument("--mixed-op", choices=("weighted", "sum"), default=None,
+                   help="the supernet's mixed op (default: the space's, weighted)")
+    p.add_argument("--nwot-codes", choices=("definition", "reference"), default=None,
+                   help="nwot's activation sites (default: the space's, reference)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--data", default=None)
     p.add_argument("--out", default="runs/reproduce_nb201")
@@ -79,7 +81,7 @@ def main() -> None:
             config = SearchConfig(space="nb201", proxy=args.proxy, order=order, proposals=args.proposals,
                                   validation=args.validation, batch_size=args.batch_size, seed=seed,
                                   bn_mode=args.bn_mode, device=args.device, data=args.data,
-                                  reference_compat=args.reference_compat)
+                                  mixed_op=args.mixed_op, nwot_codes=args.nwot_codes)
             t0 = time.perf_counter()
             result = search(config, out_dir=out / f"{order}-s{seed}", resume=True)
             print(f"{order} seed {seed}: {result['genotype']} C10 err {100 - result['benchmark']['cifar10']:.2f} "
@@ -87,7 +89,8 @@ def main() -> None:
             results.setdefault(order, []).append(result)
     settings = (f"proxy {args.proxy}, N={args.proposals}, V={args.validation}, batch {args.batch_size}, "
                 f"bn_mode {args.bn_mode or 'default'}, seeds {args.seeds}, "
-                f"{'reference-compatible nwot, ' if args.reference_compat else ''}CIFAR-10 (bundled JPEGs)")
+                f"mixed op {args.mixed_op or 'default'}, nwot codes {args.nwot_codes or 'default'}, "
+                "CIFAR-10 (bundled JPEGs)")
     text = table(results, settings)
     (out / "table.md").write_text(text)
     (out / "results.json").write_text(json.dumps(results, indent=1))

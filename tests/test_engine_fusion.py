@@ -127,7 +127,7 @@ def test_fused_search_finds_the_same_architecture(seed, monkeypatch):
     config = SearchConfig(space="nb201", proposals=2, validation=2, batch_size=16, seed=seed, train_images=200,
                           supernet_options=dict(SMALL["nb201"]), network_options=dict(SMALL["nb201"]))
     fused = search(config)
-    monkeypatch.setattr("zcpt.proxies.nwot.plan_for", lambda net, batch_size=None: None)
+    monkeypatch.setattr("zcpt.proxies.nwot.plan_for", lambda net, batch_size=None, **options: None)
     plain = search(config)
     assert fused["genotype"] == plain["genotype"]
     assert [c["genotype"] for c in fused["candidates"]] == [c["genotype"] for c in plain["candidates"]]

@@ -4,11 +4,14 @@ wrapper over :func:`zcpt.search.search`. Every option a method declares in
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from ..errors import ZcptError, check_int
+
+logger = logging.getLogger("zcpt")
 
 
 _OPTION_DEST = "method_option_"  # argparse dest prefix of the methods' own flags
@@ -54,9 +57,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "whichever was measured faster here; the result is the same (default: 1, in-process)")
     p.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="run the tasks on the existing Ray cluster at ADDR (e.g. ray://host:10001)")
+    p.add_argument("--mixed-op", choices=("weighted", "sum"), default=None,
+                   help="how the supernet mixes an undecided edge's ops: weighted (the paper's softmax(alpha), "
+                        "a new alpha per pass) or sum (default: the space's; nb201: weighted)")
+    p.add_argument("--nwot-codes", choices=("definition", "reference"), default=None,
+                   help="nwot's activation sites: definition (every ReLU call) or reference (the Zero-Cost-PT "
+                        "code's type-name hooks, skipped blocks included) (default: the space's; nb201: reference)")
     p.add_argument("--reference-compat", action="store_true",
-                   help="nwot on nb201 as the reference code computed it: BN eval, ReLU-Conv-BN inputs "
-                        "counted twice, removed ops run on zero inputs (default: the paper's definition)")
+                   help="deprecated: the same as --nwot-codes reference")
     p.add_argument("--nonfinite", choices=("error", "skip"), default="error",
                    help="a NaN/inf score stops the search (error) or its candidate is excluded (skip) "
                         "(default: error)")
@@ -174,6 +182,16 @@ def size_options(space: Any, channels: Optional[int], cells: Optional[int]) -> D
     return options
 
 
+def nwot_codes(args: argparse.Namespace) -> Optional[str]:
+    """``--nwot-codes``, or ``reference`` for the deprecated ``--reference-compat`` (with a warning)."""
+    if not args.reference_compat:
+        return args.nwot_codes
+    if args.nwot_codes not in (None, "reference"):
+        raise ZcptError("--reference-compat means --nwot-codes reference; give one of them")
+    logger.warning("--reference-compat is deprecated: use --nwot-codes reference")
+    return "reference"
+
+
 def config_from_args(args: argparse.Namespace):
     """The :class:`~zcpt.search.SearchConfig` of parsed ``zcpt search`` arguments."""
     from ..search import SearchConfig
@@ -186,7 +204,7 @@ def config_from_args(args: argparse.Namespace):
         space=args.space, proxy=args.proxy, order=args.order, scorer=args.scorer,
         proposals=args.proposals, validation=args.validation, batch_size=args.batch_size,
         seed=args.seed, dataset=args.dataset, data=args.data, device=args.device,
-        bn_mode=args.bn_mode, nonfinite=args.nonfinite, reference_compat=args.reference_compat,
+        bn_mode=args.bn_mode, nonfinite=args.nonfinite, mixed_op=args.mixed_op, nwot_codes=nwot_codes(args),
         precision=args.precision,
         proxy_args=parse_proxy_options(args.proxy, args.proxy_option),
         supernet_options=dict(size), network_options=dict(size), train_images=args.train_images,

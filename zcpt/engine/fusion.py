@@ -37,18 +37,34 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from .sites import SkippedBlocks, is_type_name_site, units
+
 RELU_TYPES: Tuple[type, ...] = (nn.ReLU, nn.ReLU6)
 _SHAREABLE = (nn.ReLU, nn.ReLU6, nn.AvgPool2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.Identity)
 _CONV_GEOMETRY = ("kernel_size", "stride", "padding", "dilation", "groups", "padding_mode")
 
 
 class _Tracer(fx.Tracer):
-    """torch.nn modules are leaves, and so is every ReLU/BN/conv subclass."""
+    """torch.nn modules are leaves, and so is every ReLU/BN/conv subclass and
+    every :class:`SkippedBlocks` marker. ``block_inputs`` records the input of
+    each call of a non-leaf module whose type name contains "ReLU" (a
+    ReLU-Conv-BN block: a site of nwot's reference semantics)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.block_inputs: List[fx.Node] = []
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        if isinstance(m, _SHAREABLE + (_BatchNorm, nn.Conv2d, nn.Linear)):
+        if isinstance(m, _SHAREABLE + (_BatchNorm, nn.Conv2d, nn.Linear, SkippedBlocks)):
             return True
         return super().is_leaf_module(m, qualname)
+
+    def call_module(self, m: nn.Module, forward: Callable[..., Any], args: Tuple[Any, ...],
+                    kwargs: Dict[str, Any]) -> Any:
+        if is_type_name_site(m) and args and isinstance(args[0], fx.Proxy) \
+                and not self.is_leaf_module(m, self.path_of_module(m)):
+            self.block_inputs.append(args[0].node)
+        return super().call_module(m, forward, args, kwargs)
 
 
 class Plan:
@@ -74,6 +90,9 @@ class Plan:
 
 class _NullSink:
     def add(self, codes: torch.Tensor, count: int) -> None:
+        pass
+
+    def add_constant(self, units: int) -> None:
         pass
 
 
@@ -130,17 +149,19 @@ def _attr(modules: Dict[str, nn.Module], target: str) -> Any:
     return getattr(modules[owner], attr)
 
 
-def trace(net: nn.Module) -> Optional[Tuple[fx.Graph, Dict[str, nn.Module]]]:
-    """``net``'s forward as an fx graph and its modules by name, or None if it cannot be traced."""
+def trace(net: nn.Module) -> Optional[Tuple[fx.Graph, Dict[str, nn.Module], List[fx.Node]]]:
+    """``net``'s forward as an fx graph, its modules by name and the inputs of its
+    ReLU-named blocks (see :class:`_Tracer`), or None if it cannot be traced."""
     tracer = _Tracer()
     try:
         graph = tracer.trace(net)
     except Exception:  # noqa: BLE001 - any tracing failure means: no plan, plain forward
         return None
-    return graph, dict(net.named_modules())
+    return graph, dict(net.named_modules()), tracer.block_inputs
 
 
-def build_plan(net: nn.Module, *, sites: bool = True, widen: bool = False, pool: str = "pool") -> Optional[Plan]:
+def build_plan(net: nn.Module, *, sites: bool = True, codes: str = "definition", widen: bool = False,
+               pool: str = "pool") -> Optional[Plan]:
     """The fused plan of ``net`` in its current modes and state (None: not traceable).
 
     BatchNorms are folded only where they normalise with running statistics
@@ -148,18 +169,22 @@ def build_plan(net: nn.Module, *, sites: bool = True, widen: bool = False, pool:
     the convs that read one tensor; ``pool``: "pool" (torch's average pooling)
     or "depthwise" (the window sums as a depthwise conv of ones, divided by
     the window sizes). :func:`plan_for` takes both from :func:`choices`.
+    ``codes``: which activation sites are reported (nwot's semantics:
+    "definition", the ReLU modules; "reference", every ReLU-named module and
+    the skipped blocks a supernet marks, see :mod:`zcpt.engine.sites`).
     """
     traced = trace(net)
     if traced is None:
         return None
-    graph, modules = traced
+    graph, modules, block_inputs = traced
     stats = {"folded": 0, "shared": 0, "pools": 0, "widened": 0, "inplace_adds": 0}
     inputs = [n for n in graph.nodes if n.op == "placeholder"]
     if len(inputs) != 1:
         return None
     with graph.inserting_after(inputs[0]):
         sink = graph.placeholder("sink")
-    n_sites = _report_sites(graph, modules, sink) if sites else 0
+    n_sites = _report_sites(graph, modules, sink, block_inputs if codes == "reference" else None) if sites else 0
+    _drop_markers(graph, modules)
     _lower_convs(graph, modules)
     stats["folded"] = _fold_batchnorm(graph, modules)
     stats["shared"] = _share(graph, modules)
@@ -176,17 +201,51 @@ def _module(node: fx.Node, modules: Dict[str, nn.Module]) -> Optional[nn.Module]
     return modules.get(node.target) if node.op == "call_module" else None
 
 
-def _report_sites(graph: fx.Graph, modules: Dict[str, nn.Module], sink: fx.Node) -> int:
-    """Insert ``sink.add(input > 0, count)`` once per distinct ReLU-module input."""
-    groups: "OrderedDict[fx.Node, List[fx.Node]]" = OrderedDict()
+def _report_sites(graph: fx.Graph, modules: Dict[str, nn.Module], sink: fx.Node,
+                  block_inputs: Optional[List[fx.Node]] = None) -> int:
+    """Insert ``sink.add(input > 0, count)`` once per distinct site input.
+
+    Sites: the ReLU modules; with ``block_inputs`` (nwot's reference semantics)
+    also those ReLU-named blocks' inputs, and the skipped blocks that markers
+    report (their input's codes, and ``add_constant`` for their zeroed ReLUs)."""
+    counts: "OrderedDict[fx.Node, int]" = OrderedDict()
+    first: Dict[fx.Node, fx.Node] = {}  # the codes are computed before the first site's call
     for node in graph.nodes:
-        if isinstance(_module(node, modules), RELU_TYPES):
-            groups.setdefault(node.args[0], []).append(node)
-    for source, relus in groups.items():
-        with graph.inserting_before(relus[0]):
+        m = _module(node, modules)
+        if isinstance(m, RELU_TYPES):
+            source, times = node.args[0], 1
+        elif block_inputs is not None and isinstance(m, SkippedBlocks):
+            source, times = node.args[0], node.args[1]
+            with graph.inserting_before(node):
+                graph.call_function(_add_zero_codes, (sink, source, times))
+        else:
+            continue
+        counts[source] = counts.get(source, 0) + times
+        first.setdefault(source, node)
+    for source in block_inputs or ():
+        counts[source] = counts.get(source, 0) + 1
+        after = source.next
+        while after.op == "placeholder":  # the sink is a placeholder too
+            after = after.next
+        first.setdefault(source, after)
+    for source, times in counts.items():
+        with graph.inserting_before(first[source]):
             codes = graph.call_function(operator.gt, (source, 0))
-            graph.call_method("add", (sink, codes, len(relus)))
-    return len(groups)
+            graph.call_method("add", (sink, codes, times))
+    return len(counts)
+
+
+def _add_zero_codes(sink: Any, x: torch.Tensor, count: int) -> None:
+    """``count`` all-zero codes of ``x``'s shape: each sample pair agrees on every unit."""
+    sink.add_constant(count * units(x))
+
+
+def _drop_markers(graph: fx.Graph, modules: Dict[str, nn.Module]) -> None:
+    """:class:`SkippedBlocks` markers compute nothing: their calls leave the plan."""
+    for node in list(graph.nodes):
+        if isinstance(_module(node, modules), SkippedBlocks):
+            node.replace_all_uses_with(node.args[0])
+            graph.erase_node(node)
 
 
 def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: Any,

@@ -11,9 +11,10 @@ nothing from it (oracles) ignore it.
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from ..proxies import Batch, score_network
 from ..proxies.ensemble import comparable_values, score_is_finite
 from ..registry import Registry
 from ..spaces.base import ArchState, SearchSpace, Supernet
+from ..spaces.mixing import OpMixing
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..training.supernet import DartsSupernet, SupernetSettings, SupernetStore
@@ -129,6 +131,8 @@ class ScoringContext:
     darts_supernet: Optional["DartsSupernet"] = None  # the supernet trained under the latest state
     finetune_epochs: int = 5  # disc-acc
     eval_images: Optional[int] = None  # disc-acc and darts-pt accuracy; None: the whole alpha half
+    # the op weights of the current proposal pass (zcpt.spaces.mixing); None: alive ops summed
+    mixing: Optional[OpMixing] = None
     scored: int = 0  # states asked for in score_state (perturbations; memo hits included)
     # per-batch caches, emptied by clear_memo(): (canonical state, batch id) -> score
     _memo: Dict[Tuple[Any, Any], float] = field(default_factory=dict, init=False, repr=False)
@@ -138,23 +142,40 @@ class ScoringContext:
         self.batch = batch
         self.batch_id = batch_id
 
-    def score_state(self, state: ArchState) -> float:
+    def score_state(self, state: ArchState, perturbed: Optional[int] = None) -> float:
         """Proxy score S(state) of the supernet under ``state`` on the current batch.
 
-        States that compute the same network (see ``SearchSpace.canonical``) on
-        the same batch are scored once.
+        ``perturbed``: the edge whose op was just removed (A-(e,o)), which stays
+        undecided under :attr:`mixing` even with a single op left. States that
+        compute the same network (see ``SearchSpace.canonical``; with op weights:
+        the same weights) on the same batch are scored once.
         """
         if self.supernet is None or self.batch is None:
             raise ZcptError("this scoring function needs a supernet and a minibatch")
         self.scored += 1
-        key = (self.space.canonical(state), self.batch_id)
+        weights = None if self.mixing is None else self.mixing.weights(state, perturbed)
+        network = self.space.canonical(state) if weights is None else (state, weights.numpy().tobytes())
+        key = (network, self.batch_id)
         if self.batch_id is not None and key in self._memo:
             return self._memo[key]
-        with self.supernet.use_state(state):
+        with self.supernet.use_state(state), self._weighted(weights):
             value = score_network(self.proxy, self.supernet, self.batch, **self.proxy_options)
         if self.batch_id is not None:
             self._memo[key] = value
         return value
+
+    @contextlib.contextmanager
+    def _weighted(self, weights: Optional[torch.Tensor]) -> Iterator[None]:
+        """The supernet's op weights set to ``weights`` (on its device) for the scoring."""
+        if weights is None:
+            yield
+            return
+        device = next(iter(self.supernet.parameters()), weights).device
+        self.supernet.set_op_weights(weights.to(device))
+        try:
+            yield
+        finally:
+            self.supernet.set_op_weights(None)
 
     def clear_memo(self) -> None:
         self._memo.clear()

@@ -10,7 +10,7 @@ from .base import ScoringContext, register_scorer
 @register_scorer("zc-pt", supernet=True, proxy=True)
 def zc_pt(ctx: ScoringContext, state: ArchState, edge: int, ops: Sequence[int]) -> List[float]:
     """Perturbation: -S(A-(e,o)); the op whose removal lowers the proxy most wins."""
-    return [-ctx.score_state(state.without(edge, op)) for op in ops]
+    return [-ctx.score_state(state.without(edge, op), perturbed=edge) for op in ops]
 
 
 @register_scorer("disc-zc", supernet=True, proxy=True)

@@ -39,9 +39,12 @@ class SearchConfig:
     train_images: Optional[int] = None  # restrict the data (tests, quick looks)
     image_size: Optional[int] = None  # batches of image_size x image_size (None: the data's own size)
     channels_last: bool = True  # NHWC tensors: same networks, several times faster convs/pools
-    # nwot as the Zero-Cost-PT reference code computed it (NB201): BN in eval mode,
-    # ReLU-Conv-BN inputs counted twice, removed ops run on zero inputs.
-    reference_compat: bool = False
+    # how the supernet mixes an undecided edge's ops (zcpt.spaces.mixing): "weighted" (the
+    # paper's softmax(alpha), a new alpha per pass) or "sum"; None: the space's default
+    mixed_op: Optional[str] = None
+    # nwot's activation sites (zcpt.proxies.nwot): "definition" or "reference" (the
+    # Zero-Cost-PT code's type-name hooks); None: the space's default; nwot only
+    nwot_codes: Optional[str] = None
     # budgets (see zcpt.budget): params / multiply-adds in millions, latency in ms with its table
     max_params: Optional[float] = None
     max_flops: Optional[float] = None
@@ -80,8 +83,7 @@ class SearchConfig:
         self.proxy_args = PROXIES.check_options(self.proxy, self.proxy_args)
         if "bn_mode" in self.proxy_args and self.bn_mode is not None:
             raise ZcptError("give the batch-norm mode once: --bn-mode or --proxy-option bn_mode=...")
-        if self.reference_compat and (self.proxy != "nwot" or self.space != "nb201"):
-            raise ZcptError("--reference-compat applies to nwot on nb201 only")
+        self._check_supernet_semantics(get_space(self.space))
         from ..budget import check_limits
 
         if check_limits(self.max_params, self.max_flops, self.max_latency_ms, self.latency_table) \
@@ -100,19 +102,36 @@ class SearchConfig:
         if self.precision != "fp32" and not PROXIES.entry(self.proxy).takes("precision"):
             raise ZcptError(f"proxy '{self.proxy}' runs in fp32 only; drop --precision")
 
+    def _check_supernet_semantics(self, space: Any) -> None:
+        """Fill in and check ``mixed_op`` and ``nwot_codes`` (one line naming what is refused)."""
+        from ..proxies.nwot import CODES
+
+        if self.mixed_op is None:
+            self.mixed_op = space.mixed_ops[0]
+        if self.mixed_op not in space.mixed_ops:
+            raise ZcptError(f"the {space.name} supernet has no mixed op '{self.mixed_op}'; "
+                            f"choose from: {', '.join(space.mixed_ops)}")
+        if self.proxy != "nwot":
+            if self.nwot_codes is not None:
+                raise ZcptError(f"--nwot-codes applies to the nwot proxy, not '{self.proxy}'")
+            return
+        if "codes" in self.proxy_args:
+            raise ZcptError("give nwot's codes once: --nwot-codes or --proxy-option codes=...")
+        if self.nwot_codes is None:
+            self.nwot_codes = space.nwot_codes
+        if self.nwot_codes not in CODES:
+            raise ZcptError(f"unknown nwot codes '{self.nwot_codes}'; choose from: {', '.join(CODES)}")
+
     def proxy_options(self) -> Dict[str, Any]:
         options: Dict[str, Any] = {"bn_mode": self.bn_mode} if self.bn_mode else {}
-        if self.reference_compat:
-            options = {"bn_mode": self.bn_mode or "eval", "hook_match": "type-name"}
+        if self.nwot_codes is not None:
+            options["codes"] = self.nwot_codes
         if self.precision != "fp32":
             options["precision"] = self.precision
         return {**options, **self.proxy_args}
 
     def supernet_build_options(self) -> Dict[str, Any]:
-        options = dict(self.supernet_options)
-        if self.reference_compat:
-            options["removed_ops"] = "zero-input"
-        return options
+        return dict(self.supernet_options)
 
     def to_json(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

@@ -28,6 +28,7 @@ from ..progress import Progress
 from ..proxies import PROXIES, score_network
 from ..proxies.ensemble import Score, from_json, to_json, total
 from ..scoring import ForwardCounter, ScoringContext
+from ..spaces.mixing import OpMixing
 from .proposal import run_pass
 
 BATCHES_PER_PASS = 10_000  # proposal batch indices of pass p: p * BATCHES_PER_PASS + step
@@ -113,8 +114,13 @@ def one_pass(ctx: ScoringContext, config: Any, space: Any, batch_at: BatchAt, p:
         i = next(indices)
         return batch_at(i), ("proposal", i)
 
-    result = run_pass(ctx, config.scorer, config.order, np.random.default_rng([config.seed, p]),
-                      next_batch, space.initial_state(), budget)
+    edges, ops = space.initial_state().mask.shape
+    ctx.mixing = OpMixing.draw(edges, ops, config.seed, p) if config.mixed_op == "weighted" else None
+    try:
+        result = run_pass(ctx, config.scorer, config.order, np.random.default_rng([config.seed, p]),
+                          next_batch, space.initial_state(), budget)
+    finally:
+        ctx.mixing = None
     genotype = space.format(space.genotype(result.state))
     return {"index": p, "genotype": genotype, "decisions": result.decisions,
             "scored_states": ctx.scored - s0, "forward_passes": ctx.counter.count - n0,

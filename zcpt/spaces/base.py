@@ -189,10 +189,22 @@ class Supernet(Network):
     def state(self) -> ArchState:
         return self._state
 
+    def op_weight_values(self) -> Optional[Any]:
+        """:attr:`op_weights` as the forward reads them: nested Python floats
+        (constants a fused plan can hold), or the tensor itself while it takes
+        gradients (a DARTS supernet in training); None: a plain sum."""
+        weights = self.op_weights
+        if weights is None or weights.requires_grad:
+            return weights
+        return weights.tolist()
+
     def trace_key(self) -> Optional[Any]:
-        # the alive ops are the forward's control flow; DARTS-style op weights
-        # are tensors read at run time, not traced
-        return None if self.op_weights is not None else (self._state,)
+        # the alive ops and constant op weights are the forward's control flow;
+        # weights that take gradients are read at run time, not traced
+        weights = self.op_weight_values()
+        if isinstance(weights, torch.Tensor):
+            return None
+        return (self._state,) if weights is None else (self._state, tuple(map(tuple, weights)))
 
     def set_state(self, state: ArchState) -> None:
         expected = (len(self.space.edges()), len(self.space.op_names))
@@ -253,6 +265,12 @@ class SearchSpace(abc.ABC):
     #: every side of an input image must be a positive multiple of this (NB201: 4, for
     #: the two stride-2 reduction blocks whose shortcut halves the map by pooling).
     image_side_multiple: int = 1
+    #: how the supernet can mix an undecided edge's ops (:mod:`zcpt.spaces.mixing`); the
+    #: first is the default: "weighted" where the space has the paper's weighted supernet.
+    mixed_ops: Tuple[str, ...] = ("sum",)
+    #: nwot's activation sites in a search of this space (:mod:`zcpt.proxies.nwot`):
+    #: "reference" where the space reproduces the Zero-Cost-PT code's scores.
+    nwot_codes: str = "definition"
 
     def check_image_size(self, height: int, width: int) -> None:
         """One-line error if the space's networks cannot take ``height x width`` images."""

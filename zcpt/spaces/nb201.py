@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import ArchStringError, ZcptError, check_int, shorten
+from ..engine.sites import SkippedBlocks
 from . import register_space
 from .base import ArchState, Edge, Network, SearchSpace, Supernet
 from .ops import AvgPool3x3, Identity, ReLUConvBN, ResNetBasicBlock, Zero
@@ -130,43 +131,46 @@ class MixedCell(nn.Module):
 
     ``alive[e]`` lists the op indices to compute on edge ``e``; 'none' is never
     in it (it contributes zero), so an edge with nothing alive is skipped.
+    ``weights[e][o]`` (Python floats, optional): each op's output is scaled by
+    its weight (:mod:`zcpt.spaces.mixing`); an op of weight 0 is not computed.
 
-    ``removed_ops="zero-input"`` reproduces the Zero-Cost-PT reference code,
-    which still ran every removed op, on its input multiplied by zero (its
-    output then weighted by zero): the result is the same, but the ReLUs of the
-    removed convs see all-zero inputs, which changes activation-based proxies.
+    The ReLU-Conv-BN blocks of an edge that are not computed are reported to a
+    :class:`~zcpt.engine.sites.SkippedBlocks` marker: the reference code still
+    ran them on a zeroed input, which nwot's reference semantics counts.
     """
 
-    REMOVED_OPS = ("skip", "zero-input")
-
-    def __init__(self, channels: int, affine: bool, removed_ops: str = "skip") -> None:
+    def __init__(self, channels: int, affine: bool) -> None:
         super().__init__()
-        if removed_ops not in self.REMOVED_OPS:
-            raise ZcptError(f"unknown removed_ops '{removed_ops}'; choose from: {', '.join(self.REMOVED_OPS)}")
-        self.removed_ops = removed_ops
         self.edges = nn.ModuleList(
             nn.ModuleList(make_op(op, channels, affine) for op in OP_NAMES) for _ in range(NUM_EDGES)
         )
+        self.skipped = SkippedBlocks()
 
-    def _run_removed(self, e: int, alive: Sequence[int], zero: torch.Tensor) -> None:
-        for o, op in enumerate(self.edges[e]):
-            if o not in alive and isinstance(op, ReLUConvBN):
-                op(zero)  # output discarded: it is multiplied by zero in the reference
+    def _edge(self, e: int, x: torch.Tensor, alive: Sequence[int],
+              weights: Optional[Sequence[Sequence[float]]]) -> Optional[torch.Tensor]:
+        total: Optional[torch.Tensor] = None
+        computed = [o for o in alive if weights is None or weights[e][o] != 0.0]
+        skipped = sum(isinstance(op, ReLUConvBN) and o not in computed for o, op in enumerate(self.edges[e]))
+        if skipped:
+            self.skipped(x, skipped)
+        for o in computed:
+            out = self.edges[e][o](x)
+            if weights is not None and weights[e][o] != 1.0:
+                out = out * weights[e][o]
+            total = out if total is None else total + out
+        return total
 
     def forward(
-        self, x: torch.Tensor, alive: Sequence[Sequence[int]], weights: Optional[torch.Tensor] = None
+        self, x: torch.Tensor, alive: Sequence[Sequence[int]],
+        weights: Optional[Sequence[Sequence[float]]] = None,
     ) -> torch.Tensor:
         nodes = [x]
         for j in range(1, NUM_NODES):
             total: Optional[torch.Tensor] = None
             for i in range(j):
                 e = edge_index(j, i)
-                if self.removed_ops == "zero-input":
-                    self._run_removed(e, alive[e], torch.zeros_like(x) if i == 0 else nodes[i] * 0)
-                for o in alive[e]:
-                    out = self.edges[e][o](nodes[i])
-                    if weights is not None:
-                        out = out * weights[e, o]
+                out = self._edge(e, nodes[i], alive[e], weights)
+                if out is not None:
                     total = out if total is None else total + out
             # A node with no contribution is exactly zero; later edges still see it.
             nodes.append(torch.zeros_like(x) if total is None else total)
@@ -185,12 +189,9 @@ class NB201Supernet(_MacroMixin, Supernet):
         channels: int = 16,
         cells_per_stage: int = 5,
         affine: bool = False,
-        removed_ops: str = "skip",
     ) -> None:
         super().__init__(space)
-        self._build_macro(
-            lambda c: MixedCell(c, affine, removed_ops), channels, cells_per_stage, num_classes, affine
-        )
+        self._build_macro(lambda c: MixedCell(c, affine), channels, cells_per_stage, num_classes, affine)
 
     def _alive(self) -> List[Tuple[int, ...]]:
         state = self.state
@@ -198,9 +199,10 @@ class NB201Supernet(_MacroMixin, Supernet):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         alive = self._alive()
+        weights = self.op_weight_values()
         x = self.stem(x)
         for cell in self.cells:
-            x = cell(x, alive, self.op_weights) if isinstance(cell, MixedCell) else cell(x)
+            x = cell(x, alive, weights) if isinstance(cell, MixedCell) else cell(x)
         return self.lastact(x)
 
 
@@ -213,6 +215,8 @@ class NB201Space(SearchSpace):
     depth_option = "cells_per_stage"
     benchmark = "nb201"  # the evaluation network is the benchmark's: C=16, 5 cells per stage
     image_side_multiple = 4  # two reduction blocks halve the map: 32 -> 16 -> 8, 16 -> 8 -> 4
+    mixed_ops = ("weighted", "sum")  # the paper's softmax(alpha) supernet by default
+    nwot_codes = "reference"  # with the weighted supernet, reproduces the reference's logged scores
 
     def edges(self) -> List[Edge]:
         everything = tuple(range(len(OP_NAMES)))
@@ -225,14 +229,11 @@ class NB201Space(SearchSpace):
         channels: int = 16,
         cells_per_stage: int = 5,
         affine: bool = False,
-        removed_ops: str = "skip",
         **options: Any,
     ) -> NB201Supernet:
-        """``removed_ops``: "skip" (a removed op is not computed) or "zero-input"
-        (as the reference code; see :class:`MixedCell`)."""
         if options:
             raise ZcptError(f"unknown nb201 supernet option(s): {', '.join(sorted(options))}")
-        return NB201Supernet(self, num_classes, channels, cells_per_stage, affine, removed_ops)
+        return NB201Supernet(self, num_classes, channels, cells_per_stage, affine)
 
     def build_network(
         self, genotype: Union[Genotype, str], num_classes: int = 10, **options: Any

@@ -3,8 +3,9 @@
 All randomness derives from ``config.seed``:
 
 * supernet weights: torch seeded with ``seed`` just before the supernet is built;
-* pass ``p``: its edge order from ``np.random.default_rng([seed, p])`` and its
-  minibatches from the proposal stream (seed ``2 * seed``), batch ``p*10000+t``;
+* pass ``p``: its edge order from ``np.random.default_rng([seed, p])``, its
+  minibatches from the proposal stream (seed ``2 * seed``), batch ``p*10000+t``,
+  and with ``mixed_op="weighted"`` its alpha (:meth:`~zcpt.spaces.mixing.OpMixing.draw`);
 * validation: ``V`` minibatches from another stream (seed ``2 * seed + 1``), the
   same for every candidate; each candidate's weights from a seed derived from
   its genotype.
@@ -15,7 +16,7 @@ resumed from its output directory and ends with the same result; and with
 rebuilds the same supernet, network and batches from the configuration, so the
 result is that of ``--workers 1``. Its settings
 are :class:`~zcpt.search.SearchConfig`'s fields (proxy, order, scorer,
-proposals, validation, bn_mode, nonfinite, reference_compat, ...).
+proposals, validation, bn_mode, nonfinite, mixed_op, nwot_codes, ...).
 """
 from __future__ import annotations
 
