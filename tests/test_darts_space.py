@@ -179,9 +179,11 @@ def test_mixed_edge_sums_alive_ops():
     edge = net.cells[0].edges[0]
     x = torch.randn(2, 4, 8, 8)
     with torch.no_grad():
-        both = edge(x, ("skip_connect", "sep_conv_3x3"))
+        both = edge(x, (("skip_connect", None), ("sep_conv_3x3", None)))
         expected = x + edge.ops["sep_conv_3x3"](x)
         assert torch.allclose(both, expected)
+        weighted = edge(x, (("skip_connect", 0.25), ("sep_conv_3x3", 0.0)))
+        assert torch.equal(weighted, x * 0.25)  # weight 0: not computed
         assert edge(x, ()) is None
 
 

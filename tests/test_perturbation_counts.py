@@ -16,6 +16,8 @@ TINY = {"channels": 2, "cells_per_stage": 1}
     ("fixed", 30), ("random", 30),              # each edge's 5 ops, once
     ("global-op-iter", 30 + 25 + 20 + 15 + 10 + 5), ("global-edge-iter", 105),  # every undecided edge, every step
     ("global-op-once", 30 + 30), ("global-edge-once", 60),  # one ranking pass, then each edge's ops
+    ("global-op-once-reference", 60), ("global-edge-once-reference", 60),
+    ("global-edge-iter-rescored", 105 + 30),  # and the chosen edge's ops again, each step
 ])
 def test_scored_states_per_pass(order: str, expected: int, tmp_path) -> None:
     config = SearchConfig(space="nb201", proxy="synflow", order=order, proposals=1, validation=0, batch_size=4,

@@ -176,9 +176,11 @@ def test_search_config_defaults_and_refusals():
     assert (config.mixed_op, config.nwot_codes) == ("weighted", "reference")
     darts = SearchConfig(space="darts", batch_size=8)
     darts.check()
-    assert (darts.mixed_op, darts.nwot_codes) == ("sum", "definition")
+    assert (darts.mixed_op, darts.nwot_codes) == ("weighted", "definition")
+    with pytest.raises(ZcptError, match="not available on darts"):
+        SearchConfig(space="darts", nwot_codes="reference").check()
     with pytest.raises(ZcptError, match="no mixed op 'weighted'"):
-        SearchConfig(space="darts", mixed_op="weighted").check()
+        SearchConfig(space="macro", mixed_op="weighted").check()
     with pytest.raises(ZcptError, match="applies to the nwot proxy"):
         SearchConfig(proxy="synflow", nwot_codes="reference").check()
     synflow = SearchConfig(proxy="synflow")
@@ -215,3 +217,20 @@ def test_seed_0_iteration_0_scores_match_the_reference_log():
     drops, logged_drops = ours[0] - ours[1:], logged[0] - logged[1:]
     assert np.abs(drops - logged_drops).max() < 1.0, (drops, logged_drops)
     assert np.argmax(drops) == 0  # removing the skip lowers the score most, as logged
+
+
+def test_darts_supernet_weights_its_ops():
+    space = get_space("darts")
+    torch.manual_seed(0)
+    net = space.build_supernet(layers=2, channels=4).eval()
+    x = torch.randn(2, 3, 16, 16)
+    state = space.initial_state()
+    mixing = OpMixing.draw(*state.mask.shape, seed=0, index=0)
+    with torch.no_grad():
+        summed = net(x)
+        net.set_op_weights(mixing.weights(state))
+        weighted = net(x)
+        net.set_op_weights(torch.tensor(state.mask, dtype=torch.float32))  # every weight 1: the sum
+        ones = net(x)
+    assert torch.equal(ones, summed)
+    assert not torch.allclose(weighted, summed)

@@ -169,6 +169,8 @@ def _batches_per_step(calls: List[Call]) -> Dict[object, set]:
 @pytest.mark.parametrize("order, batches", [
     ("fixed", 6), ("random", 6), ("global-op-iter", 6), ("global-edge-iter", 6),
     ("global-op-once", 7), ("global-edge-once", 7),  # one extra batch for the initial ranking
+    ("global-op-once-reference", 7), ("global-edge-once-reference", 7),
+    ("global-edge-iter-rescored", 12),  # the edge on one batch, its op on another
 ])
 def test_one_fresh_batch_per_decision(order: str, batches: int, scorers: List[Call]) -> None:
     run(order, "test-hash")
@@ -176,3 +178,13 @@ def test_one_fresh_batch_per_decision(order: str, batches: int, scorers: List[Ca
     assert len(per_batch) == batches
     # every call on one batch sees one state: all ops of a decision share the batch
     assert all(len(states) == 1 for states in per_batch.values())
+
+
+@pytest.mark.parametrize("order", ["global-op-once-reference", "global-edge-once-reference"])
+def test_reference_once_orders_visit_edges_in_reverse(order: str, scorers: List[Call]) -> None:
+    assert visited(run(order, "test-hash")) == [5, 4, 3, 2, 1, 0]
+    assert visited(run(order, "test-table")) == [5, 4, 3, 2, 1, 0]
+
+
+def test_rescored_edge_iter_picks_the_edge_by_mean_and_its_op_on_a_fresh_batch(scorers: List[Call]) -> None:
+    assert visited(run("global-edge-iter-rescored", "test-table")) == visited(run("global-edge-iter", "test-table"))

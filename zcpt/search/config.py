@@ -121,6 +121,9 @@ class SearchConfig:
             self.nwot_codes = space.nwot_codes
         if self.nwot_codes not in CODES:
             raise ZcptError(f"unknown nwot codes '{self.nwot_codes}'; choose from: {', '.join(CODES)}")
+        if self.nwot_codes == "reference" and not space.marks_skipped_blocks:
+            raise ZcptError(f"--nwot-codes reference is not available on {space.name}: its supernet does not "
+                            "mark the blocks it skips, so the reference's sites cannot be counted")
 
     def proxy_options(self) -> Dict[str, Any]:
         options: Dict[str, Any] = {"bn_mode": self.bn_mode} if self.bn_mode else {}

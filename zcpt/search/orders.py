@@ -10,6 +10,12 @@ gives it the state, the undecided edges, a scoring callback and the pass RNG.
 * global-op-once / global-edge-once: rank the edges once at the start of the
   pass (by best / mean op score), then follow that ranking, best first,
   scoring the ops of each edge when its turn comes.
+
+The reference code ran three of them differently; those variants are orders of
+their own: ``global-edge-iter-rescored`` (the chosen edge's ops scored again on
+a fresh batch) and ``global-op-once-reference`` / ``global-edge-once-reference``
+(scored once, then visited in reverse edge order: its ranking was popped from
+the wrong end).
 """
 from __future__ import annotations
 
@@ -126,6 +132,37 @@ def global_op_once(step: PassStep) -> Tuple[int, int]:
 def global_edge_once(step: PassStep) -> Tuple[int, int]:
     """Rank edges once by their mean op score, then follow the ranking."""
     return _once(step, _mean)
+
+
+# -- the orders as the reference code ran them ------------------------------------------
+@ORDERS.register("global-edge-iter-rescored")
+def global_edge_iter_rescored(step: PassStep) -> Tuple[int, int]:
+    """global-edge-iter as the reference code ran it: the edge is chosen on one
+    batch, its op on a fresh batch (its ops scored again)."""
+    _, _, edge_value = _edge_values(step, _mean)
+    return _decide(step, _argmax_edge(edge_value, step.undecided))
+
+
+def _reverse_once(step: PassStep, reduce: Callable[[List[float]], float]) -> Tuple[int, int]:
+    if "ranked" not in step.memory:
+        _edge_values(step, reduce)  # scored, as the reference did, and then not used
+        step.memory["ranked"] = True
+    return _decide(step, max(step.undecided))
+
+
+@ORDERS.register("global-op-once-reference")
+def global_op_once_reference(step: PassStep) -> Tuple[int, int]:
+    """global-op-once as the reference code ran it: edges are scored once, but its
+    ranking (an OrderedDict filled in edge order and popped from the end) visits
+    them in reverse index order, whatever the scores."""
+    return _reverse_once(step, _best)
+
+
+@ORDERS.register("global-edge-once-reference")
+def global_edge_once_reference(step: PassStep) -> Tuple[int, int]:
+    """global-edge-once as the reference code ran it: reverse index order (see
+    ``global-op-once-reference``)."""
+    return _reverse_once(step, _mean)
 
 
 def list_orders() -> List[str]:

@@ -115,7 +115,8 @@ def one_pass(ctx: ScoringContext, config: Any, space: Any, batch_at: BatchAt, p:
         return batch_at(i), ("proposal", i)
 
     edges, ops = space.initial_state().mask.shape
-    ctx.mixing = OpMixing.draw(edges, ops, config.seed, p) if config.mixed_op == "weighted" else None
+    alpha = p if space.alpha_per_pass else 0
+    ctx.mixing = OpMixing.draw(edges, ops, config.seed, alpha) if config.mixed_op == "weighted" else None
     try:
         result = run_pass(ctx, config.scorer, config.order, np.random.default_rng([config.seed, p]),
                           next_batch, space.initial_state(), budget)

@@ -271,6 +271,12 @@ class SearchSpace(abc.ABC):
     #: nwot's activation sites in a search of this space (:mod:`zcpt.proxies.nwot`):
     #: "reference" where the space reproduces the Zero-Cost-PT code's scores.
     nwot_codes: str = "definition"
+    #: whether its supernet marks the ReLU-named blocks it skips (:mod:`zcpt.engine.sites`),
+    #: which nwot's "reference" codes need to count as the reference code did
+    marks_skipped_blocks: bool = False
+    #: whether a weighted supernet draws a new alpha for every proposal pass (the reference's
+    #: NB201 code) or keeps the one alpha of the search (its DARTS code never resets it)
+    alpha_per_pass: bool = True
 
     def check_image_size(self, height: int, width: int) -> None:
         """One-line error if the space's networks cannot take ``height x width`` images."""

@@ -108,10 +108,15 @@ class _MixedEdge(nn.Module):
             {name: build_op(name, channels, stride, affine=False, pool_bn=True) for name in op_names}
         )
 
-    def forward(self, x: torch.Tensor, alive: Sequence[str]) -> Optional[torch.Tensor]:
+    def forward(self, x: torch.Tensor, alive: Sequence[Tuple[str, Any]]) -> Optional[torch.Tensor]:
+        """``alive``: (op name, weight) pairs; weight None or 1: unscaled, 0: not computed."""
         out: Optional[torch.Tensor] = None
-        for name in alive:
+        for name, weight in alive:
+            if weight is not None and weight == 0.0:
+                continue
             y = self.ops[name](x)
+            if weight is not None and weight != 1.0:
+                y = y * weight
             out = y if out is None else out + y
         return out
 
@@ -132,7 +137,7 @@ class _SearchCell(nn.Module):
             for names, (_, inp) in zip(candidates, CELL_EDGES)
         )
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, alive: Sequence[Sequence[str]]) -> torch.Tensor:
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, alive: Sequence[Sequence[Tuple[str, Any]]]) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         for node in NODES:
             total: Optional[torch.Tensor] = None
@@ -141,6 +146,8 @@ class _SearchCell(nn.Module):
                 if not alive[e]:
                     continue  # a removed edge is not computed
                 y = self.edges[e](states[inp], alive[e])
+                if y is None:  # every alive op of weight zero
+                    continue
                 total = y if total is None else total + y
             if total is None:  # every incoming edge removed: the node is zero
                 n, c, h, w = states[1].shape
@@ -154,8 +161,11 @@ class DartsSupernet(Supernet):
     """DARTS's search network: every cell holds every candidate op of its space.
 
     Search BatchNorms are non-affine, as in DARTS. The forward pass reads the
-    alive ops from ``self.state`` and sums them on each edge.
+    alive ops from ``self.state`` and sums them on each edge, each scaled by its
+    op weight where :attr:`op_weights` is set (:mod:`zcpt.spaces.mixing`).
     """
+
+    weights_ops = True
 
     def __init__(self, space: "DartsSpace", num_classes: int = 10, layers: int = 8, channels: int = 16) -> None:
         _check_size(layers, channels)
@@ -181,7 +191,9 @@ class DartsSupernet(Supernet):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         names = self.space.op_names
         state = self.state
-        alive = [tuple(names[k] for k in state.alive(e)) for e in range(state.num_edges)]
+        weights = self.op_weight_values()
+        alive = [tuple((names[k], None if weights is None else weights[e][k]) for k in state.alive(e))
+                 for e in range(state.num_edges)]
         normal, reduce = alive[:EDGES_PER_CELL], alive[EDGES_PER_CELL:]
         s0 = s1 = self.stem(x)
         for cell in self.cells:
@@ -338,6 +350,8 @@ class DartsSpace(SearchSpace):
     """The DARTS cell space, or a subspace with per-edge candidate ops."""
 
     depth_option = "layers"
+    mixed_ops = ("weighted", "sum")  # the reference's DartsNetworkProj: softmax(alpha) per edge
+    alpha_per_pass = False  # the reference draws alpha once, when it builds the supernet
     # DARTS's CIFAR-10 network; "mobile": the smaller one RobustDARTS trains on CIFAR-100 and SVHN
     evaluation_settings = {"standard": {"layers": 20, "channels": 36}, "mobile": {"layers": 8, "channels": 16}}
 

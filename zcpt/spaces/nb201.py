@@ -217,6 +217,7 @@ class NB201Space(SearchSpace):
     image_side_multiple = 4  # two reduction blocks halve the map: 32 -> 16 -> 8, 16 -> 8 -> 4
     mixed_ops = ("weighted", "sum")  # the paper's softmax(alpha) supernet by default
     nwot_codes = "reference"  # with the weighted supernet, reproduces the reference's logged scores
+    marks_skipped_blocks = True
 
     def edges(self) -> List[Edge]:
         everything = tuple(range(len(OP_NAMES)))
