@@ -111,3 +111,51 @@ def test_cli_handler_levels_and_restores(monkeypatch) -> None:
 def test_global_and_command_verbosity_flags(argv, capsys) -> None:
     assert main(argv) == 0
     assert "random" in capsys.readouterr().out
+
+
+def test_a_long_stage_announces_itself_and_ticks_inside_a_step(caplog) -> None:
+    caplog.set_level(logging.INFO, logger="zcpt")
+    clock = Clock()
+    bar = Progress(2, "proposals", stream=io.StringIO(), clock=clock, interval=30.0, announce=True)
+    assert _lines(caplog) == ["proposals: started, 2 to do"]  # at once, before any step ends
+    for _ in range(70):  # one long step: 70 forwards of one second each, nothing finished
+        clock.now += 1.0
+        bar.tick("42 perturbations scored")
+    bar.close()
+    assert _lines(caplog)[1:] == [
+        "proposals: 0/2 (0%), elapsed 30s (42 perturbations scored)",
+        "proposals: 0/2 (0%), elapsed 1m00s (42 perturbations scored)",
+        "proposals: 0/2 (0%), elapsed 1m10s (done)",
+    ]
+
+
+def test_a_stage_of_unknown_length_counts_what_it_did(caplog) -> None:
+    caplog.set_level(logging.INFO, logger="zcpt")
+    clock = Clock()
+    with Progress(0, "decoding", stream=io.StringIO(), clock=clock, interval=30.0) as bar:
+        clock.now += 31.0
+        bar.update(500)
+    assert _lines(caplog)[0] == "decoding: 500 done, elapsed 31s"
+
+
+def test_a_search_reports_while_its_first_pass_runs(caplog, monkeypatch, tmp_path) -> None:
+    """Every scored perturbation ticks the proposal stage: with a zero interval each
+    one prints, so the first line comes long before the first pass ends."""
+    from zcpt.search import SearchConfig, search
+
+    caplog.set_level(logging.INFO, logger="zcpt")
+    tiny = {"channels": 2, "cells_per_stage": 1}
+    config = SearchConfig(space="nb201", proposals=1, validation=1, batch_size=4, train_images=40,
+                          supernet_options=tiny, network_options=tiny)
+    original = Progress.__init__
+
+    def fast(self, *args, **kwargs):
+        kwargs.setdefault("interval", 0.0)
+        kwargs.setdefault("stream", io.StringIO())
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Progress, "__init__", fast)
+    search(config, out_dir=tmp_path / "run")
+    lines = _lines(caplog)
+    assert lines[0] == "proposals: started, 1 to do"
+    assert any("perturbations scored" in line and "proposals: 0/1" in line for line in lines)

@@ -6,10 +6,12 @@
   INFO (the library default, and ``zcpt --quiet``);
 * a tqdm bar on ``stderr`` if that is a terminal;
 * otherwise (a log file, CI, ``nohup``) an INFO line at least every
-  ``interval`` seconds (30 by default) that something advanced:
+  ``interval`` seconds (30 by default) that something advanced or ticked
+  (:meth:`Progress.tick`: work inside one step, e.g. a forward pass):
   ``validation: 120/500 (24%), elapsed 2m05s, ETA 6m36s``, and a last line
   when a stage that logged is done. A stage that ends within the interval
-  prints nothing.
+  prints nothing, unless it was created with ``announce=True`` (long stages:
+  a first line at once).
 """
 from __future__ import annotations
 
@@ -35,8 +37,8 @@ def format_seconds(seconds: float) -> str:
 
 
 class Progress:
-    """Progress of one stage of ``total`` steps; call :meth:`update`, then :meth:`close`
-    (or use it as a context manager)."""
+    """Progress of one stage of ``total`` steps (0: not known in advance); call
+    :meth:`update`, then :meth:`close` (or use it as a context manager)."""
 
     def __init__(
         self,
@@ -49,6 +51,7 @@ class Progress:
         interval: float = LOG_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
         redraw: float = 0.1,
+        announce: bool = False,
     ) -> None:
         self.total = max(int(total), 0)
         self.stage = stage
@@ -66,10 +69,25 @@ class Progress:
             if stream.isatty():
                 from tqdm import tqdm
 
-                self._bar = tqdm(total=self.total, desc=stage, file=stream, bar_format=_BAR_FORMAT,
+                self._bar = tqdm(total=self.total or None, desc=stage, file=stream, bar_format=_BAR_FORMAT,
                                  leave=False, dynamic_ncols=True, mininterval=redraw)
             else:
                 self._lines = True
+                if announce:  # a long stage says at once that it started
+                    self.logger.info(f"{stage}: started" + (f", {self.total} to do" if self.total else ""))
+
+    def tick(self, note: str = "") -> None:
+        """Nothing finished, but work goes on (e.g. one forward of a long step):
+        a line if the interval passed, the note on the bar."""
+        if self._bar is not None:
+            if note:
+                self._bar.set_postfix_str(note[:40])
+        elif self._lines:
+            now = self.clock()
+            if now - self._last >= self.interval:
+                self._last = now
+                self._logged = True
+                self.logger.info(self.line(now) + (f" ({note})" if note else ""))
 
     def update(self, n: int = 1, note: str = "") -> None:
         self.done += n
@@ -87,7 +105,7 @@ class Progress:
     def line(self, now: Optional[float] = None) -> str:
         """``stage: i/n (p%), elapsed E, ETA R``."""
         elapsed = (self.clock() if now is None else now) - self.start
-        text = f"{self.stage}: {self.done}/{self.total}"
+        text = f"{self.stage}: {self.done}/{self.total}" if self.total else f"{self.stage}: {self.done} done"
         if self.total:
             frac = min(self.done / self.total, 1.0)
             text += f" ({100 * frac:.0f}%), elapsed {format_seconds(elapsed)}"

@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import DataError, one_line
+from ..progress import Progress
 
 CIFAR10_CLASSES: Tuple[str, ...] = (
     "airplane", "automobile", "bird", "cat", "deer",
@@ -301,8 +302,9 @@ def read_jpeg_tarball(path: Path) -> RawSplits:
     found: Dict[str, List[Tuple[int, str, np.ndarray]]] = {"train": [], "test": []}
     index = {c: i for i, c in enumerate(CIFAR10_CLASSES)}
     try:
-        with tarfile.open(path, mode="r|*") as tar:
+        with tarfile.open(path, mode="r|*") as tar, Progress(0, f"decoding {path.name}", announce=True) as bar:
             for member in tar:
+                bar.update(1)
                 key = _split_and_class(member.name) if member.isfile() else None
                 if key is None:
                     continue

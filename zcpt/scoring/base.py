@@ -134,6 +134,7 @@ class ScoringContext:
     # the op weights of the current proposal pass (zcpt.spaces.mixing); None: alive ops summed
     mixing: Optional[OpMixing] = None
     scored: int = 0  # states asked for in score_state (perturbations; memo hits included)
+    on_score: Optional[Callable[[], None]] = None  # called after every score_state (progress)
     # per-batch caches, emptied by clear_memo(): (canonical state, batch id) -> score
     _memo: Dict[Tuple[Any, Any], float] = field(default_factory=dict, init=False, repr=False)
     tenas_memo: Dict[Tuple[Any, Any], Tuple[float, float]] = field(default_factory=dict, init=False, repr=False)
@@ -162,6 +163,8 @@ class ScoringContext:
             value = score_network(self.proxy, self.supernet, self.batch, **self.proxy_options)
         if self.batch_id is not None:
             self._memo[key] = value
+        if self.on_score is not None:
+            self.on_score()
         return value
 
     @contextlib.contextmanager

@@ -140,7 +140,7 @@ def proposal_stage(run: Any, ctx: ScoringContext, batch_at: BatchAt,
     forward, seconds = _counters(run.state)
     done = {x["index"] for x in proposals}
     todo = [p for p in range(config.proposals) if p not in done]
-    bar = Progress(config.proposals, "proposals")
+    bar = Progress(config.proposals, "proposals", announce=True)
     bar.update(len(done))
 
     def record(rec: Dict[str, Any]) -> None:
@@ -154,11 +154,13 @@ def proposal_stage(run: Any, ctx: ScoringContext, batch_at: BatchAt,
     try:
         if remote is None:
             ctx.counter.attach(ctx.supernet)
+            ctx.on_score = lambda: bar.tick(f"{ctx.scored} perturbations scored")
             try:
                 for p in todo:
                     record(one_pass(ctx, config, space, batch_at, p, run.budget))
             finally:
                 ctx.counter.detach()
+                ctx.on_score = None
         else:
             fn, tasks = zip(*(remote(p) for p in todo)) if todo else ((), ())
             for _, rec in run.executor.run(fn[0], list(tasks)) if todo else ():
@@ -188,7 +190,7 @@ def validation_stage(
     config = run.config
     scores = _saved_validation(run)
     forward, seconds = _counters(run.state)
-    bar = Progress(len(candidates) * config.validation, "validation")
+    bar = Progress(len(candidates) * config.validation, "validation", announce=True)
     bar.update(sum(len(scores.get(c, [])) for c in candidates))
     batch_cache: Dict[int, Any] = {}
     todo = [c for c in candidates if len(scores.setdefault(c, [])) < config.validation]
