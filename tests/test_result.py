@@ -85,3 +85,20 @@ def test_search_returns_a_search_result(tmp_path: Path) -> None:
     assert isinstance(result, SearchResult) and result.method == "zero-cost-pt"
     assert SearchResult.load(tmp_path) == result
     assert json.loads((tmp_path / "result.json").read_text())["format"] == FORMAT
+
+
+def test_a_search_result_says_where_it_comes_from(tmp_path):
+    import re
+
+    import zcpt
+    from zcpt.search import SearchConfig, search
+
+    tiny = {"channels": 2, "cells_per_stage": 1}
+    config = SearchConfig(space="nb201", proposals=1, validation=1, batch_size=4, train_images=40,
+                          supernet_options=tiny, network_options=tiny)
+    result = search(config, out_dir=tmp_path / "run")
+    saved = json.loads((tmp_path / "run" / "result.json").read_text())["provenance"]
+    assert saved == result["provenance"]
+    assert saved["zcpt"] == zcpt.__version__ and saved["threads"] >= 1 and saved["cpu"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", saved["date"])
+    assert saved["commit"] is None or re.fullmatch(r"[0-9a-f]{40}", saved["commit"])

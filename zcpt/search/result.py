@@ -51,6 +51,7 @@ class SearchResult(Mapping[str, Any]):
     details: Dict[str, Any] = field(default_factory=dict)  # method-specific records
     budget: Dict[str, Any] = field(default_factory=dict)  # limits and the found network's costs, if any
     data: Dict[str, Any] = field(default_factory=dict)  # the searched data: name, classes, image size, mean, std
+    provenance: Dict[str, Any] = field(default_factory=dict)  # zcpt version, commit, date, CPU, threads
     format: int = FORMAT
 
     # -- JSON ----------------------------------------------------------------------------

@@ -210,6 +210,7 @@ class MethodRun:
                details: Optional[Dict[str, Any]] = None, **fields: Any) -> "SearchResult":
         """The :class:`SearchResult` of ``genotype`` (the space's notation); ``fields``
         sets further result fields (proxy, batch_size, ...)."""
+        from ...provenance import provenance
         from ..result import SearchResult, describe
 
         budget = self.budget
@@ -227,7 +228,8 @@ class MethodRun:
             benchmark=describe(self.space, genotype, self.dataset.num_classes, self.config.image_size),
             seconds={k: round(float(v), 3) for k, v in seconds.items()},
             forward_passes=dict(self.state.get("forward_passes", {})),
-            config=self.config.to_json(), details=dict(details or {}), data=self.data_record(), **fields,
+            config=self.config.to_json(), details=dict(details or {}), data=self.data_record(),
+            provenance=provenance(), **fields,
         )
 
 
