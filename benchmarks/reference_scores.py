@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import time
 from pathlib import Path
 from typing import Dict, List
 
@@ -29,6 +28,7 @@ import torch
 from zcpt.data import BatchSource, load_dataset
 from zcpt.device import seed_everything
 from zcpt.paths import data_root
+from zcpt.provenance import provenance
 from zcpt.scoring import ScoringContext
 from zcpt.spaces import get_space
 from zcpt.spaces.mixing import OpMixing
@@ -87,8 +87,7 @@ def main() -> None:
     p.add_argument("--out", default=None, help="write the tables as JSON here")
     args = p.parse_args()
     logs = data_root() / "reference_logs"
-    record: Dict[str, object] = {"settings": vars(args), "date": time.strftime("%Y-%m-%d"),
-                                 "threads": torch.get_num_threads(), "seeds": {}}
+    record: Dict[str, object] = {"settings": vars(args), "provenance": provenance(), "seeds": {}}
     for seed in args.seeds:
         ours, ref = zcpt_table(seed, args.batch_size, args.mixed_op, args.codes), reference_table(seed, logs)
         print("\n".join(report(seed, ours, ref)), flush=True)

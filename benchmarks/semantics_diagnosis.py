@@ -3,8 +3,9 @@
 For every (mixed op, nwot codes, order, seed) one resumable Zero-Cost-PT search
 runs in ``OUT/<mixed>-<codes>-<order>-s<seed>``; each finished result.json is
 copied to ``results/nb201-semantics/``. ``--table`` prints, from the committed
-results, per combination: distinct candidates per seed, how many of the N
-passes kept the skip on edge 3<-0, and the found cells' CIFAR-10 error and rank.
+results (``benchmarks/tables.py`` writes it to the docs), per combination:
+distinct candidates per seed, how many of the N passes kept the skip on edge
+3<-0, and the found cells' CIFAR-10 error and rank.
 
     python benchmarks/semantics_diagnosis.py --orders random --out runs/diagnosis      # one core
     python benchmarks/semantics_diagnosis.py --orders global-op-iter --out runs/diagnosis
@@ -16,13 +17,9 @@ paper's setting is N=10, V=100, batch 256.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import time
 from pathlib import Path
-from typing import Dict, List
-
-import numpy as np
 import torch
 
 from zcpt.log import cli_logging
@@ -30,7 +27,6 @@ from zcpt.search import SearchConfig, search
 
 RESULTS = Path(__file__).resolve().parent.parent / "results" / "nb201-semantics"
 VARIANTS = ("weighted-reference", "sum-definition", "weighted-definition", "sum-reference")
-SKIP_30 = "|skip_connect~0|"  # the first item of node 3's group is edge 3<-0
 
 
 def run_name(variant: str, order: str, seed: int) -> str:
@@ -57,32 +53,6 @@ def run_all(args: argparse.Namespace) -> None:
                       f"({time.perf_counter() - t0:.0f} s)", flush=True)
 
 
-def skip_kept(result: Dict) -> int:
-    """Passes whose proposal keeps skip_connect on edge 3<-0."""
-    return sum(c["proposed"] for c in result["candidates"] if c["genotype"].split("+")[2].startswith(SKIP_30))
-
-
-def table(directory: Path = RESULTS) -> str:
-    runs: Dict[tuple, List[Dict]] = {}
-    for path in sorted(directory.glob("*.json")):
-        result = json.loads(path.read_text())
-        variant, rest = path.stem.split("-", 2)[:2], path.stem.split("-", 2)[2]
-        order, seed = rest.rsplit("-s", 1)
-        runs.setdefault(("-".join(variant), order), []).append({**result, "_seed": int(seed)})
-    lines = ["| mixed op | nwot codes | order | seeds | distinct candidates | skip 3<-0 kept (of N) | "
-             "CIFAR-10 error % | mean | rank |", "|---|---|---|---|---|---|---|---|---|"]
-    for (variant, order), results in sorted(runs.items()):
-        results.sort(key=lambda r: r["_seed"])
-        mixed, codes = variant.split("-")
-        errors = [100 - r["benchmark"]["cifar10"] for r in results]
-        lines.append(
-            f"| {mixed} | {codes} | {order} | {', '.join(str(r['_seed']) for r in results)} | "
-            f"{', '.join(str(len(r['candidates'])) for r in results)} | "
-            f"{', '.join(str(skip_kept(r)) for r in results)} | {', '.join(f'{e:.2f}' for e in errors)} | "
-            f"{np.mean(errors):.2f} | {', '.join(str(r['benchmark']['rank']) for r in results)} |")
-    return "\n".join(lines) + "\n"
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
@@ -96,7 +66,9 @@ def main() -> None:
     p.add_argument("--table", action="store_true", help="print the table of the committed results and stop")
     args = p.parse_args()
     if args.table:
-        print(table(), end="")
+        from tables import semantics  # benchmarks/tables.py: every results table
+
+        print(semantics() or "no results yet", end="")
         return
     run_all(args)
 

@@ -11,7 +11,7 @@ loud each path is: a decided edge is about |O| times louder than one undecided o
 :data:`MIXED_OPS`:
 
 * ``"weighted"``: the paper's supernet, as above (:class:`OpMixing`);
-* ``"sum"``: every alive op with weight 1 (zcpt's supernet before 0.6).
+* ``"sum"``: every alive op with weight 1 (the supernet of zcpt's first releases).
 """
 from __future__ import annotations
 

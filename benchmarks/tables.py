@@ -1,0 +1,192 @@
+"""Every results table of the docs, regenerated from the committed result files.
+
+``results/<experiment>/*.json`` holds one file per finished run (a search's
+result.json, or a benchmark's own JSON); this script turns each experiment into
+``docs/results/<experiment>.md``: the table, the settings, the command that
+reruns a row, and a measurement line per run (date, CPU, threads, wall time).
+
+    python benchmarks/tables.py            # write docs/results/*.md
+    python benchmarks/tables.py --print    # and print them
+    python benchmarks/tables.py --stamp results/nb201-semantics/*.json
+        # add the provenance block to result files of runs that predate it
+        # (date from the file, this machine's CPU; marked "filed": true)
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS, DOCS = ROOT / "results", ROOT / "docs" / "results"
+DATASETS = (("cifar10", "CIFAR-10"), ("cifar100", "CIFAR-100"), ("ImageNet16-120", "ImageNet16-120"))
+# Test error (%) the paper reports (NB201, nwot, N=10, V=100, searched on CIFAR-10, 4 seeds).
+PAPER = {
+    "random": {"cifar10": (5.97, 0.17), "cifar100": (27.47, 0.28), "ImageNet16-120": (53.82, 0.77)},
+    "global-op-iter": {"cifar10": (5.69, 0.19), "cifar100": (26.80, 0.51), "ImageNet16-120": (53.64, 0.40)},
+}
+OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+EDGES = ("1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2")
+
+
+def load(experiment: str) -> Dict[str, dict]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted((RESULTS / experiment).glob("*.json"))}
+
+
+def mean_std(values: Sequence[float]) -> str:
+    return f"{np.mean(values):.2f} ± {np.std(values):.2f}" if len(values) else "–"
+
+
+def error(result: dict, dataset: str = "cifar10") -> float:
+    return 100.0 - result["benchmark"][dataset]
+
+
+def measurement(name: str, result: dict) -> str:
+    """``name: date, CPU, N threads, wall time`` from a result's provenance."""
+    prov = result.get("provenance", {})
+    seconds = result.get("seconds", {}).get("total")
+    wall = f", {seconds / 60:.1f} min" if seconds else ""
+    filed = " (provenance filed afterwards)" if prov.get("filed") else ""
+    return (f"- `{name}`: {prov.get('date', 'date not recorded')[:10]}, {prov.get('cpu', 'CPU not recorded')}, "
+            f"{prov.get('threads', '?')} thread(s){wall}, zcpt {prov.get('zcpt', '?')}{filed}")
+
+
+# -- experiments ----------------------------------------------------------------------
+def iteration0() -> Optional[str]:
+    runs = load("nb201-iteration0")
+    if not runs:
+        return None
+    lines = ["# NB201 supernet: iteration-0 operation scores against the reference's logs", "",
+             "S(A) of the untrained NB201 supernet (C=16, 5 cells per stage, batch 256, CIFAR-10, nwot) and "
+             "the drops S(A) - S(A-(e,o)) of every perturbation, beside the reference code's own logged values "
+             "(`../shared/data/reference_logs/zc-<seed>.txt`). Weights and images cannot match bit for bit "
+             "(the reference initialised on CUDA and read the original CIFAR-10 pixels).", "",
+             "| semantics | seed | S(A) zcpt | S(A) reference | largest drop, zcpt | largest drop, reference | "
+             "max drop difference |", "|---|---|---|---|---|---|---|"]
+    for variant, record in runs.items():
+        for seed, tables in record["seeds"].items():
+            ours, ref = np.array(tables["zcpt"]), np.array(tables["reference"])
+            drops, ref_drops = ours[:, :1] - ours, ref[:, :1] - ref
+            largest = [f"{OPS[o]} {EDGES[e]}" for e, o in (np.unravel_index(np.argmax(d), d.shape)
+                                                           for d in (drops, ref_drops))]
+            lines.append(f"| {variant} | {seed} | {ours[0, 0]:.1f} | {ref[0, 0]:.1f} | {largest[0]} | "
+                         f"{largest[1]} | {np.abs(drops - ref_drops).max():.1f} |")
+    lines += ["", "Rerun: `python benchmarks/reference_scores.py --mixed-op MIXED --codes CODES "
+              "--out results/nb201-iteration0/MIXED-CODES.json`", ""]
+    for variant, record in runs.items():
+        lines.append(measurement(variant, record))
+    return "\n".join(lines) + "\n"
+
+
+def skip_30_kept(result: dict) -> int:
+    """Passes whose proposal keeps skip_connect on edge 3<-0 (the first item of node 3's group)."""
+    return sum(c.get("proposed", 0) for c in result["candidates"]
+               if c["genotype"].split("+")[2].startswith("|skip_connect~0|"))
+
+
+def semantics() -> Optional[str]:
+    runs = load("nb201-semantics")
+    if not runs:
+        return None
+    groups: Dict[tuple, List[tuple]] = {}
+    for name, r in runs.items():
+        c = r["config"]
+        groups.setdefault((c["mixed_op"], c["nwot_codes"], c["order"]), []).append((c["seed"], name, r))
+    first = next(iter(runs.values()))["config"]
+    lines = ["# NB201: which supernet semantics reproduce the paper", "",
+             f"Zero-Cost-PT on NB201 searched on CIFAR-10 with nwot, reduced protocol: N={first['proposals']}, "
+             f"V={first['validation']}, batch {first['batch_size']}. Mixed op: `weighted` (the paper's "
+             "softmax(alpha) supernet) or `sum`; nwot codes: `reference` (the Zero-Cost-PT code's hooks) or "
+             "`definition`. Per seed: distinct candidates of the N passes, passes that kept the skip on "
+             "3<-0, and the found cell's CIFAR-10 test error (NB201, 200 epochs) and rank among 15,625.", "",
+             "| mixed op | nwot codes | order | seeds | distinct candidates | skip 3<-0 kept | CIFAR-10 error % | "
+             "mean ± std | ranks |", "|---|---|---|---|---|---|---|---|---|"]
+    for (mixed, codes, order), items in sorted(groups.items()):
+        items.sort(key=lambda t: t[0])
+        rs = [r for _, _, r in items]
+        errors = [error(r) for r in rs]
+        lines.append(f"| {mixed} | {codes} | {order} | {', '.join(str(s) for s, _, _ in items)} | "
+                     f"{', '.join(str(len(r['candidates'])) for r in rs)} | "
+                     f"{', '.join(str(skip_30_kept(r)) for r in rs)} | {', '.join(f'{e:.2f}' for e in errors)} | "
+                     f"{mean_std(errors)} | {', '.join(str(r['benchmark']['rank']) for r in rs)} |")
+    lines += ["", "Rerun: `python benchmarks/semantics_diagnosis.py --variants MIXED-CODES --orders ORDER "
+              "--seeds SEED`", ""]
+    lines += [measurement(name, r) for name, r in runs.items()]
+    return "\n".join(lines) + "\n"
+
+
+def reproduction() -> Optional[str]:
+    runs = load("nb201-paper")
+    if not runs:
+        return None
+    by_order: Dict[str, List[tuple]] = {}
+    for name, r in runs.items():
+        by_order.setdefault(r["config"]["order"], []).append((name, r))
+    first = next(iter(runs.values()))["config"]
+    lines = ["# NB201: the paper's Zero-Cost-PT setting", "",
+             f"nwot, N={first['proposals']}, V={first['validation']}, batch {first['batch_size']}, searched on "
+             f"CIFAR-10 (the bundled JPEGs), mixed op `{first['mixed_op']}`, nwot codes `{first['nwot_codes']}`; "
+             "test error (%) of the found cell, mean ± std over seeds, the paper's beside it.", "",
+             "| order | seeds | " + " | ".join(label for _, label in DATASETS) + " | " +
+             " | ".join(f"paper {label}" for _, label in DATASETS) + " |", "|---|---|" + "---|" * 6]
+    for order, items in sorted(by_order.items()):
+        rs = [r for _, r in items]
+        seeds = sorted(r["config"]["seed"] for r in rs)
+        ours = [mean_std([error(r, d) for r in rs]) for d, _ in DATASETS]
+        paper = [f"{PAPER[order][d][0]:.2f} ± {PAPER[order][d][1]:.2f}" if order in PAPER else "–"
+                 for d, _ in DATASETS]
+        lines.append(f"| {order} | {', '.join(map(str, seeds))} ({len(seeds)} of 4) | " + " | ".join(ours + paper) + " |")
+    lines += ["", "| run | genotype | CIFAR-10 error | rank | distinct candidates |", "|---|---|---|---|---|"]
+    for name, r in runs.items():
+        genotype = r["genotype"].replace("|", "\\|")
+        lines.append(f"| {name} | `{genotype}` | {error(r):.2f} | {r['benchmark']['rank']} | {len(r['candidates'])} |")
+    lines += ["", "Rerun: `python benchmarks/reproduce_nb201.py --orders ORDER --seeds SEED`", ""]
+    lines += [measurement(name, r) for name, r in runs.items()]
+    return "\n".join(lines) + "\n"
+
+
+EXPERIMENTS: Dict[str, Callable[[], Optional[str]]] = {
+    "nb201-iteration0": iteration0, "nb201-semantics": semantics, "nb201-paper": reproduction,
+}
+
+
+def stamp(paths: Sequence[str]) -> None:
+    """Add a provenance block to result files that have none (runs that predate it)."""
+    from zcpt import __version__
+    from zcpt.provenance import cpu_model
+
+    for path in map(Path, paths):
+        result = json.loads(path.read_text())
+        if result.get("provenance"):
+            continue
+        mtime = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc)
+        threads = result.get("details", {}).get("engine", {}).get("threads")
+        result["provenance"] = {"zcpt": __version__, "commit": None, "date": mtime.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                "cpu": cpu_model(), "threads": threads, "filed": True}
+        path.write_text(json.dumps(result, indent=1) + "\n")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--print", action="store_true", help="print the tables too")
+    p.add_argument("--stamp", nargs="+", metavar="FILE", help="add provenance to these result files and stop")
+    args = p.parse_args()
+    if args.stamp:
+        stamp(args.stamp)
+        return
+    DOCS.mkdir(parents=True, exist_ok=True)
+    for name, make in EXPERIMENTS.items():
+        text = make()
+        if text is None:
+            continue
+        (DOCS / f"{name}.md").write_text(text)
+        if args.print:
+            print(text)
+
+
+if __name__ == "__main__":
+    main()
