@@ -149,8 +149,31 @@ def reproduction() -> Optional[str]:
     return "\n".join(lines) + "\n"
 
 
+def darts_pass() -> Optional[str]:
+    runs = load("darts-pass")
+    if not runs:
+        return None
+    lines = ["# DARTS space: one proposal pass per supernet semantics", "",
+             "One Zero-Cost-PT proposal pass (nwot, random order, batch 64, seed 0, the 8-cell C=16 supernet, "
+             "no validation) with the paper's weighted supernet and with the summed one: the ops and inputs each "
+             "keeps.", "", "| run | mixed op | normal cell | reduction cell | forwards | minutes |",
+             "|---|---|---|---|---|---|"]
+    from zcpt.spaces import get_space
+
+    for name, r in runs.items():
+        genotype = get_space(r["space"]).parse(r["genotype"])
+        normal, reduce = (", ".join(f"{op} <- {i}" for op, i in cell) for cell in (genotype.normal, genotype.reduce))
+        lines.append(f"| {name} | {r['config']['mixed_op']} | {normal} | {reduce} | "
+                     f"{r['forward_passes'].get('proposal', '?')} | {r['seconds']['total'] / 60:.1f} |")
+    lines += ["", "Rerun: `zcpt search --space darts --proxy nwot --order random -N 1 -V 0 --batch-size 64 "
+              "--seed 0 --mixed-op MIXED`", ""]
+    lines += [measurement(name, r) for name, r in runs.items()]
+    return "\n".join(lines) + "\n"
+
+
 EXPERIMENTS: Dict[str, Callable[[], Optional[str]]] = {
     "nb201-iteration0": iteration0, "nb201-semantics": semantics, "nb201-paper": reproduction,
+    "darts-pass": darts_pass,
 }
 
 

@@ -31,6 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cells-per-stage", type=int, default=5, help="supernet cells per stage (default: 5)")
     g.add_argument("--bn-mode", choices=("train", "eval"), default=None,
                    help="BN statistics for proxies that take it (default: the proxy's)")
+    g.add_argument("--mixed-op", choices=("weighted", "sum"), default=None,
+                   help="the supernet's mixed op (default: weighted, the paper's softmax(alpha))")
+    g.add_argument("--nwot-codes", choices=("definition", "reference"), default=None,
+                   help="nwot's activation sites (default: reference, the Zero-Cost-PT code's hooks)")
     g = p.add_argument_group("progressive setting")
     g.add_argument("--no-progressive", dest="progressive", action="store_false",
                    help="skip the progressive setting")
@@ -75,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     config = StudyConfig(
         functions=args.functions, seeds=args.seeds, batch_size=args.batch_size, dataset=args.dataset,
         data=args.data, benchmark_data=args.benchmark_data, device=args.device, channels=args.channels,
-        cells_per_stage=args.cells_per_stage, bn_mode=args.bn_mode, progressive=args.progressive,
+        cells_per_stage=args.cells_per_stage, bn_mode=args.bn_mode, mixed_op=args.mixed_op,
+        nwot_codes=args.nwot_codes, progressive=args.progressive,
         progressive_choice=args.progressive_choice, best_zc_channels=args.best_zc_channels,
         best_zc_cells_per_stage=args.best_zc_cells_per_stage, best_zc_batch_size=args.best_zc_batch_size,
         best_zc_seed=args.best_zc_seed, train_epochs=args.train_epochs, train_images=args.train_images,

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import UnknownNameError, ZcptError, check_int
 from ..scoring import SCORERS, ScoringContext, get_scorer, scorer_needs
+from ..spaces.mixing import OpMixing
 from ..spaces.base import ArchState
 from .correlation import mean_std, table_correlation
 
@@ -111,6 +112,10 @@ class StudyConfig:
     channels: int = 16
     cells_per_stage: int = 5
     bn_mode: Optional[str] = None
+    # the supernet's semantics (zcpt.spaces.mixing, zcpt.proxies.nwot); None: nb201's defaults,
+    # the paper's weighted supernet (alpha drawn from the seed) and the reference's nwot sites
+    mixed_op: Optional[str] = None
+    nwot_codes: Optional[str] = None
     progressive: bool = True
     progressive_choice: str = "own"
     # best-zc: standalone-cell scoring
@@ -214,6 +219,10 @@ class _Study:
         self.edges = [e.name for e in self.space.edges()]
         self.ops = list(self.space.op_names)
         self._stores: Dict[int, Any] = {}
+        self.mixed_op = config.mixed_op or self.space.mixed_ops[0]
+        self.nwot_codes = config.nwot_codes or self.space.nwot_codes
+        if self.mixed_op not in self.space.mixed_ops:
+            raise ZcptError(f"unknown mixed op '{self.mixed_op}'; choose from: {', '.join(self.space.mixed_ops)}")
 
     # -- contexts ----------------------------------------------------------------------
     def _store(self, seed: int) -> Any:
@@ -250,11 +259,12 @@ class _Study:
         return options
 
     def _proxy_options(self, proxy: Optional[str]) -> Dict[str, Any]:
-        if not proxy or not self.config.bn_mode:
-            return {}
         from ..proxies import PROXIES
 
-        return {"bn_mode": self.config.bn_mode} if PROXIES.entry(proxy).takes("bn_mode") else {}
+        options: Dict[str, Any] = {"codes": self.nwot_codes} if proxy == "nwot" else {}
+        if proxy and self.config.bn_mode and PROXIES.entry(proxy).takes("bn_mode"):
+            options["bn_mode"] = self.config.bn_mode
+        return options
 
     # -- scoring -------------------------------------------------------------------------
     def score_table(self, fn: StudyFunction, ctx: ScoringContext, state: ArchState,
@@ -298,6 +308,8 @@ class _Study:
                 t1 = time.perf_counter()
                 ctx = ScoringContext(space=self.space, supernet=supernet, proxy=fn.proxy or "nwot",
                                      proxy_options=self._proxy_options(fn.proxy), **self._context_options(seed, fn))
+                if self.mixed_op == "weighted":  # the alpha of the seed's first pass
+                    ctx.mixing = OpMixing.draw(len(self.edges), len(self.ops), seed, 0)
                 record = self._run_function(fn, ctx, full, batches, refs, seed)
                 record["seconds"] = time.perf_counter() - t1
                 seed_record["functions"][fn.label] = record
@@ -307,7 +319,8 @@ class _Study:
             seed_record["seconds"] = time.perf_counter() - t0
             per_seed.append(seed_record)
         result: Dict[str, Any] = {
-            "config": c.to_json(), "edges": self.edges, "ops": self.ops,
+            "config": {**c.to_json(), "mixed_op": self.mixed_op, "nwot_codes": self.nwot_codes},
+            "edges": self.edges, "ops": self.ops,
             "functions": [fn.label for fn in self.functions],
             "references": {k: v.tolist() for k, v in refs.items()},
             "per_seed": per_seed,
