@@ -22,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def without_seconds(result: Dict[str, Any]) -> Dict[str, Any]:
-    return {k: v for k, v in result.items() if k not in ("seconds", "proxy", "config")}
+    return {k: v for k, v in result.items() if k not in ("seconds", "provenance", "proxy", "config")}
 
 
 def vec(spec_text: str, *rows):

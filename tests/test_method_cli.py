@@ -75,7 +75,7 @@ def test_sampling_methods_on_macro_and_darts(method, extra, tmp_path: Path, caps
     (["--method", "naswot", "--samples", "0"], "samples"),
     (["--method", "evolution", "--population", "4", "--tournament", "9"], "tournament"),
     (["--method", "random", "--samples", "3"], "not an option of method 'random'"),
-    (["--method", "darts", "--space", "darts", "--epochs", "0"], "does not weight its ops"),
+    (["--method", "darts", "--space", "darts", "--epochs", "0"], "cannot be trained here"),
 ])
 def test_bad_method_input_is_one_error_line(args, message, tmp_path: Path, capsys) -> None:
     assert main(["search", *args, "--out", str(tmp_path / "bad")]) == 2

@@ -50,7 +50,8 @@ def tiny(**overrides: Any) -> SearchConfig:
 
 
 def without_seconds(result: Dict[str, Any]) -> Dict[str, Any]:
-    return {k: v for k, v in result.items() if k != "seconds"}
+    """What a search determines: everything but how long it took and when it ran."""
+    return {k: v for k, v in result.items() if k not in ("seconds", "provenance")}
 
 
 # -- the proposal pass against brute force ---------------------------------------

@@ -32,6 +32,7 @@ from ..errors import UnknownNameError, ZcptError
 from ..registry import Entry, Option
 from ._utils import BN_MODES
 from .base import PROXIES, Batch, LossFn, score_network
+from .nwot import CODES
 
 PREFIX = "ensemble:"
 _TERM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?))?$")
@@ -202,20 +203,29 @@ def _resolve(name: str, arg: str) -> Entry:
                 f"unknown proxy '{component}' in '{name}'; choose from: {', '.join(PROXIES.names())}"
             )
     takes_bn = [n for n in spec.names if PROXIES.entry(n).takes("bn_mode")]
+    takes_codes = [n for n in spec.names if PROXIES.entry(n).takes("codes")]
 
-    def ensemble(net: nn.Module, batch: Batch, loss_fn: LossFn, *, bn_mode: Optional[str] = None) -> ScoreVector:
+    def ensemble(net: nn.Module, batch: Batch, loss_fn: LossFn, *, bn_mode: Optional[str] = None,
+                 codes: Optional[str] = None) -> ScoreVector:
         if bn_mode is not None and not takes_bn:
             raise ZcptError(f"no proxy of {spec.label} has a batch-norm mode; drop --bn-mode")
+        if codes is not None and not takes_codes:
+            raise ZcptError(f"no proxy of {spec.label} counts activation codes; drop the codes option")
         values = []
         for component in spec.names:
             options = {"bn_mode": bn_mode} if bn_mode is not None and component in takes_bn else {}
+            if codes is not None and component in takes_codes:
+                options["codes"] = codes
             values.append(score_network(component, net, batch, loss_fn, **options))
         return ScoreVector(spec, values)
 
     ensemble.__doc__ = f"Ensemble of {', '.join(spec.names)}, compared by weighted rank sum."
-    option = Option("bn_mode", str, None, choices=BN_MODES,
-                    help="batch-norm mode passed to the components that have one")
-    return Entry(name, ensemble, {"needs_grad": False, "ensemble": spec}, (option,))
+    options = [Option("bn_mode", str, None, choices=BN_MODES,
+                      help="batch-norm mode passed to the components that have one")]
+    if takes_codes:
+        options.append(Option("codes", str, None, choices=CODES,
+                              help="activation sites passed to the components that count them (nwot)"))
+    return Entry(name, ensemble, {"needs_grad": False, "ensemble": spec}, tuple(options))
 
 
 PROXIES.add_family("ensemble", _resolve)

@@ -104,6 +104,7 @@ class SearchConfig:
 
     def _check_supernet_semantics(self, space: Any) -> None:
         """Fill in and check ``mixed_op`` and ``nwot_codes`` (one line naming what is refused)."""
+        from ..proxies import PROXIES
         from ..proxies.nwot import CODES
 
         if self.mixed_op is None:
@@ -111,7 +112,7 @@ class SearchConfig:
         if self.mixed_op not in space.mixed_ops:
             raise ZcptError(f"the {space.name} supernet has no mixed op '{self.mixed_op}'; "
                             f"choose from: {', '.join(space.mixed_ops)}")
-        if self.proxy != "nwot":
+        if not PROXIES.entry(self.proxy).takes("codes"):  # nwot, and ensembles with nwot
             if self.nwot_codes is not None:
                 raise ZcptError(f"--nwot-codes applies to the nwot proxy, not '{self.proxy}'")
             return

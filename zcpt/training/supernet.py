@@ -151,9 +151,9 @@ class DartsSupernet:
         self.device = torch.device(device)
         self.net = space.build_supernet(num_classes=num_classes,
                                         **settings.supernet_options(space)).to(self.device)
-        if not self.net.weights_ops:
-            raise ZcptError(f"the {space.name} supernet does not weight its ops by alpha; DARTS training "
-                            "needs a space whose supernet does (nb201, macro)")
+        if not self.net.weights_ops or space.input_groups():
+            raise ZcptError(f"the {space.name} supernet cannot be trained here: DARTS training needs a space "
+                            "whose supernet weights its ops by alpha and that has no input decisions (nb201, macro)")
         shape = (len(space.edges()), len(space.op_names))
         self.alpha = nn.Parameter(1e-3 * torch.randn(shape, device=self.device))
         if settings.fix_alpha:  # exactly uniform op weights, never trained
