@@ -33,6 +33,11 @@ class NonFiniteScoreError(ZcptError, ArithmeticError):
     """A proxy score was NaN or infinite where a decision depends on it."""
 
 
+class UntrustedCodeError(ZcptError):
+    """A file names code to run (a ``python:`` space) that the user did not name
+    themselves; zcpt never runs code named in a file it reads."""
+
+
 def shorten(text: str, limit: int = 60) -> str:
     """A one-line excerpt of user text for an error message: whitespace folded,
     cut to ``limit`` characters (a pasted file must not fill the terminal)."""

@@ -28,11 +28,13 @@ def _metadata(space: Any, genotype: str, num_classes: int, **extra: Any) -> Dict
             "input_shape": list(space.input_shape), **extra}
 
 
-def load_trained(path: PathLike, device: Union[str, torch.device] = "cpu") -> Tuple[nn.Module, Dict[str, Any]]:
+def load_trained(path: PathLike, device: Union[str, torch.device] = "cpu", space: Optional[str] = None,
+                 flag: Optional[str] = "--space") -> Tuple[nn.Module, Dict[str, Any]]:
     """The trained evaluation network of a ``zcpt train`` checkpoint (the file or its
-    directory), in eval mode, and its metadata."""
+    directory), in eval mode, and its metadata. ``space``: the space the caller names,
+    which must be the checkpoint's (see :func:`zcpt.spaces.trusted_space`)."""
     from .search import SearchResult
-    from .spaces import get_space
+    from .spaces import get_space, trusted_space
     from .training.trainer import CHECKPOINT_FILE, load_checkpoint
 
     path = Path(path).expanduser()
@@ -41,7 +43,9 @@ def load_trained(path: PathLike, device: Union[str, torch.device] = "cpu") -> Tu
     if not path.is_file():
         raise ZcptError(f"no such training checkpoint: {path}")
     state = load_checkpoint(path, torch.device(device))
-    space = get_space(state["space"])
+    if not isinstance(state["space"], str):
+        raise ZcptError(f"{path}: 'space' must be a string, got {type(state['space']).__name__}")
+    space = get_space(trusted_space(state["space"], str(path), space, flag))
     weights = {k: v for k, v in state["model"].items() if not k.startswith("auxiliary_head.")}
     network = state.get("network") or {}
     classifier = weights.get("classifier.weight")
@@ -63,10 +67,11 @@ def load_trained(path: PathLike, device: Union[str, torch.device] = "cpu") -> Tu
 
 
 def load_model_source(
-    path: PathLike, num_classes: Optional[int] = None, setting: Optional[str] = None,
+    path: PathLike, num_classes: Optional[int] = None, setting: Optional[str] = None, space: Optional[str] = None,
 ) -> Tuple[nn.Module, Dict[str, Any], Path]:
     """``(model, metadata, directory)`` of a training checkpoint (trained weights) or a
-    search result (freshly initialised evaluation network of ``setting``)."""
+    search result (freshly initialised evaluation network of ``setting``). ``space``:
+    the space the caller names, which must be the file's (needed for a ``python:`` space)."""
     from .search import SearchResult
     from .spaces import get_space
     from .training.trainer import CHECKPOINT_FILE
@@ -76,10 +81,10 @@ def load_model_source(
     if (p.is_dir() and checkpoint.is_file()) or (not p.is_dir() and p.suffix == ".pt"):
         if num_classes is not None or setting is not None:
             raise ZcptError("a checkpoint fixes its classes and network; drop --num-classes/--setting")
-        model, meta = load_trained(checkpoint)
+        model, meta = load_trained(checkpoint, space=space)
         return model, meta, checkpoint.parent
-    result = SearchResult.load(p)
-    space = get_space(result.space)
+    result = SearchResult.load(p, space=space)
+    found = get_space(result.space)
     if num_classes is None:
         num_classes = result.num_classes
     if num_classes < 1:
@@ -89,8 +94,8 @@ def load_model_source(
     data = {k: result.data[k] for k in ("dataset", "classes", "mean", "std") if k in result.data}
     if num_classes != result.num_classes:
         data.pop("classes", None)
-    meta = _metadata(space, result.genotype, num_classes, trained=False,
-                     options=space.evaluation_options(setting), **data)
+    meta = _metadata(found, result.genotype, num_classes, trained=False,
+                     options=found.evaluation_options(setting), **data)
     if "image_size" in result.data:
         meta["input_shape"] = [meta["input_shape"][0], *result.data["image_size"]]
     return model.eval(), meta, (p if p.is_dir() else p.parent)

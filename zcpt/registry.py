@@ -175,6 +175,15 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} family '{prefix}' is registered twice or contains ':'")
         self._families[prefix] = Entry(prefix, resolve, dict(meta))
 
+    def runs_code(self, name: Any) -> bool:
+        """Whether ``name`` belongs to a family registered with ``runs_code=True``
+        (resolving it imports and calls code the name points to); nothing is resolved."""
+        self._import_modules()
+        if not isinstance(name, str):
+            return False
+        family = self._families.get(name.partition(":")[0]) if ":" in name else None
+        return bool(family is not None and family.meta.get("runs_code"))
+
     def families(self) -> List[Entry[Callable[[str, str], Entry[T]]]]:
         """The registered families (``entry.name`` is the prefix, ``entry.doc`` the resolver's doc)."""
         self._import_modules()

@@ -20,6 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="classes of a freshly initialised network (default: those of the search's data)")
     p.add_argument("--setting", default=None,
                    help="evaluation network of a search result (DARTS: standard, mobile; default: the space's first)")
+    p.add_argument("--space", default=None, metavar="SPACE",
+                   help="the space the result or checkpoint records; required (and must match) when it is a python: builder, "
+                        "since zcpt never runs code named in a file it reads")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from ..files import check_output_file
     from ..models import load_model_source
 
-    model, meta, where = load_model_source(args.source, num_classes=args.num_classes, setting=args.setting)
+    model, meta, where = load_model_source(args.source, num_classes=args.num_classes, setting=args.setting,
+                                           space=args.space)
     shape = list(meta["input_shape"])
     if args.image_size is not None:
         if args.image_size < 1:

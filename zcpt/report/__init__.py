@@ -236,8 +236,11 @@ def _timings(result: Any) -> str:
     return _table([], rows, "timings")
 
 
-def build_report(run_dir: Any, out: Optional[Any] = None, sample: int = 200, device: Any = "cpu") -> Path:
-    """Write the report page of the search in ``run_dir`` (default: ``run_dir/report.html``)."""
+def build_report(run_dir: Any, out: Optional[Any] = None, sample: int = 200, device: Any = "cpu",
+                 space: Optional[str] = None) -> Path:
+    """Write the report page of the search in ``run_dir`` (default: ``run_dir/report.html``).
+    ``space``: the space the caller names, which must be the result's; needed for a
+    ``python:`` space (see :func:`zcpt.spaces.trusted_space`)."""
     from .. import __version__
     from ..files import check_output_file, write_text
     from ..search import SearchResult
@@ -248,7 +251,7 @@ def build_report(run_dir: Any, out: Optional[Any] = None, sample: int = 200, dev
     if not run.is_dir():
         raise ZcptError(f"no such run directory: {run}")
     target = check_output_file(Path(out) if out else run / REPORT_FILE, "--out")
-    result = SearchResult.load(run)
+    result = SearchResult.load(run, space=space)
     space = get_space(result.space)
     state: Dict[str, Any] = {}
     if (run / STATE_FILE).is_file():

@@ -59,8 +59,13 @@ class SearchResult(Mapping[str, Any]):
         return {"format": data.pop("format"), **data}
 
     @classmethod
-    def from_json(cls, data: Any, source: str = "search result") -> "SearchResult":
-        """A result from parsed JSON; ``source`` names it in one-line errors."""
+    def from_json(cls, data: Any, source: str = "search result", space: Optional[str] = None,
+                  flag: Optional[str] = "--space") -> "SearchResult":
+        """A result from parsed JSON; ``source`` names it in one-line errors. ``space``: the
+        space the caller names (it must be the result's); a result whose space runs code (a
+        ``python:`` builder) is refused without it (see :func:`zcpt.spaces.trusted_space`)."""
+        from ..spaces import trusted_space
+
         if not isinstance(data, dict) or not isinstance(data.get("genotype"), str):
             raise ZcptError(f"{source} has no 'genotype' string; is it the result.json of a search?")
         version = data.get("format", 0)  # files of zcpt 0.1 had no format field
@@ -74,6 +79,7 @@ class SearchResult(Mapping[str, Any]):
         for name, kind in (("space", str), ("method", str)):
             if not isinstance(values.get(name, ""), kind):
                 raise ZcptError(f"{source}: '{name}' must be a string, got {values[name]!r}")
+        trusted_space(values["space"], source, space, flag)
         for name in ("candidates",):
             if not isinstance(values.get(name, []), list):
                 raise ZcptError(f"{source}: '{name}' must be a list")
@@ -92,8 +98,9 @@ class SearchResult(Mapping[str, Any]):
         return write_json(target, self.to_json())
 
     @classmethod
-    def load(cls, path: PathLike) -> "SearchResult":
-        """Read a ``result.json`` (or the run directory that holds one)."""
+    def load(cls, path: PathLike, space: Optional[str] = None, flag: Optional[str] = "--space") -> "SearchResult":
+        """Read a ``result.json`` (or the run directory that holds one); ``space`` and
+        ``flag`` as in :meth:`from_json`."""
         p = Path(path).expanduser()
         if p.is_dir():
             p = p / RESULT_FILE
@@ -103,7 +110,7 @@ class SearchResult(Mapping[str, Any]):
             data = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ZcptError(f"cannot read search result {p}: {exc}") from None
-        return cls.from_json(data, source=str(p))
+        return cls.from_json(data, source=str(p), space=space, flag=flag)
 
     # -- the model -------------------------------------------------------------------------
     def architecture(self) -> Any:

@@ -492,7 +492,7 @@ def _resolve_space(name: str, arg: str) -> Entry:
     return Entry(name, lambda: UserSpace(factory, name=name), {"user": True})
 
 
-SPACES.add_family("python", _resolve_space)
+SPACES.add_family("python", _resolve_space, runs_code=True)  # never resolved from a file: see trusted_space
 
 __all__ = ["Choice", "InputChoice", "ChosenInputs", "UserSpace", "UserSupernet", "supernet_from_module",
            "load_function"]
