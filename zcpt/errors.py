@@ -4,7 +4,8 @@ Every error a user can cause (bad name, malformed architecture, missing data, a
 non-finite score) is a :class:`ZcptError`. The CLI prints its message on one line
 and exits non-zero; library users can catch it. :func:`one_line` turns a foreign
 exception (a decoder's, torch's) into text fit for such a message; :func:`check_int`
-is the one check of integer settings that the API and the command line share.
+is the one check of integer settings that the API and the command line share,
+:func:`check_seed` the one check of seeds.
 """
 import numbers
 from typing import Any, Optional
@@ -52,6 +53,14 @@ def one_line(exc: BaseException, limit: int = 200) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def show(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` for a one-line message, shortened; a huge integer (whose repr
+    Python refuses beyond 4300 digits) is described by its size instead."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and abs(int(value)).bit_length() > 128:
+        return f"an integer of {abs(int(value)).bit_length()} bits"
+    return shorten(repr(value), limit)
+
+
 def check_int(value: Any, what: str, minimum: int = 1, optional: bool = False) -> Optional[int]:
     """``value`` as an int if it is an integer of at least ``minimum`` (``None`` too if
     ``optional``), else a one-line error: ``--cells must be a positive integer, got 0``.
@@ -61,4 +70,16 @@ def check_int(value: Any, what: str, minimum: int = 1, optional: bool = False) -
     if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum:
         return int(value)
     wanted = {1: "a positive integer", 0: "a non-negative integer"}.get(minimum, f"an integer >= {minimum}")
-    raise ZcptError(f"{what} must be {wanted}, got {value!r}")
+    raise ZcptError(f"{what} must be {wanted}, got {show(value)}")
+
+
+SEED_LIMIT = 2**32  # seeds are 0 .. 2**32 - 1: what numpy's legacy seeding and every torch device accept
+
+
+def check_seed(value: Any, what: str = "seed", limit: int = SEED_LIMIT) -> int:
+    """``value`` as a seed, an integer in ``0 .. limit - 1``, else a one-line error (a
+    larger one would overflow torch's seeding, or a seed derived from it; seeds derived
+    inside zcpt are checked against torch's own limit, 2**64)."""
+    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and 0 <= value < limit):
+        raise ZcptError(f"{what} must be an integer from 0 to {limit - 1}, got {show(value)}")
+    return int(value)

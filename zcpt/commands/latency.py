@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..budget import measure_latency_table
     from ..device import resolve_device
-    from ..errors import ZcptError
+    from ..errors import ZcptError, check_seed
     from ..files import check_output_file, write_json
     from ..spaces import get_space
 
@@ -38,8 +38,7 @@ def run(args: argparse.Namespace) -> int:
         raise ZcptError(f"--num-classes must be a positive integer, got {args.num_classes}")
     if args.image_size is not None and args.image_size < 1:
         raise ZcptError(f"--image-size must be a positive integer, got {args.image_size}")
-    if args.seed < 0:
-        raise ZcptError(f"--seed must be a non-negative integer, got {args.seed}")
+    check_seed(args.seed, "--seed")
     shape = space.input_shape if args.image_size is None else (space.input_shape[0], args.image_size, args.image_size)
     device = resolve_device(args.device)
     if args.threads is not None:

@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
-from ..errors import ZcptError, check_int
+from ..errors import ZcptError, check_int, check_seed
 
 
 @dataclass
@@ -73,7 +73,7 @@ class SearchConfig:
         check_int(self.proposals, "proposals")
         check_int(self.validation, "validation", minimum=0)
         check_int(self.batch_size, "batch size", minimum=2)
-        check_int(self.seed, "seed", minimum=0)
+        check_seed(self.seed)
         check_int(self.train_images, "train images", optional=True)
         if self.bn_mode is not None and not PROXIES.entry(self.proxy).takes("bn_mode"):
             raise ZcptError(f"proxy '{self.proxy}' has no batch-norm mode; drop --bn-mode")

@@ -1,0 +1,40 @@
+"""Hostile arguments and files end in one ``zcpt: error:`` line and exit code 2, never a traceback."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from zcpt.cli import main
+from zcpt.errors import ZcptError, check_seed
+
+ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+HUGE = "9" * 23
+
+
+def one_error_line(capsys) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("zcpt: error: "), captured.err
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv", [
+    ["score", "--proxy", "nwot", "--seed", HUGE, "--batch-size", "8", ARCH],
+    ["score", "--proxy", "nwot", "--seed", "1" + "0" * 400, ARCH],
+    ["search", "--seed", str(2**32), "--out", "{tmp}/run"],
+    ["latency", "--seed", "-1", "--out", "{tmp}/lut.json"],
+    ["train", "--genotype", "x", "--seed", HUGE, "--out", "{tmp}/train"],
+])
+def test_seeds_out_of_range(argv, tmp_path: Path, capsys) -> None:
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    assert "seed must be an integer from 0 to 4294967295" in one_error_line(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_check_seed() -> None:
+    assert check_seed(0) == 0 and check_seed(2**32 - 1) == 2**32 - 1
+    for bad in (-1, 2**32, 10**5000, True, 1.0, "3", None):
+        with pytest.raises(ZcptError, match="seed must be an integer"):
+            check_seed(bad)
+    assert check_seed(2**40, limit=2**64) == 2**40
