@@ -1,6 +1,7 @@
 """Hostile arguments and files end in one ``zcpt: error:`` line and exit code 2, never a traceback."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,25 @@ def test_check_seed() -> None:
         with pytest.raises(ZcptError, match="seed must be an integer"):
             check_seed(bad)
     assert check_seed(2**40, limit=2**64) == 2**40
+
+
+@pytest.mark.parametrize("argv", [
+    ["query", "--space", "mobilenet", "3100-5133-6333-4333-6655-6", "--image-size", "100000"],
+    ["query", "--space", "mobilenet", "3100-5133-6333-4333-6655-6", "--image-size", "0"],
+    ["search", "--image-size", "4097", "--out", "{tmp}/run"],
+    ["latency", "--image-size", "100000", "--out", "{tmp}/lut.json"],
+    ["train", "--genotype", "x", "--image-size", "100000", "--out", "{tmp}/run"],
+])
+def test_image_sizes_are_bounded(argv, tmp_path: Path, capsys) -> None:
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    assert "must be a positive integer of at most 4096 pixels" in one_error_line(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_result_cannot_ask_for_a_huge_input(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "result.json").write_text(json.dumps({"space": "nb201", "genotype": ARCH,
+                                                 "data": {"image_size": [100000, 100000]}}))
+    assert main(["export", str(run), "--out", str(tmp_path / "m.ts")]) == 2
+    assert f"image_size of {run} must be a positive integer of at most 4096" in one_error_line(capsys)

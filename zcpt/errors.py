@@ -5,7 +5,7 @@ non-finite score) is a :class:`ZcptError`. The CLI prints its message on one lin
 and exits non-zero; library users can catch it. :func:`one_line` turns a foreign
 exception (a decoder's, torch's) into text fit for such a message; :func:`check_int`
 is the one check of integer settings that the API and the command line share,
-:func:`check_seed` the one check of seeds.
+:func:`check_seed` the one check of seeds, :func:`check_image_side` of image sizes.
 """
 import numbers
 from typing import Any, Optional
@@ -71,6 +71,17 @@ def check_int(value: Any, what: str, minimum: int = 1, optional: bool = False) -
         return int(value)
     wanted = {1: "a positive integer", 0: "a non-negative integer"}.get(minimum, f"an integer >= {minimum}")
     raise ZcptError(f"{what} must be {wanted}, got {show(value)}")
+
+
+MAX_IMAGE_SIDE = 4096  # pixels; a 4096 x 4096 RGB batch of one is already 200 MB of float32
+
+
+def check_image_side(value: Any, what: str = "image size", error: type = ZcptError) -> int:
+    """``value`` as an image side, an integer in ``1 .. MAX_IMAGE_SIDE``, else a one-line
+    ``error`` (a side of 100000 would ask the allocator for terabytes)."""
+    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and 1 <= value <= MAX_IMAGE_SIDE):
+        raise error(f"{what} must be a positive integer of at most {MAX_IMAGE_SIDE} pixels, got {show(value)}")
+    return int(value)
 
 
 SEED_LIMIT = 2**32  # seeds are 0 .. 2**32 - 1: what numpy's legacy seeding and every torch device accept

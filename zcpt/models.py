@@ -16,9 +16,17 @@ from typing import Any, Dict, Optional, Tuple, Union
 import torch
 from torch import nn
 
-from .errors import ZcptError
+from .errors import ZcptError, check_image_side, show
 
 PathLike = Union[str, os.PathLike]
+
+
+def _input_shape(shape: Any, size: Any, source: Any) -> list:
+    """``shape`` with the recorded ``[height, width]`` of ``source`` (checked: a file
+    must not make zcpt allocate a 100000 x 100000 input)."""
+    if not isinstance(size, (list, tuple)) or len(size) != 2:
+        raise ZcptError(f"{source}: image_size must be [height, width], got {show(size)}")
+    return [shape[0], *(check_image_side(v, f"image_size of {source}") for v in size)]
 
 
 def _metadata(space: Any, genotype: str, num_classes: int, **extra: Any) -> Dict[str, Any]:
@@ -62,7 +70,7 @@ def load_trained(path: PathLike, device: Union[str, torch.device] = "cpu", space
     meta = _metadata(space, state["genotype"], num_classes, trained=True, epochs=int(state["epoch"]),
                      dataset=state["config"].get("dataset"), options=options, **data)
     if "image_size" in data:
-        meta["input_shape"] = [meta["input_shape"][0], *data["image_size"]]
+        meta["input_shape"] = _input_shape(meta["input_shape"], data["image_size"], path)
     return model.to(device).eval(), meta
 
 
@@ -97,5 +105,5 @@ def load_model_source(
     meta = _metadata(found, result.genotype, num_classes, trained=False,
                      options=found.evaluation_options(setting), **data)
     if "image_size" in result.data:
-        meta["input_shape"] = [meta["input_shape"][0], *result.data["image_size"]]
+        meta["input_shape"] = _input_shape(meta["input_shape"], result.data["image_size"], p)
     return model.eval(), meta, (p if p.is_dir() else p.parent)

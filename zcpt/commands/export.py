@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ZcptError
+    from ..errors import check_image_side
     from ..export import EXPORTERS, export_model
     from ..files import check_output_file
     from ..models import load_model_source
@@ -35,9 +35,7 @@ def run(args: argparse.Namespace) -> int:
                                            space=args.space)
     shape = list(meta["input_shape"])
     if args.image_size is not None:
-        if args.image_size < 1:
-            raise ZcptError(f"--image-size must be a positive integer, got {args.image_size}")
-        shape[1:] = [args.image_size, args.image_size]
+        shape[1:] = [check_image_side(args.image_size, "--image-size")] * 2
     suffix = EXPORTERS.entry(args.fmt).meta["suffix"]
     out = check_output_file(Path(args.out) if args.out else where / f"model{suffix}", "--out")
     check = export_model(model, args.fmt, out, shape, meta)

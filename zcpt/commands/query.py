@@ -37,14 +37,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _network_record(space: Any, genotype: Any, args: argparse.Namespace) -> Dict[str, Any]:
-    from ..errors import ZcptError
+    from ..errors import ZcptError, check_image_side
     from ..search import describe
 
     classes = args.num_classes if args.num_classes is not None else space.num_classes
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
         raise ZcptError(f"--num-classes must be a positive integer, got {classes!r}")
-    if args.image_size is not None and args.image_size < 1:
-        raise ZcptError(f"--image-size must be a positive integer, got {args.image_size}")
+    if args.image_size is not None:
+        check_image_side(args.image_size, "--image-size")
     record: Dict[str, Any] = {"space": space.name, "arch": space.format(genotype)}
     record.update(space.describe_genotype(genotype))
     options = space.evaluation_options(args.setting)
