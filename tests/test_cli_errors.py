@@ -1,9 +1,12 @@
 """Hostile arguments and files end in one ``zcpt: error:`` line and exit code 2, never a traceback."""
 from __future__ import annotations
 
+import base64
 import json
+import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from zcpt.cli import main
@@ -61,3 +64,29 @@ def test_a_result_cannot_ask_for_a_huge_input(tmp_path: Path, capsys) -> None:
                                                  "data": {"image_size": [100000, 100000]}}))
     assert main(["export", str(run), "--out", str(tmp_path / "m.ts")]) == 2
     assert f"image_size of {run} must be a positive integer of at most 4096" in one_error_line(capsys)
+
+
+CELL = "1:maxpool3x3<0 2:conv1x1-bn-relu<0,1 3:conv3x3-bn-relu<0,1 4:conv3x3-bn-relu<0,3 out<2,4"
+
+
+def test_random_bytes_as_a_nasbench_101_table(tmp_path: Path, capsys) -> None:
+    table = tmp_path / "random.tfrecord"
+    table.write_bytes(np.random.default_rng(0).bytes(5000))
+    assert main(["query", "--space", "nb1shot1-s1", CELL, "--benchmark-data", str(table)]) == 2
+    assert f"truncated NAS-Bench-101 table {table}" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("payload", [
+    b"[HASH, 108, 5, [], 7]", b"[HASH, 108, \"012\", \"a\", \"AAAA\"]", b"[HASH]", b"{\"HASH\": 1}",
+    b"[HASH, 108, \"0\", \"a\", \"" + base64.b64encode(b"\x09\x01") + b"\"]",
+    b"[HASH, " + b"[" * 100000 + b"]" * 100000 + b"]", b"[HASH, 108, \"0\", \"a\", \"\xff\xfe\"]",
+])
+def test_damaged_nasbench_101_records(payload: bytes, tmp_path: Path, capsys) -> None:
+    from zcpt.spaces import get_space
+
+    digest = get_space("nb1shot1-s1").nb101_hash(CELL)
+    data = payload.replace(b"HASH", json.dumps(digest).encode())
+    table = tmp_path / "damaged.tfrecord"
+    table.write_bytes(struct.pack("<Q", len(data)) + b"\0" * 4 + data + b"\0" * 4)
+    assert main(["query", "--space", "nb1shot1-s1", CELL, "--benchmark-data", str(table)]) == 2
+    assert f"corrupt NAS-Bench-101 record for {digest} in {table}" in one_error_line(capsys)
