@@ -11,6 +11,7 @@ import pytest
 
 from zcpt.cli import main
 from zcpt.errors import ZcptError, check_seed
+from zcpt.paths import cache_dir
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 HUGE = "9" * 23
@@ -90,3 +91,17 @@ def test_damaged_nasbench_101_records(payload: bytes, tmp_path: Path, capsys) ->
     table.write_bytes(struct.pack("<Q", len(data)) + b"\0" * 4 + data + b"\0" * 4)
     assert main(["query", "--space", "nb1shot1-s1", CELL, "--benchmark-data", str(table)]) == 2
     assert f"corrupt NAS-Bench-101 record for {digest} in {table}" in one_error_line(capsys)
+
+
+def test_an_unusable_cache_directory_is_one_line(tmp_path: Path, monkeypatch, capsys, make_image_folder) -> None:
+    folder = make_image_folder(2, 4, 8)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("ZCPT_CACHE_DIR", str(blocked))
+    assert main(["search", "--dataset", "imagefolder", "--data", str(folder), "--channels", "4", "--cells", "1",
+                 "--batch-size", "4", "-N", "1", "-V", "1", "--out", str(tmp_path / "run")]) == 2
+    line = one_error_line(capsys)
+    assert f"cannot create the cache directory {blocked}/" in line and "ZCPT_CACHE_DIR" in line
+    monkeypatch.setenv("ZCPT_CACHE_DIR", "/proc/nope")
+    with pytest.raises(ZcptError, match="cannot create the cache directory /proc/nope/x: No such file"):
+        cache_dir("x")

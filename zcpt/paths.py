@@ -34,7 +34,15 @@ def data_file(*parts: str) -> Path:
 
 
 def cache_dir(sub: Optional[str] = None) -> Path:
+    """The cache directory (``sub`` in it), created if missing; one OutputError line
+    naming it if it cannot be."""
+    from .files import OutputError
+
     base = Path(os.environ.get("ZCPT_CACHE_DIR") or Path.home() / ".cache" / "zcpt")
     path = base / sub if sub else base
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the cache directory {path}: {exc.strerror or type(exc).__name__}; "
+                          "point ZCPT_CACHE_DIR at a writable directory") from None
     return path

@@ -234,7 +234,7 @@ def read_cached_tarball(path: Path) -> RawSplits:
     formats.require_file(path, "cifar10")
     try:
         cache = _cache_path(path)
-    except OSError:
+    except (OSError, OutputError):  # no cache directory: decode without one
         return formats.read_jpeg_tarball(path)
     raw = _read_cache(cache)
     if raw is None:
