@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import struct
 from pathlib import Path
 
@@ -105,3 +106,24 @@ def test_an_unusable_cache_directory_is_one_line(tmp_path: Path, monkeypatch, ca
     monkeypatch.setenv("ZCPT_CACHE_DIR", "/proc/nope")
     with pytest.raises(ZcptError, match="cannot create the cache directory /proc/nope/x: No such file"):
         cache_dir("x")
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("address, what", [
+    ("ray://127.0.0.1:{port}", "cannot reach the Ray cluster at ray://127.0.0.1:{port}: Connection refused"),
+    ("127.0.0.1:{port}", "cannot reach the Ray cluster at 127.0.0.1:{port}: Connection refused"),
+    ("ray://127.0.0.1:99999", "port 99999 is out of range"),
+])
+def test_an_unreachable_ray_address_is_one_line(address: str, what: str, tmp_path: Path, capsys) -> None:
+    pytest.importorskip("ray")
+    port = _closed_port()
+    assert main(["search", "--channels", "4", "--cells", "1", "--train-images", "100", "--batch-size", "8",
+                 "-N", "1", "-V", "1", "--workers", "2", "--ray-address", address.format(port=port),
+                 "--out", str(tmp_path / "run")]) == 2
+    assert what.format(port=port) in one_error_line(capsys)
+    assert not (tmp_path / "run").exists()
