@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from zcpt.cli import main
-from zcpt.errors import ZcptError, check_seed
+from zcpt.errors import DataError, ZcptError, check_seed
 from zcpt.paths import cache_dir
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -83,15 +83,16 @@ def test_random_bytes_as_a_nasbench_101_table(tmp_path: Path, capsys) -> None:
     b"[HASH, 108, \"0\", \"a\", \"" + base64.b64encode(b"\x09\x01") + b"\"]",
     b"[HASH, " + b"[" * 100000 + b"]" * 100000 + b"]", b"[HASH, 108, \"0\", \"a\", \"\xff\xfe\"]",
 ])
-def test_damaged_nasbench_101_records(payload: bytes, tmp_path: Path, capsys) -> None:
-    from zcpt.spaces import get_space
+def test_damaged_nasbench_101_records(payload: bytes, tmp_path: Path) -> None:
+    from zcpt.benchmarks.nb101 import lookup
 
-    digest = get_space("nb1shot1-s1").nb101_hash(CELL)
+    digest = "0123456789abcdef0123456789abcdef"
     data = payload.replace(b"HASH", json.dumps(digest).encode())
     table = tmp_path / "damaged.tfrecord"
     table.write_bytes(struct.pack("<Q", len(data)) + b"\0" * 4 + data + b"\0" * 4)
-    assert main(["query", "--space", "nb1shot1-s1", CELL, "--benchmark-data", str(table)]) == 2
-    assert f"corrupt NAS-Bench-101 record for {digest} in {table}" in one_error_line(capsys)
+    with pytest.raises(DataError, match=f"NAS-Bench-101 record for {digest} in {table}") as info:
+        lookup(table, digest)
+    assert "\n" not in str(info.value)
 
 
 def test_an_unusable_cache_directory_is_one_line(tmp_path: Path, monkeypatch, capsys, make_image_folder) -> None:
@@ -127,3 +128,39 @@ def test_an_unreachable_ray_address_is_one_line(address: str, what: str, tmp_pat
                  "--out", str(tmp_path / "run")]) == 2
     assert what.format(port=port) in one_error_line(capsys)
     assert not (tmp_path / "run").exists()
+
+
+DEEP = "[" * 200000 + "]" * 200000
+LONG_INT = '{"space": "nb201", "genotype": "x", "seed": ' + "7" * 5000 + "}"
+
+
+@pytest.mark.parametrize("text, what", [(LONG_INT, "Exceeds the limit (4300 digits)"),
+                                        (DEEP, "its JSON is nested too deeply"),
+                                        ("\xff\xfe garbage", "cannot read search result"),
+                                        ("{", "Expecting property name")])
+@pytest.mark.parametrize("command", [["report", "{run}"], ["export", "{run}", "--out", "{tmp}/m.ts"],
+                                     ["plot", "{run}"], ["train", "--from", "{run}", "--out", "{tmp}/t"]])
+def test_a_result_json_that_is_no_json(command, text: str, what: str, tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "result.json").write_text(text, encoding="latin-1")
+    assert main([a.format(run=run, tmp=tmp_path) for a in command]) == 2
+    line = one_error_line(capsys)
+    assert f"cannot read search result {run / 'result.json'}: " in line and what in line
+
+
+@pytest.mark.parametrize("text", [DEEP, LONG_INT])
+def test_a_progress_json_that_is_no_json(text: str, tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "progress.json").write_text(text)
+    assert main(["search", "--out", str(run), "--resume", "--train-images", "100"]) == 2
+    assert f"cannot resume: cannot read progress file {run / 'progress.json'}: " in one_error_line(capsys)
+
+
+def test_a_latency_table_that_is_no_json(tmp_path: Path, capsys) -> None:
+    table = tmp_path / "lut.json"
+    table.write_text(DEEP)
+    assert main(["search", "--max-latency-ms", "5", "--latency-table", str(table), "--train-images", "100",
+                 "--out", str(tmp_path / "run")]) == 2
+    assert f"cannot read latency table {table}: its JSON is nested too deeply" in one_error_line(capsys)

@@ -1,4 +1,9 @@
-"""Writing files safely, and owning a run directory.
+"""Reading JSON safely, writing files safely, and owning a run directory.
+
+:func:`read_json` / :func:`parse_json` are the one way zcpt reads JSON: any file
+that is not JSON (a syntax error, an integer beyond Python's 4300-digit limit,
+nesting deeper than the recursion limit, bytes that are no text) is one
+:class:`~zcpt.errors.DataError` line naming it.
 
 One home for everything zcpt writes:
 
@@ -28,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
-from .errors import ZcptError
+from .errors import DataError, ZcptError, one_line
 
 PathLike = Union[str, os.PathLike]
 LOCK_FILE = ".zcpt.lock"
@@ -45,6 +50,29 @@ class RunLockedError(ZcptError):
 
 def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
+
+
+# -- reading JSON ------------------------------------------------------------------------------
+def parse_json(text: Union[str, bytes], source: str) -> Any:
+    """JSON ``text`` (str, or bytes in UTF-8/16/32) as Python values; anything else is
+    one DataError line, ``cannot read SOURCE: ...``."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise DataError(f"cannot read {source}: its JSON is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an int of over 4300 digits
+        raise DataError(f"cannot read {source}: {one_line(exc)}") from None
+
+
+def read_json(path: PathLike, what: str = "file") -> Any:
+    """The JSON content of ``path``; one DataError line (``cannot read WHAT PATH: ...``)
+    if it cannot be read or is no JSON."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {what} {p}: {_reason(exc)}") from None
+    return parse_json(data, f"{what} {p}")
 
 
 # -- atomic writes ---------------------------------------------------------------------------
@@ -203,8 +231,8 @@ class RunLock:
     def owner(self) -> Optional[Dict[str, Any]]:
         """The lock file's content, or None if there is no lock or it is unreadable."""
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = read_json(self.path, "lock file")
+        except DataError:
             return None
         return data if isinstance(data, dict) else None
 
@@ -275,6 +303,6 @@ class RunLock:
 
 
 __all__ = [
-    "LOCK_FILE", "OutputError", "RunLock", "RunLockedError", "atomic_write", "check_output_dir",
+    "LOCK_FILE", "OutputError", "parse_json", "read_json", "RunLock", "RunLockedError", "atomic_write", "check_output_dir",
     "check_output_file", "torch_save", "write_bytes", "write_json", "write_lines", "write_text",
 ]

@@ -19,13 +19,13 @@ is reported as a one-line error naming the file.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import struct
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from ..errors import DataError, ZcptError, one_line
+from ..files import parse_json
 
 PathLike = Union[str, Path]
 _EVAL_FIELDS = {1: "current_epoch", 2: "training_time", 3: "train_accuracy",
@@ -121,7 +121,7 @@ def decode_metrics(raw: bytes) -> Dict[str, Any]:
 def _decode_record(data: bytes, module_hash: str) -> Optional[Tuple[Dict[str, Any], int, Dict[str, float]]]:
     """``(cell facts, epochs, one run)`` of a record of ``module_hash``, None for another
     hash; any damage raises (a ValueError, TypeError, ...) for the caller to report."""
-    found, epochs, adjacency, ops, raw = json.loads(data.decode("utf-8"))
+    found, epochs, adjacency, ops, raw = parse_json(data, "a NAS-Bench-101 record")
     if found != module_hash:
         return None
     if not isinstance(adjacency, str) or not isinstance(ops, str) or not isinstance(epochs, int):
@@ -151,8 +151,8 @@ def lookup(path: PathLike, module_hash: str) -> Dict[str, Any]:
             continue
         try:
             decoded = _decode_record(data, module_hash)
-        except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError, RecursionError,
-                struct.error) as exc:  # ValueError: also binascii's and the UTF-8 decoder's errors
+        except (DataError, ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError,
+                struct.error) as exc:  # ValueError: also binascii's errors
             raise DataError(f"corrupt NAS-Bench-101 record for {module_hash} in {path}: {one_line(exc)}") from None
         if decoded is None:
             continue

@@ -242,7 +242,7 @@ def build_report(run_dir: Any, out: Optional[Any] = None, sample: int = 200, dev
     ``space``: the space the caller names, which must be the result's; needed for a
     ``python:`` space (see :func:`zcpt.spaces.trusted_space`)."""
     from .. import __version__
-    from ..files import check_output_file, write_text
+    from ..files import check_output_file, read_json, write_text
     from ..search import SearchResult
     from ..spaces import get_space
     from .cells import architecture_svgs
@@ -255,10 +255,7 @@ def build_report(run_dir: Any, out: Optional[Any] = None, sample: int = 200, dev
     space = get_space(result.space)
     state: Dict[str, Any] = {}
     if (run / STATE_FILE).is_file():
-        try:
-            state = json.loads((run / STATE_FILE).read_text())
-        except (OSError, ValueError) as exc:
-            raise ZcptError(f"cannot read {run / STATE_FILE}: {exc}") from None
+        state = read_json(run / STATE_FILE, "progress file")
     if sample < 0:
         raise ZcptError(f"--sample must be a non-negative integer, got {sample}")
     points = benchmark_points(result, space, sample, device)

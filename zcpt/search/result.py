@@ -16,7 +16,6 @@ method. The result is also a read-only mapping of its JSON fields
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,10 +105,9 @@ class SearchResult(Mapping[str, Any]):
             p = p / RESULT_FILE
         if not p.is_file():
             raise ZcptError(f"no such search result file: {p}")
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ZcptError(f"cannot read search result {p}: {exc}") from None
+        from ..files import read_json
+
+        data = read_json(p, "search result")
         return cls.from_json(data, source=str(p), space=space, flag=flag)
 
     # -- the model -------------------------------------------------------------------------

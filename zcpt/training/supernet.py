@@ -35,7 +35,7 @@ from torch import nn
 from ..data import BatchSource
 from ..device import seed_everything
 from ..errors import DataError, ZcptError, one_line
-from ..files import torch_save, write_json
+from ..files import read_json, torch_save, write_json
 from ..paths import cache_dir
 from ..progress import Progress
 from ..module_state import train_mode_restored
@@ -356,8 +356,8 @@ class SupernetStore:
             return self._values[key]
         if path.exists():
             try:
-                value = float(json.loads(path.read_text())["value"])
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+                value = float(read_json(path, "cached result")["value"])
+            except (DataError, ValueError, KeyError, TypeError) as exc:
                 raise DataError(f"corrupt cached result {path} ({exc}); delete it to recompute") from None
         else:
             value = float(compute())
