@@ -30,6 +30,11 @@ class DataError(ZcptError):
     """A data file is missing, unreadable or corrupt."""
 
 
+class OutputError(ZcptError):
+    """An output path cannot be written (a file in the way, no permission, disk full, a
+    cache directory that cannot be created...); also ``zcpt.files.OutputError``."""
+
+
 class NonFiniteScoreError(ZcptError, ArithmeticError):
     """A proxy score was NaN or infinite where a decision depends on it."""
 

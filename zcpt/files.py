@@ -33,15 +33,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
-from .errors import DataError, ZcptError, one_line
+from .errors import DataError, OutputError, ZcptError, one_line
 
 PathLike = Union[str, os.PathLike]
 LOCK_FILE = ".zcpt.lock"
 _FILE_MODE = 0o644  # mkstemp creates 0600 files; results are meant to be shared
-
-
-class OutputError(ZcptError):
-    """An output path cannot be written (a file in the way, no permission, disk full...)."""
 
 
 class RunLockedError(ZcptError):

@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from .errors import OutputError
+
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -36,8 +38,6 @@ def data_file(*parts: str) -> Path:
 def cache_dir(sub: Optional[str] = None) -> Path:
     """The cache directory (``sub`` in it), created if missing; one OutputError line
     naming it if it cannot be."""
-    from .files import OutputError
-
     base = Path(os.environ.get("ZCPT_CACHE_DIR") or Path.home() / ".cache" / "zcpt")
     path = base / sub if sub else base
     try:
