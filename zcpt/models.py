@@ -92,6 +92,7 @@ def load_model_source(
         model, meta = load_trained(checkpoint, space=space)
         return model, meta, checkpoint.parent
     result = SearchResult.load(p, space=space)
+    result.check_scores(str(p))
     found = get_space(result.space)
     if num_classes is None:
         num_classes = result.num_classes
