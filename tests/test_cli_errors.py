@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import base64
 import json
+import pickle
 import socket
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from PIL import Image
 
 from zcpt.cli import main
 from zcpt.errors import DataError, ZcptError, check_seed
@@ -164,3 +168,57 @@ def test_a_latency_table_that_is_no_json(tmp_path: Path, capsys) -> None:
     assert main(["search", "--max-latency-ms", "5", "--latency-table", str(table), "--train-images", "100",
                  "--out", str(tmp_path / "run")]) == 2
     assert f"cannot read latency table {table}: its JSON is nested too deeply" in one_error_line(capsys)
+
+
+def _checkpoint(path: Path, **fields) -> Path:
+    """A checkpoint as zcpt train writes one, of a small NAS-Bench-Macro network."""
+    from zcpt.spaces import get_space
+
+    net = get_space("macro").build_network("22212220", num_classes=2)
+    state = {"format": "zcpt-train-checkpoint", "version": 1, "space": "macro", "genotype": "22212220",
+             "config": {"dataset": "imagefolder"}, "epoch": 1, "seconds": 1.0, "history": [],
+             "model": net.state_dict(), "optimizer": {}, "scheduler": {}, "rng": {},
+             "network": {"num_classes": 2, "options": {}},
+             "data": {"classes": ["a", "b"], "mean": [0.5] * 3, "std": [0.25] * 3, "image_size": [32, 32]}}
+    state.update(fields)
+    torch.save(state, path)
+    return path
+
+
+@pytest.mark.parametrize("content", [np.random.default_rng(1).bytes(3000), pickle.dumps({"a": 1, "b": [1, 2]}),
+                                     b"", b"PK\x03\x04 not really a zip"])
+def test_an_unreadable_checkpoint_is_one_line_without_warnings(content: bytes, tmp_path: Path, capsys) -> None:
+    checkpoint = tmp_path / "checkpoint.pt"
+    checkpoint.write_bytes(content)
+    image = tmp_path / "a.png"
+    Image.new("RGB", (8, 8)).save(image)
+    for argv in (["export", str(checkpoint), "--out", str(tmp_path / "m.ts")], ["predict", str(checkpoint), str(image)]):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert main(argv) == 2
+        line = one_error_line(capsys)
+        assert line.startswith(f"zcpt: error: cannot read checkpoint {checkpoint}: ") and "weights_only" not in line
+        assert not caught, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize("fields, what", [
+    ({"model": [1, 2]}, "'model' must map parameter names to tensors"),
+    ({"genotype": 7}, "'genotype' must be a string, got 7"),
+    ({"epoch": -1}, "'epoch' must be a non-negative integer, got -1"),
+    ({"network": {"num_classes": 10**9}}, "'num_classes' must be at most 100000"),
+    ({"network": {"num_classes": 2, "options": {"bogus": 1}}}, "unknown macro network option(s): bogus"),
+    ({"network": {"num_classes": 2, "options": {"x": torch.zeros(1)}}}, "network options must map names to plain"),
+    ({"data": {"classes": ["a"]}}, "'classes' must be a list of 2 class names"),
+    ({"data": {"mean": [0.5, float("nan"), 0.5]}}, "'mean' must be a list of 3 finite numbers"),
+    ({"data": {"image_size": [32, 10**6]}}, "must be a positive integer of at most 4096 pixels"),
+    ({"data": {"trained": False}}, None),  # unknown data facts are not metadata
+])
+def test_a_damaged_checkpoint_is_one_line(fields, what, tmp_path: Path, capsys) -> None:
+    checkpoint = _checkpoint(tmp_path / "checkpoint.pt", **fields)
+    code = main(["export", str(checkpoint), "--out", str(tmp_path / "m.ts")])
+    if what is None:
+        assert code == 0
+        return
+    assert code == 2
+    assert what in one_error_line(capsys)
+

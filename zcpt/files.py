@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
-from .errors import DataError, OutputError, ZcptError, one_line
+from .errors import DataError, OutputError, ZcptError, one_line, shorten
 
 PathLike = Union[str, os.PathLike]
 LOCK_FILE = ".zcpt.lock"
@@ -69,6 +69,43 @@ def read_json(path: PathLike, what: str = "file") -> Any:
     except OSError as exc:
         raise DataError(f"cannot read {what} {p}: {_reason(exc)}") from None
     return parse_json(data, f"{what} {p}")
+
+
+# -- reading torch files ---------------------------------------------------------------------
+_UNPICKLER_DETAIL = "WeightsUnpickler error:"
+
+
+def _torch_load_reason(exc: BaseException) -> str:
+    """What is wrong with a file ``torch.load(weights_only=True)`` refused, in a few
+    words (torch's own message is a paragraph about ``weights_only=False``)."""
+    text = str(exc)
+    if _UNPICKLER_DETAIL in text:
+        detail = " ".join(text.split(_UNPICKLER_DETAIL, 1)[1].split())  # whitespace folded
+        detail = detail.split(" Check the documentation", 1)[0].split(". ", 1)[0]
+        return (f"damaged, or holds objects other than tensors and plain values, which zcpt never loads "
+                f"({shorten(detail, 120)})")
+    return one_line(exc, 160)
+
+
+def torch_load(path: PathLike, what: str, map_location: Any = None) -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain values only, so a file
+    can never run code. Anything unreadable is one DataError line (``cannot read WHAT
+    PATH: ...``); torch's warnings about the file are not shown."""
+    import pickle
+    import struct
+    import warnings
+
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except OSError as exc:
+        raise DataError(f"cannot read {what} {path}: {_reason(exc)}") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError, AttributeError, IndexError,
+            KeyError, struct.error, OverflowError, RecursionError, MemoryError) as exc:  # what junk makes it raise
+        raise DataError(f"cannot read {what} {path}: {_torch_load_reason(exc)}") from None
 
 
 # -- atomic writes ---------------------------------------------------------------------------
@@ -299,6 +336,6 @@ class RunLock:
 
 
 __all__ = [
-    "LOCK_FILE", "OutputError", "parse_json", "read_json", "RunLock", "RunLockedError", "atomic_write", "check_output_dir",
+    "LOCK_FILE", "OutputError", "parse_json", "read_json", "torch_load", "RunLock", "RunLockedError", "atomic_write", "check_output_dir",
     "check_output_file", "torch_save", "write_bytes", "write_json", "write_lines", "write_text",
 ]

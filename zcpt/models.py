@@ -9,6 +9,7 @@ user needs to feed the model (classes, input shape, normalisation).
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
@@ -16,7 +17,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 import torch
 from torch import nn
 
-from .errors import ZcptError, check_image_side, show
+from .errors import ZcptError, check_image_side, check_int, one_line, show
 
 PathLike = Union[str, os.PathLike]
 
@@ -34,6 +35,48 @@ def _metadata(space: Any, genotype: str, num_classes: int, **extra: Any) -> Dict
 
     return {"zcpt": __version__, "space": space.name, "genotype": genotype, "num_classes": int(num_classes),
             "input_shape": list(space.input_shape), **extra}
+
+
+_DATA_KEYS = ("classes", "mean", "std", "image_size")  # what zcpt train records of its data
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _checked_data(data: Any, num_classes: int, source: Any) -> Dict[str, Any]:
+    """The recorded data facts a model's user needs (classes, mean, std, image size), checked."""
+    if not isinstance(data, dict):
+        raise ZcptError(f"{source}: 'data' must be an object, got {show(data)}")
+    out = {k: data[k] for k in _DATA_KEYS if k in data}
+    classes = out.get("classes")
+    if classes is not None and (not isinstance(classes, list) or len(classes) != num_classes
+                                or not all(isinstance(c, str) for c in classes)):
+        raise ZcptError(f"{source}: 'classes' must be a list of {num_classes} class names")
+    for key in ("mean", "std"):
+        if key in out and not (isinstance(out[key], list) and len(out[key]) == 3 and all(map(_is_number, out[key]))):
+            raise ZcptError(f"{source}: '{key}' must be a list of 3 finite numbers, got {show(out[key])}")
+    return out
+
+
+def _checked_network(state: Dict[str, Any], weights: Dict[str, Any], source: Any) -> Tuple[int, Dict[str, Any]]:
+    """``(num_classes, build options)`` a checkpoint records, checked."""
+    from .search.result import MAX_CLASSES
+
+    network = state.get("network") or {}
+    if not isinstance(network, dict):
+        raise ZcptError(f"{source}: 'network' must be an object, got {show(network)}")
+    classifier = weights.get("classifier.weight")
+    num_classes = network.get("num_classes") or (int(classifier.shape[0]) if classifier is not None else 10)
+    if check_int(num_classes, f"{source}: 'num_classes'") > MAX_CLASSES:
+        raise ZcptError(f"{source}: 'num_classes' must be at most {MAX_CLASSES}, got {show(num_classes)}")
+    options = network.get("options")
+    if options is None:  # checkpoints written before the network was recorded: the DARTS recipe's sizes
+        options = {k: state["config"][k] for k in ("layers", "channels") if k in state["config"]}
+    if not isinstance(options, dict) or not all(isinstance(k, str) and isinstance(v, (type(None), bool, int, float, str))
+                                                for k, v in options.items()):
+        raise ZcptError(f"{source}: the network options must map names to plain values, got {show(options)}")
+    return num_classes, options
 
 
 def load_trained(path: PathLike, device: Union[str, torch.device] = "cpu", space: Optional[str] = None,
@@ -54,21 +97,28 @@ def load_trained(path: PathLike, device: Union[str, torch.device] = "cpu", space
     if not isinstance(state["space"], str):
         raise ZcptError(f"{path}: 'space' must be a string, got {type(state['space']).__name__}")
     space = get_space(trusted_space(state["space"], str(path), space, flag))
-    weights = {k: v for k, v in state["model"].items() if not k.startswith("auxiliary_head.")}
-    network = state.get("network") or {}
-    classifier = weights.get("classifier.weight")
-    num_classes = network.get("num_classes") or (int(classifier.shape[0]) if classifier is not None else 10)
-    options = network.get("options")
-    if options is None:  # checkpoints written before the network was recorded: the DARTS recipe's sizes
-        options = {k: state["config"][k] for k in ("layers", "channels") if k in state["config"]}
-    model = SearchResult(space=space.name, genotype=state["genotype"]).build_model(num_classes=num_classes, **options)
+    model_state, genotype, epochs = state["model"], state["genotype"], state["epoch"]
+    if not isinstance(model_state, dict) or not all(isinstance(v, torch.Tensor) for v in model_state.values()) \
+            or not all(isinstance(k, str) for k in model_state):
+        raise ZcptError(f"{path}: 'model' must map parameter names to tensors")
+    if not isinstance(genotype, str):
+        raise ZcptError(f"{path}: 'genotype' must be a string, got {show(genotype)}")
+    check_int(epochs, f"{path}: 'epoch'", minimum=0)
+    weights = {k: v for k, v in model_state.items() if not k.startswith("auxiliary_head.")}
+    num_classes, options = _checked_network(state, weights, path)
+    data = _checked_data(state.get("data") or {}, num_classes, path)
+    dataset = state["config"].get("dataset")
+    try:
+        model = SearchResult(space=space.name, genotype=genotype).build_model(num_classes=num_classes, **options)
+    except TypeError as exc:  # an option the space's network does not take
+        raise ZcptError(f"checkpoint {path}: its network options do not fit space {space.name} "
+                        f"({one_line(exc)})") from None
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
         raise ZcptError(f"checkpoint {path} does not fit its network: {str(exc).splitlines()[0]}") from None
-    data = state.get("data") or {}
-    meta = _metadata(space, state["genotype"], num_classes, trained=True, epochs=int(state["epoch"]),
-                     dataset=state["config"].get("dataset"), options=options, **data)
+    meta = _metadata(space, genotype, num_classes, trained=True, epochs=int(epochs),
+                     dataset=dataset if isinstance(dataset, str) else None, options=options, **data)
     if "image_size" in data:
         meta["input_shape"] = _input_shape(meta["input_shape"], data["image_size"], path)
     return model.to(device).eval(), meta

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import pickle
 import sys
 import time
 from pathlib import Path
@@ -33,7 +32,7 @@ from torch import nn
 from ..data import Augmentation, BatchSource, ImageDataset, load_dataset
 from ..device import seed_everything
 from ..errors import ZcptError, check_int, one_line
-from ..files import RunLock, check_output_dir, torch_save, write_json, write_lines
+from ..files import RunLock, check_output_dir, torch_load, torch_save, write_json, write_lines
 from ..spaces import get_space
 from ..spaces.darts import count_params
 from .recipes import TrainConfig
@@ -70,10 +69,7 @@ def _set_rng_state(state: Dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: Path, device: torch.device) -> Dict[str, Any]:
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-        raise ZcptError(f"cannot read checkpoint {path}: {one_line(exc)}") from None
+    state = torch_load(path, "checkpoint", map_location=device)
     if not isinstance(state, dict) or state.get("format") != _CHECKPOINT_FORMAT:
         raise ZcptError(f"{path} is not a zcpt training checkpoint")
     if state.get("version") != _CHECKPOINT_VERSION:
