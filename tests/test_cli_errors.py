@@ -222,3 +222,10 @@ def test_a_damaged_checkpoint_is_one_line(fields, what, tmp_path: Path, capsys) 
     assert code == 2
     assert what in one_error_line(capsys)
 
+
+def test_an_unreadable_image_is_one_line_naming_it(tmp_path: Path, capsys) -> None:
+    checkpoint = _checkpoint(tmp_path / "checkpoint.pt")
+    image = tmp_path / "junk.png"
+    image.write_bytes(np.random.default_rng(2).bytes(100))
+    assert main(["predict", str(checkpoint), str(image)]) == 2
+    assert one_error_line(capsys) == f"zcpt: error: predict: cannot decode image {image}: not an image format Pillow reads"
