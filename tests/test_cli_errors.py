@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import pickle
 import socket
@@ -229,3 +230,17 @@ def test_an_unreadable_image_is_one_line_naming_it(tmp_path: Path, capsys) -> No
     image.write_bytes(np.random.default_rng(2).bytes(100))
     assert main(["predict", str(checkpoint), str(image)]) == 2
     assert one_error_line(capsys) == f"zcpt: error: predict: cannot decode image {image}: not an image format Pillow reads"
+
+
+def test_pils_notes_on_a_damaged_image_are_not_printed(tmp_path: Path) -> None:
+    from zcpt.data.formats import decode_image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (9, 7)).save(buffer, format="TIFF")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:  # cut inside its header: "Corrupt EXIF data" (a UserWarning), then an error
+            decode_image(buffer.getvalue()[:8], "cut.tif", "predict")
+        except DataError:
+            pass
+    assert not caught, [str(w.message) for w in caught]

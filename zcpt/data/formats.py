@@ -256,6 +256,7 @@ def decode_image(data: bytes, name: str, what: str, size: Optional[int] = None) 
 
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL's notes on a file (truncated TIFF, palette transparency)
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as img:
                 rgb = img.convert("RGB")
