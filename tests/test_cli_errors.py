@@ -205,6 +205,10 @@ def test_an_unreadable_checkpoint_is_one_line_without_warnings(content: bytes, t
 @pytest.mark.parametrize("fields, what", [
     ({"model": [1, 2]}, "'model' must map parameter names to tensors"),
     ({"genotype": 7}, "'genotype' must be a string, got 7"),
+    ({"config": {"lr": torch.zeros(2)}}, "'config' must map setting names to plain values"),
+    ({"version": torch.ones(3)}, "checkpoint version tensor([1., 1., 1.]) is not supported"),
+    ({"network": torch.zeros(2)}, "'network' must be an object, got tensor"),
+    ({"network": {"num_classes": torch.ones(2)}}, "'num_classes' must be a positive integer, got tensor"),
     ({"epoch": -1}, "'epoch' must be a non-negative integer, got -1"),
     ({"network": {"num_classes": 10**9}}, "'num_classes' must be at most 100000"),
     ({"network": {"num_classes": 2, "options": {"bogus": 1}}}, "unknown macro network option(s): bogus"),

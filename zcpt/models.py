@@ -63,11 +63,14 @@ def _checked_network(state: Dict[str, Any], weights: Dict[str, Any], source: Any
     """``(num_classes, build options)`` a checkpoint records, checked."""
     from .search.result import MAX_CLASSES
 
-    network = state.get("network") or {}
+    network = state.get("network")  # `or` would ask a tensor for its truth value
+    network = {} if network is None else network
     if not isinstance(network, dict):
         raise ZcptError(f"{source}: 'network' must be an object, got {show(network)}")
     classifier = weights.get("classifier.weight")
-    num_classes = network.get("num_classes") or (int(classifier.shape[0]) if classifier is not None else 10)
+    num_classes = network.get("num_classes")
+    if num_classes is None:
+        num_classes = int(classifier.shape[0]) if classifier is not None and classifier.dim() else 10
     if check_int(num_classes, f"{source}: 'num_classes'") > MAX_CLASSES:
         raise ZcptError(f"{source}: 'num_classes' must be at most {MAX_CLASSES}, got {show(num_classes)}")
     options = network.get("options")
@@ -93,20 +96,16 @@ def load_trained(path: PathLike, device: Union[str, torch.device] = "cpu", space
         path = path / CHECKPOINT_FILE
     if not path.is_file():
         raise ZcptError(f"no such training checkpoint: {path}")
-    state = load_checkpoint(path, torch.device(device))
-    if not isinstance(state["space"], str):
-        raise ZcptError(f"{path}: 'space' must be a string, got {type(state['space']).__name__}")
+    state = load_checkpoint(path, torch.device(device))  # space and genotype: strings
     space = get_space(trusted_space(state["space"], str(path), space, flag))
     model_state, genotype, epochs = state["model"], state["genotype"], state["epoch"]
     if not isinstance(model_state, dict) or not all(isinstance(v, torch.Tensor) for v in model_state.values()) \
             or not all(isinstance(k, str) for k in model_state):
         raise ZcptError(f"{path}: 'model' must map parameter names to tensors")
-    if not isinstance(genotype, str):
-        raise ZcptError(f"{path}: 'genotype' must be a string, got {show(genotype)}")
     check_int(epochs, f"{path}: 'epoch'", minimum=0)
     weights = {k: v for k, v in model_state.items() if not k.startswith("auxiliary_head.")}
     num_classes, options = _checked_network(state, weights, path)
-    data = _checked_data(state.get("data") or {}, num_classes, path)
+    data = _checked_data({} if state.get("data") is None else state["data"], num_classes, path)
     dataset = state["config"].get("dataset")
     try:
         model = SearchResult(space=space.name, genotype=genotype).build_model(num_classes=num_classes, **options)
