@@ -29,7 +29,7 @@ import importlib
 import math
 from typing import Any, Callable, Dict, Generic, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
-from .errors import UnknownNameError, ZcptError
+from .errors import UnknownNameError, ZcptError, show
 
 T = TypeVar("T")
 
@@ -66,16 +66,19 @@ class Option:
             return None
         ok = isinstance(value, self.type) and (self.type is bool or not isinstance(value, bool))
         if self.type is float and isinstance(value, int) and not isinstance(value, bool):
-            value, ok = float(value), True
+            try:
+                value, ok = float(value), True
+            except OverflowError:  # an integer beyond any float
+                ok = False
         if ok and self.type is float and not math.isfinite(value):
             ok = False
         if not ok:
-            raise ZcptError(f"option {self.name} of {owner} must be {_TYPE_NAMES[self.type]}, got {value!r}")
+            raise ZcptError(f"option {self.name} of {owner} must be {_TYPE_NAMES[self.type]}, got {show(value)}")
         if self.choices and value not in self.choices:
-            raise ZcptError(f"option {self.name} of {owner}: unknown value {value!r}; choose from: "
+            raise ZcptError(f"option {self.name} of {owner}: unknown value {show(value)}; choose from: "
                             f"{', '.join(map(str, self.choices))}")
         if self.minimum is not None and value < self.minimum:
-            raise ZcptError(f"option {self.name} of {owner} must be at least {self.minimum:g}, got {value!r}")
+            raise ZcptError(f"option {self.name} of {owner} must be at least {self.minimum:g}, got {show(value)}")
         return value
 
 
