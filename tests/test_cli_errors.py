@@ -248,3 +248,16 @@ def test_pils_notes_on_a_damaged_image_are_not_printed(tmp_path: Path) -> None:
         except DataError:
             pass
     assert not caught, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize("argv, what", [
+    (["score", "--proxy", "nwot", "--seed", "9" * 5000, ARCH], "argument --seed: invalid int value: '999"),
+    (["oracle", "--space", "nb201"], "the following arguments are required: --kind (see zcpt oracle --help)"),
+    (["nope"], "argument COMMAND: invalid choice: 'nope'"),
+])
+def test_usage_errors_are_one_short_line(argv, what: str, capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    line = one_error_line(capsys)
+    assert what in line and len(line) < 400

@@ -9,11 +9,19 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import List, Optional
+from typing import List, NoReturn, Optional
 
 from . import __version__
-from .errors import ZcptError
+from .errors import ZcptError, shorten
 from .log import cli_logging, verbosity_level
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors are one line like every other error (the value in
+    them shortened: a 5,000-digit --seed must not fill the terminal)."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+        self.exit(2, f"zcpt: error: {shorten(message, 200)} (see {self.prog} --help)\n")
 
 # sub-command name -> (module, one-line help)
 COMMANDS = {
@@ -35,7 +43,7 @@ COMMANDS = {
 def _verbosity_options() -> argparse.ArgumentParser:
     """-q/-v, accepted before the command (``zcpt -q search``) and after it
     (``zcpt search --quiet``); SUPPRESS keeps one place from resetting the other."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     group = common.add_argument_group("output")
     group.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                        help="no progress and no log lines on stderr, only warnings and errors")
@@ -53,7 +61,7 @@ def build_parser(argv: Optional[List[str]] = None) -> argparse.ArgumentParser:
     """The parser; with ``argv``, only the command it names gets its arguments
     (and only that command's module is imported)."""
     common = _verbosity_options()
-    parser = argparse.ArgumentParser(prog="zcpt", description=__doc__.split("\n")[0], parents=[common])
+    parser = _Parser(prog="zcpt", description=__doc__.split("\n")[0], parents=[common])
     parser.add_argument("--version", action="version", version=f"zcpt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = None if argv is None else _command_of(argv)
