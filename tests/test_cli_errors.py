@@ -261,3 +261,32 @@ def test_usage_errors_are_one_short_line(argv, what: str, capsys) -> None:
     assert info.value.code == 2
     line = one_error_line(capsys)
     assert what in line and len(line) < 400
+
+
+@pytest.mark.parametrize("argv, what", [
+    (["query", "--space", "mobilenet", "3100-5133-6333-4333-6655-6", "--num-classes", "999999999999"],
+     "--num-classes must be a positive integer of at most 100000, got 999999999999"),
+    (["search", "--channels", "99999999999", "--out", "{tmp}/run"], "--channels must be a positive integer of at most 4096"),
+    (["search", "--cells", "99999999", "--out", "{tmp}/run"], "--cells must be a positive integer of at most 1024"),
+    (["train", "--genotype", "x", "--layers", "99999999", "--out", "{tmp}/run"], "training option layers must be a"),
+    (["latency", "--num-classes", "0", "--out", "{tmp}/lut.json"], "--num-classes must be a positive integer"),
+])
+def test_network_sizes_are_bounded(argv, what: str, tmp_path: Path, capsys) -> None:
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    assert what in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("error", [MemoryError(), RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: "
+                                                               "can't allocate memory: you tried to allocate 10**13 bytes")])
+def test_running_out_of_memory_is_one_line(error: BaseException, monkeypatch, capsys) -> None:
+    import zcpt.commands.list_cmd as list_cmd
+
+    def run(args):
+        raise error
+
+    monkeypatch.setattr(list_cmd, "run", run)
+    assert main(["list", "proxies"]) == 2
+    assert one_error_line(capsys).startswith("zcpt: error: out of memory (")
+    monkeypatch.setattr(list_cmd, "run", lambda args: [][1])
+    with pytest.raises(IndexError):  # any other exception is a bug: its traceback stays
+        main(["list", "proxies"])

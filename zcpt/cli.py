@@ -12,7 +12,7 @@ import sys
 from typing import List, NoReturn, Optional
 
 from . import __version__
-from .errors import ZcptError, shorten
+from .errors import ZcptError, one_line, shorten
 from .log import cli_logging, verbosity_level
 
 
@@ -52,6 +52,13 @@ def _verbosity_options() -> argparse.ArgumentParser:
     return common
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    """Python's MemoryError, torch's OutOfMemoryError (CUDA), or the RuntimeError of
+    torch's CPU allocator (which has no type of its own); torch is not imported here."""
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" \
+        or "can't allocate memory" in str(exc)
+
+
 def _command_of(argv: List[str]) -> Optional[str]:
     """The command named in ``argv``: its first word that is not a global option."""
     return next((a for a in argv if not a.startswith("-")), None)
@@ -88,6 +95,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             return int(args._run(args) or 0)
     except ZcptError as exc:
         print(f"zcpt: error: {exc}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as exc:  # sizes no check foresaw: one line, not a traceback
+        if not _out_of_memory(exc):
+            raise
+        print(f"zcpt: error: out of memory ({one_line(exc, 160)}); try smaller sizes", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("zcpt: interrupted", file=sys.stderr)

@@ -66,15 +66,24 @@ def show(value: Any, limit: int = 60) -> str:
     return shorten(repr(value), limit)
 
 
-def check_int(value: Any, what: str, minimum: int = 1, optional: bool = False) -> Optional[int]:
-    """``value`` as an int if it is an integer of at least ``minimum`` (``None`` too if
-    ``optional``), else a one-line error: ``--cells must be a positive integer, got 0``.
-    Booleans are not integers here; numpy integers are."""
+MAX_CLASSES = 100_000  # classes of a classifier; 10**12 would ask the allocator for petabytes
+MAX_CHANNELS = 4096  # --channels of a network
+MAX_CELLS = 1024  # --cells / --layers of a network
+
+
+def check_int(value: Any, what: str, minimum: int = 1, optional: bool = False,
+              maximum: Optional[int] = None) -> Optional[int]:
+    """``value`` as an int if it is an integer of at least ``minimum`` and at most
+    ``maximum`` (``None`` too if ``optional``), else a one-line error: ``--cells must be
+    a positive integer, got 0``. Booleans are not integers here; numpy integers are."""
     if value is None and optional:
         return None
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum \
+            and (maximum is None or value <= maximum):
         return int(value)
     wanted = {1: "a positive integer", 0: "a non-negative integer"}.get(minimum, f"an integer >= {minimum}")
+    if maximum is not None:
+        wanted += f" of at most {maximum}"
     raise ZcptError(f"{what} must be {wanted}, got {show(value)}")
 
 

@@ -17,7 +17,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 import torch
 from torch import nn
 
-from .errors import ZcptError, check_image_side, check_int, one_line, show
+from .errors import MAX_CLASSES, ZcptError, check_image_side, check_int, one_line, show
 
 PathLike = Union[str, os.PathLike]
 
@@ -61,8 +61,6 @@ def _checked_data(data: Any, num_classes: int, source: Any) -> Dict[str, Any]:
 
 def _checked_network(state: Dict[str, Any], weights: Dict[str, Any], source: Any) -> Tuple[int, Dict[str, Any]]:
     """``(num_classes, build options)`` a checkpoint records, checked."""
-    from .search.result import MAX_CLASSES
-
     network = state.get("network")  # `or` would ask a tensor for its truth value
     network = {} if network is None else network
     if not isinstance(network, dict):
@@ -71,8 +69,7 @@ def _checked_network(state: Dict[str, Any], weights: Dict[str, Any], source: Any
     num_classes = network.get("num_classes")
     if num_classes is None:
         num_classes = int(classifier.shape[0]) if classifier is not None and classifier.dim() else 10
-    if check_int(num_classes, f"{source}: 'num_classes'") > MAX_CLASSES:
-        raise ZcptError(f"{source}: 'num_classes' must be at most {MAX_CLASSES}, got {show(num_classes)}")
+    check_int(num_classes, f"{source}: 'num_classes'", maximum=MAX_CLASSES)
     options = network.get("options")
     if options is None:  # checkpoints written before the network was recorded: the DARTS recipe's sizes
         options = {k: state["config"][k] for k in ("layers", "channels") if k in state["config"]}
@@ -145,8 +142,7 @@ def load_model_source(
     found = get_space(result.space)
     if num_classes is None:
         num_classes = result.num_classes
-    if num_classes < 1:
-        raise ZcptError(f"--num-classes must be a positive integer, got {num_classes}")
+    check_int(num_classes, "--num-classes", maximum=MAX_CLASSES)
     torch.manual_seed(0)
     model = result.build_model(num_classes=num_classes, setting=setting)
     data = {k: result.data[k] for k in ("dataset", "classes", "mean", "std") if k in result.data}

@@ -37,12 +37,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _network_record(space: Any, genotype: Any, args: argparse.Namespace) -> Dict[str, Any]:
-    from ..errors import ZcptError, check_image_side
+    from ..errors import MAX_CLASSES, check_image_side, check_int
     from ..search import describe
 
     classes = args.num_classes if args.num_classes is not None else space.num_classes
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
-        raise ZcptError(f"--num-classes must be a positive integer, got {classes!r}")
+    check_int(classes, "--num-classes", maximum=MAX_CLASSES)
     if args.image_size is not None:
         check_image_side(args.image_size, "--image-size")
     record: Dict[str, Any] = {"space": space.name, "arch": space.format(genotype)}

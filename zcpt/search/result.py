@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
 
-from ..errors import NonFiniteScoreError, ZcptError, check_int, check_seed, show
+from ..errors import MAX_CLASSES, NonFiniteScoreError, ZcptError, check_int, check_seed, show
 
 FORMAT = 1  # version of the result.json layout written by this code
 RESULT_FILE = "result.json"
-MAX_CLASSES = 100_000  # a recorded class count beyond this is damage (a classifier of 10**9 outputs)
 PathLike = Union[str, os.PathLike]
 
 
@@ -71,8 +70,7 @@ def _check_fields(values: Dict[str, Any], source: str) -> None:
         check_int(values.get(name), f"{source}: '{name}'", minimum=0, optional=True)
     _check_candidates(values.get("candidates", []), source)
     classes = values.get("data", {}).get("num_classes")
-    if classes is not None and check_int(classes, f"{source}: 'data.num_classes'") > MAX_CLASSES:
-        raise ZcptError(f"{source}: 'data.num_classes' must be at most {MAX_CLASSES}, got {show(classes)}")
+    check_int(classes, f"{source}: 'data.num_classes'", optional=True, maximum=MAX_CLASSES)
 
 
 @dataclass(frozen=True)

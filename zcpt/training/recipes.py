@@ -23,7 +23,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional
 
-from ..errors import ZcptError, check_image_side, check_int, check_seed
+from ..errors import MAX_CELLS, MAX_CHANNELS, ZcptError, check_image_side, check_int, check_seed
 
 #: Values each setting changes relative to the TrainConfig defaults.
 SETTINGS: Dict[str, Dict[str, Any]] = {
@@ -124,7 +124,9 @@ class TrainConfig:
 
         for name in ("batch_size", "epochs"):
             check_int(getattr(self, name), f"training option {name}")
-        for name in ("layers", "channels", "train_images", "test_images", "max_steps"):
+        check_int(self.layers, "training option layers", optional=True, maximum=MAX_CELLS)
+        check_int(self.channels, "training option channels", optional=True, maximum=MAX_CHANNELS)
+        for name in ("train_images", "test_images", "max_steps"):
             check_int(getattr(self, name), f"training option {name}", optional=True)
         if self.image_size is not None:
             check_image_side(self.image_size, "training option image_size")
