@@ -46,8 +46,14 @@ class EnsembleSpec:
 
     @property
     def label(self) -> str:
-        terms = [n if w == 1.0 else f"{n}*{w:g}" for n, w in zip(self.names, self.weights)]
+        """The spec as text, which parses back to this spec (weights exact: 10.21875, not 10.2188)."""
+        terms = [n if w == 1.0 else f"{n}*{_weight_text(w)}" for n, w in zip(self.names, self.weights)]
         return PREFIX + "+".join(terms)
+
+
+def _weight_text(weight: float) -> str:
+    short = f"{weight:g}"
+    return short if float(short) == weight else repr(float(weight))
 
 
 def parse_ensemble(text: str) -> EnsembleSpec:
