@@ -44,16 +44,18 @@ def _network_record(space: Any, genotype: Any, args: argparse.Namespace) -> Dict
     check_int(classes, "--num-classes", maximum=MAX_CLASSES)
     if args.image_size is not None:
         check_image_side(args.image_size, "--image-size")
+    table: Dict[str, Any] = {}
+    if args.benchmark_data is not None:  # read first: a bad file fails before the network is built
+        from ..benchmarks.nb101 import user_table_record
+
+        table = user_table_record(space, genotype, args.benchmark_data)
     record: Dict[str, Any] = {"space": space.name, "arch": space.format(genotype)}
     record.update(space.describe_genotype(genotype))
     options = space.evaluation_options(args.setting)
     options.update(_options(args.net))
     record.update(describe(space, space.format(genotype), classes, args.image_size, options))
     record["num_classes"] = classes
-    if args.benchmark_data is not None:
-        from ..benchmarks.nb101 import user_table_record
-
-        record.update(user_table_record(space, genotype, args.benchmark_data))
+    record.update(table)
     return record
 
 
