@@ -290,3 +290,76 @@ def test_running_out_of_memory_is_one_line(error: BaseException, monkeypatch, ca
     monkeypatch.setattr(list_cmd, "run", lambda args: [][1])
     with pytest.raises(IndexError):  # any other exception is a bug: its traceback stays
         main(["list", "proxies"])
+
+
+# -- every command, hostile arguments: exit code 2 and one line on stderr ------------------------
+HOSTILE_ARGUMENTS = [
+    ["list", "nope"],
+    ["list", "\x00" * 3],
+    ["score", "--proxy", "nwot", "--seed", "9" * 5000, ARCH],
+    ["score", "--proxy", "nwot", "--seed", "-1", ARCH],
+    ["score", "--proxy", "nope", ARCH],
+    ["score", "--proxy", "nwot", "\x00|bad"],
+    ["score", "--proxy", "nwot", "--space", "python:os:system", ARCH],
+    ["score", "--proxy", "nwot", "--device", "cuda:99", ARCH],
+    ["score", "--proxy", "nwot", "--dataset", "../../etc", ARCH],
+    ["query", "x" * 100000],
+    ["query", "--space", "macro", "1" * 5000],
+    ["query", "--space", "mobilenet", "3100-5133-6333-4333-6655-6", "--image-size", "100000"],
+    ["query", "--space", "mobilenet", "3100-5133-6333-4333-6655-6", "--num-classes", "999999999999"],
+    ["query", "--space", "darts", "Genotype(" * 1000],
+    ["query", "--space", "darts", "Genotype(normal=[], normal_concat=range(0, 10**12))"],
+    ["query", "--space", "nb1shot1-s1", CELL, "--benchmark-data", "/dev/null/x"],
+    ["oracle", "--space", "nb201"],
+    ["oracle", "--space", "nope", "--kind", "best-acc"],
+    ["search", "--proposals", "0", "--out", "{tmp}/run"],
+    ["search", "--proposals", "9" * 5000, "--out", "{tmp}/run"],
+    ["search", "--max-params", "nan", "--out", "{tmp}/run"],
+    ["search", "--max-params", "1e999", "--out", "{tmp}/run"],
+    ["search", "--workers", "-1", "--out", "{tmp}/run"],
+    ["search", "--proxy-option", "x", "--out", "{tmp}/run"],
+    ["search", "--proxy", "ensemble:nwot+nwot", "--out", "{tmp}/run"],
+    ["search", "--channels", "99999999999", "--out", "{tmp}/run"],
+    ["search", "--out", "/proc/x/y"],
+    ["search", "--out", ""],
+    ["search", "--dataset", "imagefolder", "--data", "/dev/null", "--out", "{tmp}/run"],
+    ["search", "--space", "python:os:system", "--out", "{tmp}/run"],
+    ["latency", "--batch-size", "0", "--out", "{tmp}/lut.json"],
+    ["latency", "--out", "/proc/x.json"],
+    ["latency", "--space", "python:os:getcwd", "--out", "{tmp}/lut.json"],
+    ["train", "--genotype", "x", "--out", "{tmp}/run"],
+    ["train", "--genotype", "x", "--lr", "nan", "--out", "{tmp}/run"],
+    ["train", "--from", "/nonexistent", "--out", "{tmp}/run"],
+    ["predict", "/nonexistent", "x.png"],
+    ["predict", "/dev/null", "x.png"],
+    ["predict", "{tmp}", "x.png", "--top", "0"],
+    ["export", "/dev/null"],
+    ["export", "/nonexistent.pt"],
+    ["export", "{tmp}", "--format", "gif"],
+    ["plot", "--genotype", "x" * 10000],
+    ["plot", "--genotype", "Genotype(normal=[])", "--out", "x.gif"],
+    ["plot", "/nonexistent"],
+    ["report", "/nonexistent"],
+    ["report", "/dev"],
+    ["report", "{tmp}", "--sample", "-5"],
+    ["study", "--seeds", "9" * 5000, "--out", "{tmp}/run"],
+    ["study", "--functions", "nope", "--out", "{tmp}/run"],
+    ["study", "--functions", "best-acc", "--out", "/proc/run"],
+]
+
+
+@pytest.mark.parametrize("argv", HOSTILE_ARGUMENTS, ids=lambda argv: " ".join(a[:20] for a in argv)[:60])
+def test_every_command_refuses_hostile_arguments_in_one_line(argv, tmp_path: Path, capsys) -> None:
+    try:
+        code = main([a.format(tmp=tmp_path) for a in argv])
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code
+    assert code == 2
+    one_error_line(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_every_command_is_in_the_hostile_list() -> None:
+    from zcpt.cli import COMMANDS
+
+    assert {argv[0] for argv in HOSTILE_ARGUMENTS} == set(COMMANDS)
