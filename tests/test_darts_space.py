@@ -295,6 +295,8 @@ _V2 = DARTS_V2_TEXT
     ("", "empty"),
     ("Genotype[1, 2]", "expected 'Genotype(...)'"),
     ("Genotype(normal=[], normal=[], reduce=[], reduce_concat=[])", "given twice"),
+    (_V2.replace("normal_concat=[2, 3, 4, 5]", "normal_concat=range(0, 999999999999)"),
+     "normal_concat is a range of 999999999999 numbers"),  # not a list of 10**12 ints
 ])
 def test_malformed_genotypes_raise_one_line_arch_string_errors(text, fragment):
     with pytest.raises(ArchStringError) as info:

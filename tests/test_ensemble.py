@@ -137,3 +137,8 @@ def test_single_valued_consumers_refuse_ensembles():
 
     with pytest.raises(ZcptError, match="not ensembles"):
         parse_function("zc-pt:ensemble:nwot+synflow")
+
+
+def test_the_label_keeps_every_digit_of_a_weight():
+    spec = parse_ensemble("ensemble:nwot*10.21875+synflow*2")
+    assert spec.label == "ensemble:nwot*10.21875+synflow*2" and parse_ensemble(spec.label) == spec

@@ -139,3 +139,15 @@ def test_onnx_without_its_extra_names_the_extra(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip()
     assert "ONNX export needs onnx: pip install 'zcpt[export]'" in err and "\n" not in err
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("score", [float("nan"), float("inf"), [1.0, float("-inf")]])
+def test_a_result_with_a_non_finite_score_is_refused(tmp_path, capsys, score):
+    run = tmp_path / "run"
+    SearchResult(space="macro", genotype="22212220", candidates=[{"genotype": "22212220", "score": score}]).save(run)
+    assert main(["export", str(run), "--out", str(tmp_path / "m.ts")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "candidate 0 has the non-finite score" in err[0] and not (tmp_path / "m.ts").exists()
+    SearchResult(space="macro", genotype="22212220", candidates=[{"genotype": "22212220", "score": score}],
+                 config={"nonfinite": "skip"}).save(run)  # a search that skipped it records it
+    assert main(["export", str(run), "--out", str(tmp_path / "m.ts")]) == 0

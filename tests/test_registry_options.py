@@ -88,3 +88,8 @@ def test_search_refuses_training_based_scorers_in_one_line(scorer, tmp_path, cap
     assert err.startswith(f"zcpt: error: scoring function '{scorer}' needs a trained supernet")
     assert "zc-pt" in err and "disc-zc" in err and "\n" not in err
     assert not (tmp_path / "x").exists()
+
+
+def test_an_integer_beyond_any_float_is_a_one_line_error():
+    with pytest.raises(ZcptError, match="option mu of me must be a number, got an integer of 1101 bits"):
+        Option("mu", float).check(2**1100, "me")

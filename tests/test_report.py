@@ -77,3 +77,60 @@ def test_report_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["report", str(tmp_path / "empty")]) == 2
     assert "no such search result file" in capsys.readouterr().err
+
+
+DARTS = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('skip_connect', 0), ('sep_conv_3x3', 1), "
+         "('skip_connect', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('skip_connect', 2)], normal_concat=[2, 3, 4, 5], "
+         "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 0), "
+         "('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('avg_pool_3x3', 0)], reduce_concat=[2, 3, 4, 5])")
+
+
+def write_run(tmp_path, scores, **fields):
+    run = tmp_path / "run"
+    run.mkdir()
+    candidates = [{"genotype": DARTS, "score": s, "proposed": 1} for s in scores]
+    text = json.dumps({"space": "darts", "genotype": DARTS, "candidates": candidates, **fields})
+    (run / "result.json").write_text(text.replace('"NAN"', "NaN").replace('"BIG"', "1e999999"))
+    return run
+
+
+@pytest.mark.parametrize("score, shown", [("NAN", "nan"), ("BIG", "inf"), (10**400, "an integer of 1329 bits"),
+                                          ([1.0, "NAN"], "[1.0, nan]")])
+def test_non_finite_scores_are_refused(tmp_path, capsys, score, shown):
+    run = write_run(tmp_path, [1.0, score])
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"zcpt: error: {run / 'result.json'}: candidate 1 has the non-finite score {shown}, which only "
+                   f"a search with --nonfinite skip records; is the file damaged?")
+    assert not (run / "report.html").exists()
+
+
+def test_scores_a_search_skipped_are_shown_as_excluded(tmp_path):
+    run = write_run(tmp_path, ["NAN", 2.0, 3.0], config={"nonfinite": "skip"})
+    assert main(["report", str(run)]) == 0
+    page = (run / "report.html").read_text()
+    assert "nan (non-finite: excluded)" in page
+    ranked = [page.index(f'data-key="candidates.{i}.score"') for i in (2, 1, 0)]  # best first, the NaN last
+    assert ranked == sorted(ranked)
+
+
+def test_ensemble_scores_are_ranked_by_rank_sum(tmp_path):
+    run = write_run(tmp_path, [[1.0, 2.0], [1.0, 3.0], [0.5, 1.0]], proxy="ensemble:nwot+synflow")
+    assert main(["report", str(run)]) == 0
+    page = (run / "report.html").read_text()
+    ranked = [page.index(f'data-key="candidates.{i}.score"') for i in (1, 0, 2)]
+    assert ranked == sorted(ranked) and "[1.0, 3.0]" in page
+
+
+@pytest.mark.parametrize("candidates, what", [
+    ([3], "candidate 0 must be an object, got 3"),
+    ([{"genotype": 5}], "the genotype of candidate 0 must be a string, got 5"),
+    ([{"score": "high"}], "the score of candidate 0 must be a number or a list of numbers, got 'high'"),
+    ([{"proposed": -1}], "'proposed' of candidate 0 must be a non-negative integer, got -1"),
+])
+def test_malformed_candidates_are_one_line(tmp_path, capsys, candidates, what):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "result.json").write_text(json.dumps({"space": "darts", "genotype": DARTS, "candidates": candidates}))
+    assert main(["report", str(run)]) == 2
+    assert capsys.readouterr().err.strip() == f"zcpt: error: {run / 'result.json'}: {what}"

@@ -295,7 +295,7 @@ def test_config_errors_are_one_line() -> None:
         (tiny(space="nope"), "unknown search space 'nope'"),
         (tiny(scorer="nope"), "unknown scoring function 'nope'"),
         (tiny(proposals=0), "proposals must be a positive integer"),
-        (tiny(seed=-1), "seed must be a non-negative"),
+        (tiny(seed=-1), "seed must be an integer from 0 to 4294967295"),
         (tiny(proxy="synflow", bn_mode="eval"), "no batch-norm mode"),
         (tiny(nonfinite="maybe"), "unknown --nonfinite"),
     ]:

@@ -310,7 +310,7 @@ def test_bad_function_is_a_one_line_error(capsys, tmp_path, fn, what):
 @pytest.mark.parametrize("flags, what", [
     (["--cells-per-stage", "0"], "cells per stage must be a positive integer, got 0"),
     (["--channels", "-1"], "channels must be a positive integer"),
-    (["--seeds", "0", "-2"], "seed must be a non-negative integer, got -2"),
+    (["--seeds", "0", "-2"], "seed must be an integer from 0 to 4294967295, got -2"),
     (["--best-zc-batch-size", "1"], "best zc batch size must be an integer >= 2"),
 ])
 def test_bad_sizes_are_one_line_errors_before_any_work(capsys, tmp_path, flags, what):

@@ -209,11 +209,19 @@ def test_cli_search_with_python_space(tmp_path: Path, capsys):
     ("python:justone", "must be python:"),
     (f"python:{HERE}:build_plain", "no zcpt.Choice"),
     (f"python:{HERE}:build_twice_labelled", "share the label 'x'"),
+    ("python:os:system", "is not a model builder, which takes no argument or num_classes only"),
+    ("python:math:sqrt", "is not a model builder"),
+    ("python:os:getcwd", "the function returned str, not an nn.Module"),
+    (f"python:{HERE}:build_failing", "the function raised IndexError: list index out of range"),
 ])
 def test_python_space_errors_are_one_line(space: str, what: str, capsys):
     assert main(["search", "--space", space, "--out", "/nonexistent/never-written"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("zcpt: error: ") and what in err, err
+
+
+def build_failing() -> nn.Module:
+    return [][1]
 
 
 def build_plain() -> nn.Module:
@@ -314,3 +322,11 @@ def test_ray_workers_run_a_user_space_with_an_ensemble(tmp_path: Path):
     workers = search(config, out_dir=tmp_path / "ray", workers=2)
     assert (workers["genotype"], workers["candidates"]) == (serial["genotype"], serial["candidates"])
     assert all(len(c["score"]) == 2 for c in workers["candidates"])
+
+
+def test_a_builder_file_that_fails_to_run_is_one_line(tmp_path: Path, capsys):
+    module = tmp_path / "broken.py"
+    module.write_text("def build(:\n")
+    assert main(["search", "--space", f"python:{module}:build", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"running {module} failed: SyntaxError" in err, err

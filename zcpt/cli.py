@@ -9,11 +9,19 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import List, Optional
+from typing import List, NoReturn, Optional
 
 from . import __version__
-from .errors import ZcptError
+from .errors import ZcptError, one_line, shorten
 from .log import cli_logging, verbosity_level
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors are one line like every other error (the value in
+    them shortened: a 5,000-digit --seed must not fill the terminal)."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+        self.exit(2, f"zcpt: error: {shorten(message, 200)} (see {self.prog} --help)\n")
 
 # sub-command name -> (module, one-line help)
 COMMANDS = {
@@ -35,13 +43,20 @@ COMMANDS = {
 def _verbosity_options() -> argparse.ArgumentParser:
     """-q/-v, accepted before the command (``zcpt -q search``) and after it
     (``zcpt search --quiet``); SUPPRESS keeps one place from resetting the other."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     group = common.add_argument_group("output")
     group.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                        help="no progress and no log lines on stderr, only warnings and errors")
     group.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
                        help="also debug lines on stderr")
     return common
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Python's MemoryError, torch's OutOfMemoryError (CUDA), or the RuntimeError of
+    torch's CPU allocator (which has no type of its own); torch is not imported here."""
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" \
+        or "can't allocate memory" in str(exc)
 
 
 def _command_of(argv: List[str]) -> Optional[str]:
@@ -53,7 +68,7 @@ def build_parser(argv: Optional[List[str]] = None) -> argparse.ArgumentParser:
     """The parser; with ``argv``, only the command it names gets its arguments
     (and only that command's module is imported)."""
     common = _verbosity_options()
-    parser = argparse.ArgumentParser(prog="zcpt", description=__doc__.split("\n")[0], parents=[common])
+    parser = _Parser(prog="zcpt", description=__doc__.split("\n")[0], parents=[common])
     parser.add_argument("--version", action="version", version=f"zcpt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = None if argv is None else _command_of(argv)
@@ -80,6 +95,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             return int(args._run(args) or 0)
     except ZcptError as exc:
         print(f"zcpt: error: {exc}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as exc:  # sizes no check foresaw: one line, not a traceback
+        if not _out_of_memory(exc):
+            raise
+        print(f"zcpt: error: out of memory ({one_line(exc, 160)}); try smaller sizes", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("zcpt: interrupted", file=sys.stderr)

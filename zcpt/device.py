@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import ZcptError
+from .errors import ZcptError, check_seed
 
 
 def resolve_device(name: str = "cpu") -> torch.device:
@@ -20,6 +20,7 @@ def resolve_device(name: str = "cpu") -> torch.device:
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed torch's global RNGs (used by weight init) and return a CPU generator."""
+    seed = check_seed(seed, limit=2**64)  # derived seeds may exceed a user's 2**32; torch takes 64 bits
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)

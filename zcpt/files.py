@@ -1,4 +1,9 @@
-"""Writing files safely, and owning a run directory.
+"""Reading JSON safely, writing files safely, and owning a run directory.
+
+:func:`read_json` / :func:`parse_json` are the one way zcpt reads JSON: any file
+that is not JSON (a syntax error, an integer beyond Python's 4300-digit limit,
+nesting deeper than the recursion limit, bytes that are no text) is one
+:class:`~zcpt.errors.DataError` line naming it.
 
 One home for everything zcpt writes:
 
@@ -28,15 +33,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
-from .errors import ZcptError
+from .errors import DataError, OutputError, ZcptError, one_line, shorten
 
 PathLike = Union[str, os.PathLike]
 LOCK_FILE = ".zcpt.lock"
 _FILE_MODE = 0o644  # mkstemp creates 0600 files; results are meant to be shared
-
-
-class OutputError(ZcptError):
-    """An output path cannot be written (a file in the way, no permission, disk full...)."""
 
 
 class RunLockedError(ZcptError):
@@ -45,6 +46,66 @@ class RunLockedError(ZcptError):
 
 def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
+
+
+# -- reading JSON ------------------------------------------------------------------------------
+def parse_json(text: Union[str, bytes], source: str) -> Any:
+    """JSON ``text`` (str, or bytes in UTF-8/16/32) as Python values; anything else is
+    one DataError line, ``cannot read SOURCE: ...``."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise DataError(f"cannot read {source}: its JSON is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an int of over 4300 digits
+        raise DataError(f"cannot read {source}: {one_line(exc)}") from None
+
+
+def read_json(path: PathLike, what: str = "file") -> Any:
+    """The JSON content of ``path``; one DataError line (``cannot read WHAT PATH: ...``)
+    if it cannot be read or is no JSON."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {what} {p}: {_reason(exc)}") from None
+    return parse_json(data, f"{what} {p}")
+
+
+# -- reading torch files ---------------------------------------------------------------------
+_UNPICKLER_DETAIL = "WeightsUnpickler error:"
+
+
+def _torch_load_reason(exc: BaseException) -> str:
+    """What is wrong with a file ``torch.load(weights_only=True)`` refused, in a few
+    words (torch's own message is a paragraph about ``weights_only=False``)."""
+    text = str(exc)
+    if _UNPICKLER_DETAIL in text:
+        detail = " ".join(text.split(_UNPICKLER_DETAIL, 1)[1].split())  # whitespace folded
+        detail = detail.split(" Check the documentation", 1)[0].split(". ", 1)[0]
+        return (f"damaged, or holds objects other than tensors and plain values, which zcpt never loads "
+                f"({shorten(detail, 120)})")
+    return one_line(exc, 160)
+
+
+def torch_load(path: PathLike, what: str, map_location: Any = None) -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain values only, so a file
+    can never run code. Anything unreadable is one DataError line (``cannot read WHAT
+    PATH: ...``); torch's warnings about the file are not shown."""
+    import pickle
+    import struct
+    import warnings
+
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except OSError as exc:
+        raise DataError(f"cannot read {what} {path}: {_reason(exc)}") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError, AttributeError, IndexError,
+            KeyError, struct.error, OverflowError, RecursionError, MemoryError) as exc:  # what junk makes it raise
+        raise DataError(f"cannot read {what} {path}: {_torch_load_reason(exc)}") from None
 
 
 # -- atomic writes ---------------------------------------------------------------------------
@@ -203,8 +264,8 @@ class RunLock:
     def owner(self) -> Optional[Dict[str, Any]]:
         """The lock file's content, or None if there is no lock or it is unreadable."""
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = read_json(self.path, "lock file")
+        except DataError:
             return None
         return data if isinstance(data, dict) else None
 
@@ -275,6 +336,6 @@ class RunLock:
 
 
 __all__ = [
-    "LOCK_FILE", "OutputError", "RunLock", "RunLockedError", "atomic_write", "check_output_dir",
+    "LOCK_FILE", "OutputError", "parse_json", "read_json", "torch_load", "RunLock", "RunLockedError", "atomic_write", "check_output_dir",
     "check_output_file", "torch_save", "write_bytes", "write_json", "write_lines", "write_text",
 ]

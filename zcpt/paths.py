@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from .errors import OutputError
+
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -34,7 +36,13 @@ def data_file(*parts: str) -> Path:
 
 
 def cache_dir(sub: Optional[str] = None) -> Path:
+    """The cache directory (``sub`` in it), created if missing; one OutputError line
+    naming it if it cannot be."""
     base = Path(os.environ.get("ZCPT_CACHE_DIR") or Path.home() / ".cache" / "zcpt")
     path = base / sub if sub else base
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the cache directory {path}: {exc.strerror or type(exc).__name__}; "
+                          "point ZCPT_CACHE_DIR at a writable directory") from None
     return path

@@ -29,7 +29,7 @@ import importlib
 import math
 from typing import Any, Callable, Dict, Generic, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
-from .errors import UnknownNameError, ZcptError
+from .errors import UnknownNameError, ZcptError, show
 
 T = TypeVar("T")
 
@@ -66,16 +66,19 @@ class Option:
             return None
         ok = isinstance(value, self.type) and (self.type is bool or not isinstance(value, bool))
         if self.type is float and isinstance(value, int) and not isinstance(value, bool):
-            value, ok = float(value), True
+            try:
+                value, ok = float(value), True
+            except OverflowError:  # an integer beyond any float
+                ok = False
         if ok and self.type is float and not math.isfinite(value):
             ok = False
         if not ok:
-            raise ZcptError(f"option {self.name} of {owner} must be {_TYPE_NAMES[self.type]}, got {value!r}")
+            raise ZcptError(f"option {self.name} of {owner} must be {_TYPE_NAMES[self.type]}, got {show(value)}")
         if self.choices and value not in self.choices:
-            raise ZcptError(f"option {self.name} of {owner}: unknown value {value!r}; choose from: "
+            raise ZcptError(f"option {self.name} of {owner}: unknown value {show(value)}; choose from: "
                             f"{', '.join(map(str, self.choices))}")
         if self.minimum is not None and value < self.minimum:
-            raise ZcptError(f"option {self.name} of {owner} must be at least {self.minimum:g}, got {value!r}")
+            raise ZcptError(f"option {self.name} of {owner} must be at least {self.minimum:g}, got {show(value)}")
         return value
 
 
@@ -174,6 +177,15 @@ class Registry(Generic[T]):
         if prefix in self._families or ":" in prefix:
             raise ValueError(f"{self.kind} family '{prefix}' is registered twice or contains ':'")
         self._families[prefix] = Entry(prefix, resolve, dict(meta))
+
+    def runs_code(self, name: Any) -> bool:
+        """Whether ``name`` belongs to a family registered with ``runs_code=True``
+        (resolving it imports and calls code the name points to); nothing is resolved."""
+        self._import_modules()
+        if not isinstance(name, str):
+            return False
+        family = self._families.get(name.partition(":")[0]) if ":" in name else None
+        return bool(family is not None and family.meta.get("runs_code"))
 
     def families(self) -> List[Entry[Callable[[str, str], Entry[T]]]]:
         """The registered families (``entry.name`` is the prefix, ``entry.doc`` the resolver's doc)."""

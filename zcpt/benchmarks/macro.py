@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any, Dict, List, Tuple, Union
 import numpy as np
 
 from ..errors import DataError
+from ..files import read_json
 from ..spaces.macro import NUM_LAYERS, OP_NAMES, Genotype, MacroSpace, trained_code
 from . import register_benchmark
 from .base import TabularBenchmark, file_stamp, is_accuracy, ranks
@@ -60,11 +60,7 @@ def _count(value: Any) -> bool:
 @functools.lru_cache(maxsize=4)
 def _load(path: Path, _stamp_key: Tuple[int, int]) -> _Tables:
     """Parse and check the table once per (path, mtime, size)."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            payload = json.load(fh)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"cannot read NAS-Bench-Macro table {path}: {exc}") from None
+    payload = read_json(path, "NAS-Bench-Macro table")
     if not isinstance(payload, dict):
         raise DataError(f"corrupt NAS-Bench-Macro table {path}: expected an object keyed by code")
     if len(payload) != NUM_ARCHS:

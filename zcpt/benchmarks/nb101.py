@@ -19,13 +19,13 @@ is reported as a one-line error naming the file.
 from __future__ import annotations
 
 import base64
-import binascii
-import json
+import os
 import struct
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
-from ..errors import DataError, ZcptError
+from ..errors import DataError, ZcptError, one_line
+from ..files import parse_json
 
 PathLike = Union[str, Path]
 _EVAL_FIELDS = {1: "current_epoch", 2: "training_time", 3: "train_accuracy",
@@ -33,23 +33,33 @@ _EVAL_FIELDS = {1: "current_epoch", 2: "training_time", 3: "train_accuracy",
 
 
 def records(path: PathLike) -> Iterator[bytes]:
-    """The data of every record of a TFRecord file."""
+    """The data of every record of a TFRecord file. A record longer than what is left
+    of the file is a one-line error before anything is read (a damaged length field
+    must not make zcpt allocate up to 2**64 bytes)."""
     p = Path(path)
     try:
         fh = open(p, "rb")
+        size = os.fstat(fh.fileno()).st_size
     except OSError as exc:
         raise DataError(f"cannot read NAS-Bench-101 table {p}: {exc.strerror or exc}") from None
     with fh:
         while True:
-            head = fh.read(12)
-            if not head:
-                return
-            if len(head) < 12:
-                raise DataError(f"truncated NAS-Bench-101 table {p}: a record header is cut off")
-            (length,) = struct.unpack("<Q", head[:8])
-            data = fh.read(length)
-            if len(data) < length or len(fh.read(4)) < 4:
-                raise DataError(f"truncated NAS-Bench-101 table {p}: a record is cut off")
+            try:
+                head = fh.read(12)
+                if not head:
+                    return
+                if len(head) < 12:
+                    raise DataError(f"truncated NAS-Bench-101 table {p}: a record header is cut off")
+                (length,) = struct.unpack("<Q", head[:8])
+                left = size - fh.tell() - 4
+                if length > left:
+                    raise DataError(f"truncated NAS-Bench-101 table {p} (or no TFRecord file): the record at byte "
+                                    f"{fh.tell() - 12} claims {length} bytes, {max(left, 0)} are left")
+                data = fh.read(length)
+                if len(data) < length or len(fh.read(4)) < 4:
+                    raise DataError(f"truncated NAS-Bench-101 table {p}: a record is cut off")
+            except OSError as exc:
+                raise DataError(f"cannot read NAS-Bench-101 table {p}: {exc.strerror or exc}") from None
             yield data
 
 
@@ -108,6 +118,28 @@ def decode_metrics(raw: bytes) -> Dict[str, Any]:
     return metrics
 
 
+def _decode_record(data: bytes, module_hash: str) -> Optional[Tuple[Dict[str, Any], int, Dict[str, float]]]:
+    """``(cell facts, epochs, one run)`` of a record of ``module_hash``, None for another
+    hash; any damage raises (a ValueError, TypeError, ...) for the caller to report."""
+    found, epochs, adjacency, ops, raw = parse_json(data, "a NAS-Bench-101 record")
+    if found != module_hash:
+        return None
+    if not isinstance(adjacency, str) or not isinstance(ops, str) or not isinstance(epochs, int):
+        raise TypeError("adjacency and ops must be strings, epochs an integer")
+    metrics = decode_metrics(base64.b64decode(raw))
+    final = metrics["evaluation_data"][2]
+    dim = int(round(len(adjacency) ** 0.5))
+    if dim * dim != len(adjacency):
+        raise ValueError(f"an adjacency of {len(adjacency)} digits is no square matrix")
+    fixed = {"nb101_adjacency": [[int(adjacency[r * dim + c]) for c in range(dim)] for r in range(dim)],
+             "nb101_operations": ops.split(","),
+             "nb101_trainable_parameters": metrics["trainable_parameters"]}
+    run = {"test_accuracy": 100.0 * float(final.get("test_accuracy", float("nan"))),
+           "validation_accuracy": 100.0 * float(final.get("validation_accuracy", float("nan"))),
+           "training_time": float(final.get("training_time", float("nan")))}
+    return fixed, epochs, run
+
+
 def lookup(path: PathLike, module_hash: str) -> Dict[str, Any]:
     """NAS-Bench-101's record of one cell hash: per trained epoch count, the mean final
     test / validation accuracy (%) of its runs, and the runs themselves."""
@@ -118,22 +150,14 @@ def lookup(path: PathLike, module_hash: str) -> Dict[str, Any]:
         if key not in data[:64]:
             continue
         try:
-            found, epochs, adjacency, ops, raw = json.loads(data.decode("utf-8"))
-            if found != module_hash:
-                continue
-            metrics = decode_metrics(base64.b64decode(raw))
-            final = metrics["evaluation_data"][2]
-        except (ValueError, TypeError, IndexError, KeyError, binascii.Error, UnicodeDecodeError) as exc:
-            raise DataError(f"corrupt NAS-Bench-101 record for {module_hash} in {path}: {exc}") from None
-        dim = int(round(len(adjacency) ** 0.5))
-        fixed = {"nb101_adjacency": [[int(adjacency[r * dim + c]) for c in range(dim)] for r in range(dim)],
-                 "nb101_operations": ops.split(","),
-                 "nb101_trainable_parameters": metrics["trainable_parameters"]}
-        runs.setdefault(int(epochs), []).append({
-            "test_accuracy": 100.0 * final.get("test_accuracy", float("nan")),
-            "validation_accuracy": 100.0 * final.get("validation_accuracy", float("nan")),
-            "training_time": final.get("training_time", float("nan")),
-        })
+            decoded = _decode_record(data, module_hash)
+        except (DataError, ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError,
+                struct.error) as exc:  # ValueError: also binascii's errors
+            raise DataError(f"corrupt NAS-Bench-101 record for {module_hash} in {path}: {one_line(exc)}") from None
+        if decoded is None:
+            continue
+        fixed, epochs, run = decoded
+        runs.setdefault(epochs, []).append(run)
     if not runs:
         raise DataError(f"cell hash {module_hash} is not in the NAS-Bench-101 table {path}")
     record: Dict[str, Any] = dict(fixed)

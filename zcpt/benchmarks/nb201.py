@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Tuple, Union
@@ -27,6 +26,7 @@ from typing import Any, Dict, List, Tuple, Union
 import numpy as np
 
 from ..errors import ArchStringError, DataError
+from ..files import read_json
 from ..spaces.nb201 import NUM_EDGES, OP_NAMES, Genotype, NB201Space
 from . import register_benchmark
 from .base import TabularBenchmark, file_stamp, is_accuracy, ranks
@@ -88,11 +88,7 @@ def _read_csv(path: Path) -> Tuple[List[str], Dict[str, np.ndarray]]:
 
 
 def _read_per_seed(path: Path) -> Dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            payload = json.load(fh)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"cannot read NB201 table {path}: {exc}") from None
+    payload = read_json(path, "NB201 table")
     if not isinstance(payload, dict) or not isinstance(payload.get("acc"), dict):
         raise DataError(f"corrupt NB201 table {path}: expected an object with an 'acc' mapping")
     return payload["acc"]

@@ -31,8 +31,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..errors import ZcptError
-from ..files import OutputError, write_json
+from ..errors import DataError, ZcptError
+from ..files import OutputError, read_json, write_json
 from ..paths import cache_dir
 from ..spaces.base import ArchState, SearchSpace
 
@@ -221,10 +221,10 @@ def size_tables(
     path = cache_dir("costs") / (hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16] + ".json")
     if cache and path.is_file():
         try:
-            data = json.loads(path.read_text())
+            data = read_json(path, "cost cache")
             if data.get("key") == key:
                 return {m: CostTable.from_json(data["tables"][m]) for m in ("params", "flops")}
-        except (OSError, ValueError, KeyError, TypeError):
+        except (DataError, AttributeError, ValueError, KeyError, TypeError):
             pass  # a damaged cache is rebuilt
     measurements = []
     for state in covering_states(space):

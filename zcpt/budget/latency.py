@@ -17,7 +17,6 @@ input size, build options) and is refused for another.
 """
 from __future__ import annotations
 
-import json
 import logging
 import platform
 import statistics
@@ -192,13 +191,12 @@ def load_latency_table(
 ) -> CostTable:
     """The latency :class:`CostTable` of ``path``; one-line error if the file is not a
     latency table or was measured for another network."""
+    from ..files import read_json
+
     p = Path(path).expanduser()
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ZcptError(f"no such latency table: {p} (make one with `zcpt latency`)") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ZcptError(f"cannot read latency table {p}: {exc}") from None
+    if not p.exists():
+        raise ZcptError(f"no such latency table: {p} (make one with `zcpt latency`)")
+    data = read_json(p, "latency table")
     if not isinstance(data, dict) or data.get("format") != LUT_FORMAT:
         raise ZcptError(f"{p} is not a latency table of `zcpt latency`")
     if data.get("version") != LUT_VERSION:

@@ -20,20 +20,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="classes of a freshly initialised network (default: those of the search's data)")
     p.add_argument("--setting", default=None,
                    help="evaluation network of a search result (DARTS: standard, mobile; default: the space's first)")
+    p.add_argument("--space", default=None, metavar="SPACE",
+                   help="the space the result or checkpoint records; required (and must match) when it is a python: builder, "
+                        "since zcpt never runs code named in a file it reads")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ZcptError
+    from ..errors import check_image_side
     from ..export import EXPORTERS, export_model
     from ..files import check_output_file
     from ..models import load_model_source
 
-    model, meta, where = load_model_source(args.source, num_classes=args.num_classes, setting=args.setting)
+    model, meta, where = load_model_source(args.source, num_classes=args.num_classes, setting=args.setting,
+                                           space=args.space)
     shape = list(meta["input_shape"])
     if args.image_size is not None:
-        if args.image_size < 1:
-            raise ZcptError(f"--image-size must be a positive integer, got {args.image_size}")
-        shape[1:] = [args.image_size, args.image_size]
+        shape[1:] = [check_image_side(args.image_size, "--image-size")] * 2
     suffix = EXPORTERS.entry(args.fmt).meta["suffix"]
     out = check_output_file(Path(args.out) if args.out else where / f"model{suffix}", "--out")
     check = export_model(model, args.fmt, out, shape, meta)

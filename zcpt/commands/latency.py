@@ -28,18 +28,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..budget import measure_latency_table
     from ..device import resolve_device
-    from ..errors import ZcptError
+    from ..errors import MAX_CLASSES, ZcptError, check_image_side, check_int, check_seed
     from ..files import check_output_file, write_json
     from ..spaces import get_space
 
     space = get_space(args.space)
     options = space.evaluation_options(args.setting)
-    if args.num_classes < 1:
-        raise ZcptError(f"--num-classes must be a positive integer, got {args.num_classes}")
-    if args.image_size is not None and args.image_size < 1:
-        raise ZcptError(f"--image-size must be a positive integer, got {args.image_size}")
-    if args.seed < 0:
-        raise ZcptError(f"--seed must be a non-negative integer, got {args.seed}")
+    check_int(args.num_classes, "--num-classes", maximum=MAX_CLASSES)
+    if args.image_size is not None:
+        check_image_side(args.image_size, "--image-size")
+    check_seed(args.seed, "--seed")
     shape = space.input_shape if args.image_size is None else (space.input_shape[0], args.image_size, args.image_size)
     device = resolve_device(args.device)
     if args.threads is not None:

@@ -28,10 +28,8 @@ def _genotype(args: argparse.Namespace):
         raise ZcptError("give exactly one of RESULT_JSON or --genotype TEXT")
     if args.genotype is not None:
         return get_space(args.space or "darts").parse(args.genotype), Path(".")
-    found = SearchResult.load(args.result)
+    found = SearchResult.load(args.result, space=args.space)  # a differing --space is refused
     space, text = found.space, found.genotype
-    if args.space is not None and args.space != space:
-        raise ZcptError(f"--space {args.space} conflicts with space '{space}' of {args.result}")
     source = Path(args.result).expanduser()
     return get_space(space).parse(text), source if source.is_dir() else source.parent
 

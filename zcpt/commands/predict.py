@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise ZcptError(f"--top must be a positive integer, got {args.top}")
     device = resolve_device(args.device)
-    model, meta = load_trained(args.checkpoint, device)
+    model, meta = load_trained(args.checkpoint, device, flag=None)  # zcpt train never trains a python: space
     classes = meta.get("classes") or [str(c) for c in range(meta["num_classes"])]
     size = tuple(meta["input_shape"][1:])
     mean = torch.tensor(meta.get("mean", [0.5] * 3)).view(1, 3, 1, 1)

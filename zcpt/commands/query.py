@@ -37,24 +37,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _network_record(space: Any, genotype: Any, args: argparse.Namespace) -> Dict[str, Any]:
-    from ..errors import ZcptError
+    from ..errors import MAX_CLASSES, check_image_side, check_int
     from ..search import describe
 
     classes = args.num_classes if args.num_classes is not None else space.num_classes
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
-        raise ZcptError(f"--num-classes must be a positive integer, got {classes!r}")
-    if args.image_size is not None and args.image_size < 1:
-        raise ZcptError(f"--image-size must be a positive integer, got {args.image_size}")
+    check_int(classes, "--num-classes", maximum=MAX_CLASSES)
+    if args.image_size is not None:
+        check_image_side(args.image_size, "--image-size")
+    table: Dict[str, Any] = {}
+    if args.benchmark_data is not None:  # read first: a bad file fails before the network is built
+        from ..benchmarks.nb101 import user_table_record
+
+        table = user_table_record(space, genotype, args.benchmark_data)
     record: Dict[str, Any] = {"space": space.name, "arch": space.format(genotype)}
     record.update(space.describe_genotype(genotype))
     options = space.evaluation_options(args.setting)
     options.update(_options(args.net))
     record.update(describe(space, space.format(genotype), classes, args.image_size, options))
     record["num_classes"] = classes
-    if args.benchmark_data is not None:
-        from ..benchmarks.nb101 import user_table_record
-
-        record.update(user_table_record(space, genotype, args.benchmark_data))
+    record.update(table)
     return record
 
 

@@ -11,12 +11,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="benchmark spaces: proxy scores of N random architectures (besides any already cached) "
                         "for the accuracy-vs-score plot (default: 200)")
     p.add_argument("--device", default="cpu", help="device for those proxy scores: cpu, cuda or auto (default: cpu)")
+    p.add_argument("--space", default=None, metavar="SPACE",
+                   help="the space the result.json records; required (and must match) when it is a python: builder, "
+                        "since zcpt never runs code named in a file it reads")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..device import resolve_device
     from ..report import build_report
 
-    path = build_report(args.run_dir, args.out, sample=args.sample, device=resolve_device(args.device))
+    path = build_report(args.run_dir, args.out, sample=args.sample, device=resolve_device(args.device),
+                        space=args.space)
     print(f"report          {path}")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..device import resolve_device, seed_everything
-from ..errors import ZcptError
+from ..errors import ZcptError, check_seed
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     # Cheap checks first, so a typo fails before the dataset is loaded.
     device = resolve_device(args.device)
+    check_seed(args.seed, "--seed")
     space = get_space(args.space)
     genotype = space.parse(args.arch)
     proxy = PROXIES.entry(args.proxy)

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from ..errors import ZcptError, check_int
+from ..errors import MAX_CELLS, MAX_CHANNELS, ZcptError, check_int
 
 logger = logging.getLogger("zcpt")
 
@@ -169,8 +169,8 @@ def size_options(space: Any, channels: Optional[int], cells: Optional[int]) -> D
     each says which in ``depth_option`` and ``width_option``.
     """
     options: Dict[str, int] = {}
-    check_int(channels, "--channels", optional=True)
-    check_int(cells, "--cells", optional=True)
+    check_int(channels, "--channels", optional=True, maximum=MAX_CHANNELS)
+    check_int(cells, "--cells", optional=True, maximum=MAX_CELLS)
     if cells is not None:
         if space.depth_option is None:
             raise ZcptError(f"space '{space.name}' has no --cells option")

@@ -73,11 +73,8 @@ def _architecture(args: argparse.Namespace):
         raise ZcptError("give exactly one of --genotype TEXT or --from RESULT_JSON")
     if args.genotype is not None:
         return args.space or "darts", args.genotype
-    found = SearchResult.load(args.from_result)
-    space, text = found.space, found.genotype
-    if args.space is not None and args.space != space:
-        raise ZcptError(f"--space {args.space} conflicts with space '{space}' of {args.from_result}")
-    return space, text
+    found = SearchResult.load(args.from_result, space=args.space)  # a differing --space is refused
+    return found.space, found.genotype
 
 
 def run(args: argparse.Namespace) -> int:

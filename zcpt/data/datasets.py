@@ -22,7 +22,7 @@ from typing import Any, Callable, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, check_image_side
 from ..files import OutputError, atomic_write
 from ..paths import cache_dir, data_file
 from ..registry import Registry
@@ -156,10 +156,8 @@ class ImageDataset:
 
 
 def check_image_size(size: Any) -> int:
-    """``size`` as a positive int, or a one-line DataError."""
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise DataError(f"image size must be a positive integer, got {size!r}")
-    return int(size)
+    """``size`` as a positive int of at most ``MAX_IMAGE_SIDE``, or a one-line DataError."""
+    return check_image_side(size, error=DataError)
 
 
 def balanced_indices(labels: np.ndarray, n: int, rng: np.random.Generator, split: str, name: str) -> np.ndarray:
@@ -236,7 +234,7 @@ def read_cached_tarball(path: Path) -> RawSplits:
     formats.require_file(path, "cifar10")
     try:
         cache = _cache_path(path)
-    except OSError:
+    except (OSError, OutputError):  # no cache directory: decode without one
         return formats.read_jpeg_tarball(path)
     raw = _read_cache(cache)
     if raw is None:

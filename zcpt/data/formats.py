@@ -257,6 +257,7 @@ def decode_image(data: bytes, name: str, what: str, size: Optional[int] = None) 
 
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL's notes on a file (truncated TIFF, palette transparency)
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as img:
                 rgb = img.convert("RGB")
@@ -265,7 +266,9 @@ def decode_image(data: bytes, name: str, what: str, size: Optional[int] = None) 
                 return np.asarray(rgb)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DataError(f"{what}: refusing image {name}: {one_line(exc)}") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except UnidentifiedImageError:  # its message names the BytesIO object, not the file
+        raise DataError(f"{what}: cannot decode image {name}: not an image format Pillow reads") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise DataError(f"{what}: cannot decode image {name}: {one_line(exc)}") from None
 
 

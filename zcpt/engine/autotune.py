@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import json
 import platform
 import time
 from pathlib import Path
@@ -19,7 +18,8 @@ from typing import Callable, Dict, Sequence
 
 import torch
 
-from ..files import write_json
+from ..errors import DataError
+from ..files import read_json, write_json
 from ..paths import cache_dir
 
 CHOICES_FILE = "choices.json"
@@ -59,8 +59,8 @@ def _path() -> Path:
 
 def _load() -> Dict[str, Dict]:
     try:
-        data = json.loads(_path().read_text())
-    except (OSError, ValueError):
+        data = read_json(_path(), "autotune cache")
+    except DataError:
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import socket
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from ..errors import ZcptError
+from ..errors import ZcptError, one_line
 
 TaskFn = Callable[[Any], Any]
 RAY_HINT = "pip install 'zcpt[ray]' (or: pip install ray)"
@@ -61,6 +62,21 @@ class LocalExecutor:
         self.close()
 
 
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """One-line error unless something listens at a ``[ray://]host:port`` address (Ray's
+    own connect retries for minutes, logging from C++); other forms ("auto") are Ray's."""
+    host, sep, port = address[len("ray://"):].rpartition(":") if address.startswith("ray://") \
+        else address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    if not 0 < int(port) < 65536:
+        raise ZcptError(f"--ray-address {address}: port {port} is out of range")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ZcptError(f"cannot reach the Ray cluster at {address}: {exc.strerror or one_line(exc)}") from None
+
+
 def _run_on_worker(fn: TaskFn, task: Any, threads: int) -> Any:
     torch.set_num_threads(threads)
     return fn(task)
@@ -83,10 +99,13 @@ class RayExecutor:
             kwargs: dict = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
             if address is None:
                 kwargs["num_cpus"] = workers
+            else:
+                check_reachable(address)
             try:
                 ray.init(address=address, **kwargs)
-            except ConnectionError as exc:
-                raise ZcptError(f"cannot connect to the Ray cluster at {address}: {exc}") from None
+            except (OSError, ValueError, RuntimeError) as exc:  # OSError: ConnectionError, TimeoutError
+                where = f"connect to the Ray cluster at {address}" if address else "start a local Ray"
+                raise ZcptError(f"cannot {where}: {one_line(exc)}") from None
             self._started = True
         self._remote = ray.remote(num_cpus=1, max_retries=max_retries)(_run_on_worker)
 

@@ -28,7 +28,7 @@ import numpy as np
 from scipy.stats import rankdata
 from torch import nn
 
-from ..errors import UnknownNameError, ZcptError
+from ..errors import UnknownNameError, ZcptError, shorten
 from ..registry import Entry, Option
 from ._utils import BN_MODES
 from .base import PROXIES, Batch, LossFn, score_network
@@ -47,8 +47,14 @@ class EnsembleSpec:
 
     @property
     def label(self) -> str:
-        terms = [n if w == 1.0 else f"{n}*{w:g}" for n, w in zip(self.names, self.weights)]
+        """The spec as text, which parses back to this spec (weights exact: 10.21875, not 10.2188)."""
+        terms = [n if w == 1.0 else f"{n}*{_weight_text(w)}" for n, w in zip(self.names, self.weights)]
         return PREFIX + "+".join(terms)
+
+
+def _weight_text(weight: float) -> str:
+    short = f"{weight:g}"
+    return short if float(short) == weight else repr(float(weight))
 
 
 def parse_ensemble(text: str) -> EnsembleSpec:
@@ -60,14 +66,15 @@ def parse_ensemble(text: str) -> EnsembleSpec:
         match = _TERM.match(term.strip())
         if not match:
             raise ZcptError(
-                f"malformed ensemble '{text}': each term is a proxy name with an optional positive weight, "
+                f"malformed ensemble '{shorten(text)}': each term is a proxy name with an optional positive weight, "
                 f"e.g. ensemble:nwot*2+synflow"
             )
         name, weight = match.group(1), float(match.group(2) or 1.0)
-        if not weight > 0:
-            raise ZcptError(f"ensemble '{text}': weight of '{name}' must be positive, got {weight:g}")
+        if not (weight > 0 and math.isfinite(weight)):
+            raise ZcptError(f"ensemble '{shorten(text)}': weight of '{name}' must be a positive number, "
+                            f"got {weight:g}")
         if name in names:
-            raise ZcptError(f"ensemble '{text}' names proxy '{name}' twice; give it a weight instead")
+            raise ZcptError(f"ensemble '{shorten(text)}' names proxy '{name}' twice; give it a weight instead")
         names.append(name)
         weights.append(weight)
     return EnsembleSpec(tuple(names), tuple(weights))

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import ZcptError
 from ..optional import require
+from ..search.result import score_is_finite
 
 REPORT_FILE = "report.html"
 STATE_FILE = "progress.json"
@@ -41,7 +42,7 @@ def _fmt(value: Any) -> str:
 def _num(value: Any, key: str = "") -> str:
     """A number cell: formatted text, exact value in data-value, its result.json key in data-key."""
     attrs = f' data-key="{html.escape(key)}"' if key else ""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and score_is_finite(value):
         attrs += f' data-value="{float(value)!r}"'
     return f'<td class="num"{attrs}>{html.escape(_fmt(value))}</td>'
 
@@ -185,17 +186,47 @@ def _config(result: Any) -> str:
     return _table(["setting", "value"], rows, "config")
 
 
+def _comparable_scores(result: Any) -> np.ndarray:
+    """One number per candidate whose order is the search's (higher = better): the score,
+    or an ensemble's weighted rank sum; NaN for a non-finite or missing score."""
+    from ..proxies.ensemble import ScoreVector, comparable_values, parse_ensemble
+
+    scores = [c.get("score") for c in result.candidates]
+    values = np.full(len(scores), np.nan)
+    for i, score in enumerate(scores):
+        if score is not None and not isinstance(score, list) and score_is_finite(score):
+            values[i] = float(score)
+    vectors = [i for i, s in enumerate(scores) if isinstance(s, list) and score_is_finite(s)]
+    if vectors and isinstance(result.proxy, str) and result.proxy.startswith("ensemble:"):
+        try:
+            spec = parse_ensemble(result.proxy)
+            values[vectors] = comparable_values([ScoreVector(spec, scores[i]) for i in vectors])
+        except (ZcptError, ValueError):
+            pass  # vectors of another length than the ensemble's: no order
+    return values
+
+
+def _score_cell(score: Any, key: str) -> str:
+    if isinstance(score, list):
+        return _cell(json.dumps(score), key, "mono")
+    if score is not None and not score_is_finite(score):
+        return f'<td class="num muted" data-key="{html.escape(key)}">{html.escape(_fmt(score))} (non-finite: excluded)</td>'
+    return _num(score, key)
+
+
 def _candidates(result: Any, accuracy: Optional[Dict[str, float]]) -> str:
     if not result.candidates:
         return "<p>This method records no candidates.</p>"
-    order = sorted(range(len(result.candidates)), key=lambda i: -float(result.candidates[i].get("score", -np.inf)))
+    values = _comparable_scores(result)
+    order = sorted(range(len(values)), key=lambda i: (np.isnan(values[i]), -np.nan_to_num(values[i]), i))
     rows = []
     for rank, i in enumerate(order, start=1):
         c = result.candidates[i]
         cls = ' class="found"' if c.get("genotype") == result.genotype else ""
         extra = _num(accuracy[c["genotype"]]) if accuracy and c.get("genotype") in accuracy else ""
         rows.append(f"<tr{cls}>{_num(rank)}{_cell(c.get('genotype'), f'candidates.{i}.genotype', 'mono')}"
-                    f"{_num(c.get('score'), f'candidates.{i}.score')}{_num(c.get('proposed'), f'candidates.{i}.proposed')}"
+                    f"{_score_cell(c.get('score'), f'candidates.{i}.score')}"
+                    f"{_num(c.get('proposed'), f'candidates.{i}.proposed')}"
                     f"{extra}</tr>")
     header = ["rank", "genotype", "validation score (sum)", "proposed"] + (["CIFAR-10 acc. (%)"] if accuracy else [])
     return _table(header, rows, "candidates")
@@ -236,10 +267,13 @@ def _timings(result: Any) -> str:
     return _table([], rows, "timings")
 
 
-def build_report(run_dir: Any, out: Optional[Any] = None, sample: int = 200, device: Any = "cpu") -> Path:
-    """Write the report page of the search in ``run_dir`` (default: ``run_dir/report.html``)."""
+def build_report(run_dir: Any, out: Optional[Any] = None, sample: int = 200, device: Any = "cpu",
+                 space: Optional[str] = None) -> Path:
+    """Write the report page of the search in ``run_dir`` (default: ``run_dir/report.html``).
+    ``space``: the space the caller names, which must be the result's; needed for a
+    ``python:`` space (see :func:`zcpt.spaces.trusted_space`)."""
     from .. import __version__
-    from ..files import check_output_file, write_text
+    from ..files import check_output_file, read_json, write_text
     from ..search import SearchResult
     from ..spaces import get_space
     from .cells import architecture_svgs
@@ -248,14 +282,12 @@ def build_report(run_dir: Any, out: Optional[Any] = None, sample: int = 200, dev
     if not run.is_dir():
         raise ZcptError(f"no such run directory: {run}")
     target = check_output_file(Path(out) if out else run / REPORT_FILE, "--out")
-    result = SearchResult.load(run)
+    result = SearchResult.load(run, space=space)
+    result.check_scores(str(run / "result.json"))
     space = get_space(result.space)
     state: Dict[str, Any] = {}
     if (run / STATE_FILE).is_file():
-        try:
-            state = json.loads((run / STATE_FILE).read_text())
-        except (OSError, ValueError) as exc:
-            raise ZcptError(f"cannot read {run / STATE_FILE}: {exc}") from None
+        state = read_json(run / STATE_FILE, "progress file")
     if sample < 0:
         raise ZcptError(f"--sample must be a non-negative integer, got {sample}")
     points = benchmark_points(result, space, sample, device)

@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
-from ..errors import ZcptError, check_int
+from ..errors import ZcptError, check_image_side, check_int, check_seed
 
 
 @dataclass
@@ -76,7 +76,7 @@ class SearchConfig:
         check_int(self.proposals, "proposals")
         check_int(self.validation, "validation", minimum=0)
         check_int(self.batch_size, "batch size", minimum=2)
-        check_int(self.seed, "seed", minimum=0)
+        check_seed(self.seed)
         check_int(self.train_images, "train images", optional=True)
         if self.bn_mode is not None and not PROXIES.entry(self.proxy).takes("bn_mode"):
             raise ZcptError(f"proxy '{self.proxy}' has no batch-norm mode; drop --bn-mode")
@@ -91,9 +91,8 @@ class SearchConfig:
             usable = [e.name for e in METHODS if e.meta.get("budgets")]
             raise ZcptError(f"method '{self.method}' takes no budget (--max-params, --max-flops, --max-latency-ms); "
                             f"methods that do: {', '.join(usable)}")
-        if self.image_size is not None and (isinstance(self.image_size, bool) or not isinstance(self.image_size, int)
-                                            or self.image_size < 1):
-            raise ZcptError(f"image size must be a positive integer, got {self.image_size!r}")
+        if self.image_size is not None:
+            check_image_side(self.image_size)
         if self.nonfinite not in ("error", "skip"):
             raise ZcptError(f"unknown --nonfinite '{self.nonfinite}'; choose from: error, skip")
         from ..engine.precision import check_precision

@@ -16,17 +16,61 @@ method. The result is also a read-only mapping of its JSON fields
 from __future__ import annotations
 
 import dataclasses
-import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
 
-from ..errors import ZcptError
+from ..errors import MAX_CLASSES, NonFiniteScoreError, ZcptError, check_int, check_seed, show
 
 FORMAT = 1  # version of the result.json layout written by this code
 RESULT_FILE = "result.json"
 PathLike = Union[str, os.PathLike]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def score_is_finite(score: Any) -> bool:
+    """Whether a recorded score (a number, or an ensemble's list of numbers) is finite;
+    an integer too large for a float is not."""
+    values = score if isinstance(score, list) else [score]
+    try:
+        return all(math.isfinite(v) for v in values)
+    except OverflowError:
+        return False
+
+
+def _check_candidates(candidates: List[Any], source: str) -> None:
+    """Each candidate an object: its genotype a string, its score a number or a list of
+    numbers (an ensemble's), how often it was proposed an integer."""
+    for i, c in enumerate(candidates):
+        if not isinstance(c, dict):
+            raise ZcptError(f"{source}: candidate {i} must be an object, got {show(c)}")
+        if "genotype" in c and not isinstance(c["genotype"], str):
+            raise ZcptError(f"{source}: the genotype of candidate {i} must be a string, got {show(c['genotype'])}")
+        score = c.get("score")
+        if not (score is None or _is_number(score)
+                or isinstance(score, list) and score and all(_is_number(v) for v in score)):
+            raise ZcptError(f"{source}: the score of candidate {i} must be a number or a list of numbers, "
+                            f"got {show(score)}")
+        check_int(c.get("proposed"), f"{source}: 'proposed' of candidate {i}", minimum=0, optional=True)
+
+
+def _check_fields(values: Dict[str, Any], source: str) -> None:
+    """One-line errors for recorded settings of the wrong type (what commands read of them)."""
+    for name in ("proxy", "order", "scorer"):
+        if values.get(name) is not None and not isinstance(values[name], str):
+            raise ZcptError(f"{source}: '{name}' must be a string, got {show(values[name])}")
+    if values.get("seed") is not None:
+        check_seed(values["seed"], f"{source}: 'seed'")
+    for name in ("proposals", "validation", "batch_size"):
+        check_int(values.get(name), f"{source}: '{name}'", minimum=0, optional=True)
+    _check_candidates(values.get("candidates", []), source)
+    classes = values.get("data", {}).get("num_classes")
+    check_int(classes, f"{source}: 'data.num_classes'", optional=True, maximum=MAX_CLASSES)
 
 
 @dataclass(frozen=True)
@@ -60,8 +104,13 @@ class SearchResult(Mapping[str, Any]):
         return {"format": data.pop("format"), **data}
 
     @classmethod
-    def from_json(cls, data: Any, source: str = "search result") -> "SearchResult":
-        """A result from parsed JSON; ``source`` names it in one-line errors."""
+    def from_json(cls, data: Any, source: str = "search result", space: Optional[str] = None,
+                  flag: Optional[str] = "--space") -> "SearchResult":
+        """A result from parsed JSON; ``source`` names it in one-line errors. ``space``: the
+        space the caller names (it must be the result's); a result whose space runs code (a
+        ``python:`` builder) is refused without it (see :func:`zcpt.spaces.trusted_space`)."""
+        from ..spaces import trusted_space
+
         if not isinstance(data, dict) or not isinstance(data.get("genotype"), str):
             raise ZcptError(f"{source} has no 'genotype' string; is it the result.json of a search?")
         version = data.get("format", 0)  # files of zcpt 0.1 had no format field
@@ -74,13 +123,15 @@ class SearchResult(Mapping[str, Any]):
         values["format"] = FORMAT
         for name, kind in (("space", str), ("method", str)):
             if not isinstance(values.get(name, ""), kind):
-                raise ZcptError(f"{source}: '{name}' must be a string, got {values[name]!r}")
+                raise ZcptError(f"{source}: '{name}' must be a string, got {show(values[name])}")
+        trusted_space(values["space"], source, space, flag)
         for name in ("candidates",):
             if not isinstance(values.get(name, []), list):
                 raise ZcptError(f"{source}: '{name}' must be a list")
         for name in ("benchmark", "seconds", "forward_passes", "config", "details", "budget", "data"):
             if not isinstance(values.get(name, {}), dict):
                 raise ZcptError(f"{source}: '{name}' must be an object")
+        _check_fields(values, source)
         return cls(**values)
 
     def save(self, path: PathLike) -> Path:
@@ -93,18 +144,29 @@ class SearchResult(Mapping[str, Any]):
         return write_json(target, self.to_json())
 
     @classmethod
-    def load(cls, path: PathLike) -> "SearchResult":
-        """Read a ``result.json`` (or the run directory that holds one)."""
+    def load(cls, path: PathLike, space: Optional[str] = None, flag: Optional[str] = "--space") -> "SearchResult":
+        """Read a ``result.json`` (or the run directory that holds one); ``space`` and
+        ``flag`` as in :meth:`from_json`."""
         p = Path(path).expanduser()
         if p.is_dir():
             p = p / RESULT_FILE
         if not p.is_file():
             raise ZcptError(f"no such search result file: {p}")
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ZcptError(f"cannot read search result {p}: {exc}") from None
-        return cls.from_json(data, source=str(p))
+        from ..files import read_json
+
+        data = read_json(p, "search result")
+        return cls.from_json(data, source=str(p), space=space, flag=flag)
+
+    def check_scores(self, source: str = "search result") -> None:
+        """A NonFiniteScoreError naming the first candidate whose score is NaN or infinite,
+        unless the search ran with ``nonfinite="skip"``, which records (and excludes) them."""
+        if self.config.get("nonfinite") == "skip":
+            return
+        for i, c in enumerate(self.candidates):
+            score = c.get("score")
+            if score is not None and not score_is_finite(score):
+                raise NonFiniteScoreError(f"{source}: candidate {i} has the non-finite score {show(score)}, "
+                                          f"which only a search with --nonfinite skip records; is the file damaged?")
 
     # -- the model -------------------------------------------------------------------------
     def architecture(self) -> Any:
@@ -181,4 +243,4 @@ def describe(space: Any, genotype: str, num_classes: int = 10, image_size: Optio
                 "image_size": height}
 
 
-__all__ = ["FORMAT", "RESULT_FILE", "SearchResult", "describe"]
+__all__ = ["FORMAT", "MAX_CLASSES", "RESULT_FILE", "SearchResult", "describe", "score_is_finite"]

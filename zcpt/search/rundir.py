@@ -8,12 +8,11 @@ in ``state`` (a JSON-able dictionary) is what ``--resume`` gives back to it.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from ..errors import ZcptError, one_line, shorten
-from ..files import RunLock, write_json
+from ..errors import DataError, ZcptError, shorten
+from ..files import RunLock, read_json, write_json
 from .result import RESULT_FILE, SearchResult
 
 STATE_FILE = "progress.json"
@@ -62,9 +61,9 @@ class RunDir:
         path = self.directory / STATE_FILE
         if resume and path.exists():
             try:
-                saved = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise ZcptError(f"cannot resume: {path} is unreadable ({one_line(exc)})") from None
+                saved = read_json(path, "progress file")
+            except DataError as exc:
+                raise ZcptError(f"cannot resume: {exc}") from None
             if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
                 raise ZcptError(f"cannot resume: {path} is not the progress file of a search "
                                 "(no 'config' object); delete it or use another --out")

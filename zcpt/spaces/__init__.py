@@ -3,11 +3,16 @@
 ``get_space(name)`` returns a fresh :class:`SearchSpace`; ``list_spaces()`` the
 registered names. Register a new space with ``@register_space("name")`` on a
 zero-argument factory (a class or a function).
+
+A space name read from a file (result.json, a checkpoint) goes through
+:func:`trusted_space` first: a ``python:`` space runs the code it names, so it
+is only used when the caller names the same space itself.
 """
 from __future__ import annotations
 
-from typing import Callable, List
+from typing import Callable, List, Optional
 
+from ..errors import UntrustedCodeError, ZcptError, shorten
 from ..registry import Registry
 from .base import ArchState, Edge, InputGroup, Network, SearchSpace, Supernet
 
@@ -32,7 +37,26 @@ def list_spaces() -> List[str]:
     return SPACES.names()
 
 
+def trusted_space(name: str, source: str, trusted: Optional[str] = None, flag: Optional[str] = "--space") -> str:
+    """``name``, the space that the file ``source`` records, once it may be used.
+
+    ``trusted`` is the space the user named (a command-line flag, a Python
+    argument): if given, it must be ``name``. A space whose name runs code (a
+    ``python:`` builder) is refused unless ``trusted`` names it, so a file can
+    never make zcpt import a module or call a function. ``flag`` is how the user
+    names it, for the hint (None: there is no way to).
+    """
+    shown = shorten(name, 200)
+    if trusted is not None and trusted != name:
+        raise ZcptError(f"{flag or 'space'} {shorten(trusted, 200)} conflicts with space '{shown}' of {source}")
+    if trusted is None and SPACES.runs_code(name):
+        hint = f"; if it is your own, name it: {flag} {shown}" if flag else ""
+        raise UntrustedCodeError(f"{source} names the Python builder '{shown}' as its space: zcpt does not "
+                                 f"run code named in a file it reads{hint}")
+    return name
+
+
 __all__ = [
     "ArchState", "Edge", "InputGroup", "Network", "SearchSpace", "Supernet",
-    "SPACES", "register_space", "get_space", "list_spaces",
+    "SPACES", "register_space", "get_space", "list_spaces", "trusted_space",
 ]

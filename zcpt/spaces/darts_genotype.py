@@ -58,6 +58,7 @@ def format_genotype(genotype: Any) -> str:
 
 
 # -- parsing ---------------------------------------------------------------------
+_MAX_RANGE = 64  # a concat lists a cell's nodes: a handful
 _RANGE = re.compile(r"^range\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
 _NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)\s*(.*)$", re.S)
 
@@ -97,7 +98,11 @@ def _split_top_level(text: str) -> List[str]:
 def _literal(field: str, text: str) -> Any:
     match = _RANGE.match(text)
     if match:  # range(2, 6), as several DARTS-family repositories write concat
-        return list(range(int(match.group(1)), int(match.group(2))))
+        start, stop = int(match.group(1)), int(match.group(2))
+        if stop - start > _MAX_RANGE:  # range(0, 10**12) must not become a list
+            raise ArchStringError(f"malformed DARTS genotype: field {field} is a range of {stop - start} "
+                                  f"numbers: '{shorten(text)}'")
+        return list(range(start, stop))
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):

@@ -57,7 +57,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ArchStringError, ZcptError
+from ..errors import ArchStringError, ZcptError, one_line
 from ..registry import Entry
 from . import SPACES
 from .base import ArchState, Edge, InputGroup, SearchSpace, Supernet
@@ -277,10 +277,22 @@ class UserSpace(SearchSpace):
     def _call_factory(self, num_classes: int) -> nn.Module:
         assert self._factory is not None
         try:
-            takes = "num_classes" in inspect.signature(self._factory).parameters
+            signature: Optional[inspect.Signature] = inspect.signature(self._factory)
         except (TypeError, ValueError):
-            takes = False
-        model = self._factory(num_classes=num_classes) if takes else self._factory()
+            signature = None  # some builtins have none: the call tells
+        kwargs = {"num_classes": num_classes} if signature and "num_classes" in signature.parameters else {}
+        if signature is not None:
+            try:
+                signature.bind(**kwargs)
+            except TypeError as exc:
+                raise ZcptError(f"{self.name}: the function is not a model builder, which takes no argument "
+                                f"or num_classes only ({exc})") from None
+        try:
+            model = self._factory(**kwargs)
+        except ZcptError:
+            raise
+        except Exception as exc:  # the user's code fails: one line (chained, for Python callers)
+            raise ZcptError(f"{self.name}: the function raised {one_line(exc)}") from exc
         if not isinstance(model, nn.Module):
             raise ZcptError(f"{self.name}: the function returned {type(model).__name__}, not an nn.Module")
         return model
@@ -471,6 +483,9 @@ def load_function(target: str) -> Callable[..., nn.Module]:
             sys.modules[key] = module  # as an import would (dataclasses, pickling need it)
             try:
                 spec.loader.exec_module(module)
+            except Exception as exc:  # the user's file fails to run: one line (chained, for Python callers)
+                del sys.modules[key]
+                raise ZcptError(f"python:{target}: running {path} failed: {one_line(exc)}") from exc
             except BaseException:
                 del sys.modules[key]
                 raise
@@ -480,6 +495,8 @@ def load_function(target: str) -> Callable[..., nn.Module]:
         except ImportError as exc:
             raise ZcptError(f"python:{target}: cannot import '{module_name}' ({exc}); "
                             f"is it installed or on PYTHONPATH?") from None
+        except Exception as exc:  # the module fails to run: one line (chained, for Python callers)
+            raise ZcptError(f"python:{target}: importing '{module_name}' failed: {one_line(exc)}") from exc
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise ZcptError(f"python:{target}: '{module_name}' has no function '{attr}'")
@@ -492,7 +509,7 @@ def _resolve_space(name: str, arg: str) -> Entry:
     return Entry(name, lambda: UserSpace(factory, name=name), {"user": True})
 
 
-SPACES.add_family("python", _resolve_space)
+SPACES.add_family("python", _resolve_space, runs_code=True)  # never resolved from a file: see trusted_space
 
 __all__ = ["Choice", "InputChoice", "ChosenInputs", "UserSpace", "UserSupernet", "supernet_from_module",
            "load_function"]

@@ -30,7 +30,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import UnknownNameError, ZcptError, check_int
+from ..errors import UnknownNameError, ZcptError, check_int, check_seed
 from ..scoring import SCORERS, ScoringContext, get_scorer, scorer_needs
 from ..spaces.mixing import OpMixing
 from ..spaces.base import ArchState
@@ -44,7 +44,7 @@ REFERENCES = ("best-acc", "avg-acc")
 _INT_SETTINGS: Tuple[Tuple[str, int, bool], ...] = (
     ("batch_size", 2, False), ("channels", 1, False), ("cells_per_stage", 1, False),
     ("best_zc_channels", 1, True), ("best_zc_cells_per_stage", 1, True), ("best_zc_batch_size", 2, False),
-    ("best_zc_seed", 0, False), ("train_epochs", 0, False), ("train_images", 4, True),
+    ("train_epochs", 0, False), ("train_images", 4, True),
     ("train_batch_size", 2, False), ("train_channels", 1, False), ("train_cells_per_stage", 1, False),
     ("finetune_epochs", 0, False), ("retrain_epochs", 0, False), ("eval_images", 1, True),
     ("tenas_ntk_samples", 2, True), ("tenas_lr_samples", 1, False),
@@ -158,7 +158,8 @@ class StudyConfig:
         if not self.seeds:
             raise ZcptError("give at least one seed")
         for seed in self.seeds:
-            check_int(seed, "seed", minimum=0)
+            check_seed(seed)
+        check_seed(self.best_zc_seed, "best zc seed")
         for name, minimum, optional in _INT_SETTINGS:
             check_int(getattr(self, name), name.replace("_", " "), minimum=minimum, optional=optional)
         if self.progressive_choice not in _PROGRESSIVE_CHOICES:

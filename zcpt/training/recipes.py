@@ -23,7 +23,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional
 
-from ..errors import ZcptError, check_int
+from ..errors import MAX_CELLS, MAX_CHANNELS, ZcptError, check_image_side, check_int, check_seed
 
 #: Values each setting changes relative to the TrainConfig defaults.
 SETTINGS: Dict[str, Dict[str, Any]] = {
@@ -124,8 +124,12 @@ class TrainConfig:
 
         for name in ("batch_size", "epochs"):
             check_int(getattr(self, name), f"training option {name}")
-        for name in ("layers", "channels", "train_images", "test_images", "max_steps", "image_size"):
+        check_int(self.layers, "training option layers", optional=True, maximum=MAX_CELLS)
+        check_int(self.channels, "training option channels", optional=True, maximum=MAX_CHANNELS)
+        for name in ("train_images", "test_images", "max_steps"):
             check_int(getattr(self, name), f"training option {name}", optional=True)
+        if self.image_size is not None:
+            check_image_side(self.image_size, "training option image_size")
         for name in ("auxiliary_weight", "lr", "momentum", "weight_decay", "grad_clip"):
             non_negative(name)
         for name in ("label_smoothing", "color_jitter", "resized_crop"):
@@ -137,7 +141,7 @@ class TrainConfig:
             raise ZcptError(f"training option test_crop must be in (0, 1], got {self.test_crop!r}")
         if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0):
             raise ZcptError(f"training option dropout must be in [0, 1), got {self.dropout!r}")
-        for name in ("cutout", "seed"):
-            check_int(getattr(self, name), f"training option {name}", minimum=0)
+        check_int(self.cutout, "training option cutout", minimum=0)
+        check_seed(self.seed, "training option seed")
         if not (isinstance(self.drop_path, (int, float)) and 0.0 <= self.drop_path < 1.0):
             raise ZcptError(f"training option drop_path must be in [0, 1), got {self.drop_path!r}")

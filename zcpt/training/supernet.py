@@ -23,7 +23,6 @@ import copy
 import hashlib
 import json
 import math
-import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Tuple
@@ -35,7 +34,7 @@ from torch import nn
 from ..data import BatchSource
 from ..device import seed_everything
 from ..errors import DataError, ZcptError, one_line
-from ..files import torch_save, write_json
+from ..files import read_json, torch_load, torch_save, write_json
 from ..paths import cache_dir
 from ..progress import Progress
 from ..module_state import train_mode_restored
@@ -261,17 +260,18 @@ class DartsSupernet:
         """Read a file written by :meth:`save`. ``weights_only``: a planted pickle in the
         cache directory cannot run code; any damaged or foreign file is one DataError line."""
         try:
-            saved = torch.load(path, map_location=self.device, weights_only=True)
+            saved = torch_load(path, "trained-supernet file", map_location=self.device)
+        except DataError as exc:
+            raise DataError(f"{exc}; delete it to retrain") from None
+        try:
             if not isinstance(saved, dict):
                 raise ValueError(f"holds a {type(saved).__name__}, not a trained supernet")
             self.net.load_state_dict(saved["model"])
             alpha = saved["alpha"].to(self.device)
             state = ArchState(saved["state"].cpu().numpy())
             key, epochs = str(saved["key"]), int(saved["epochs_trained"])
-        except (OSError, RuntimeError, KeyError, ValueError, EOFError, TypeError, AttributeError,
-                IndexError, pickle.UnpicklingError) as exc:  # IndexError: the unpickler's stack on junk
-            raise DataError(f"corrupt trained-supernet file {path} ({one_line(exc)}); "
-                            "delete it to retrain") from None
+        except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
+            raise DataError(f"corrupt trained-supernet file {path} ({one_line(exc)}); delete it to retrain") from None
         if alpha.shape != self.alpha.shape:
             raise DataError(f"trained-supernet file {path} has alpha of shape {tuple(alpha.shape)}")
         with torch.no_grad():
@@ -356,8 +356,8 @@ class SupernetStore:
             return self._values[key]
         if path.exists():
             try:
-                value = float(json.loads(path.read_text())["value"])
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+                value = float(read_json(path, "cached result")["value"])
+            except (DataError, ValueError, KeyError, TypeError) as exc:
                 raise DataError(f"corrupt cached result {path} ({exc}); delete it to recompute") from None
         else:
             value = float(compute())

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import pickle
 import sys
 import time
 from pathlib import Path
@@ -32,8 +31,8 @@ from torch import nn
 
 from ..data import Augmentation, BatchSource, ImageDataset, load_dataset
 from ..device import seed_everything
-from ..errors import ZcptError, check_int, one_line
-from ..files import RunLock, check_output_dir, torch_save, write_json, write_lines
+from ..errors import ZcptError, check_int, one_line, show
+from ..files import RunLock, check_output_dir, torch_load, torch_save, write_json, write_lines
 from ..spaces import get_space
 from ..spaces.darts import count_params
 from .recipes import TrainConfig
@@ -70,17 +69,23 @@ def _set_rng_state(state: Dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: Path, device: torch.device) -> Dict[str, Any]:
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-        raise ZcptError(f"cannot read checkpoint {path}: {one_line(exc)}") from None
-    if not isinstance(state, dict) or state.get("format") != _CHECKPOINT_FORMAT:
+    state = torch_load(path, "checkpoint", map_location=device)
+    # type checks first: comparing a tensor planted there with == asks it for a truth value
+    if not isinstance(state, dict) or not isinstance(state.get("format"), str) \
+            or state["format"] != _CHECKPOINT_FORMAT:
         raise ZcptError(f"{path} is not a zcpt training checkpoint")
-    if state.get("version") != _CHECKPOINT_VERSION:
-        raise ZcptError(f"{path}: checkpoint version {state.get('version')!r} is not supported")
+    version = state.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version != _CHECKPOINT_VERSION:
+        raise ZcptError(f"{path}: checkpoint version {show(version)} is not supported")
     missing = sorted(_CHECKPOINT_KEYS - set(state))
     if missing or not isinstance(state["config"], dict):
         raise ZcptError(f"{path} is an incomplete training checkpoint (missing: {', '.join(missing) or 'config'})")
+    for key in ("space", "genotype"):
+        if not isinstance(state[key], str):
+            raise ZcptError(f"{path}: '{key}' must be a string, got {show(state[key])}")
+    if not all(isinstance(k, str) and isinstance(v, (type(None), bool, int, float, str))
+               for k, v in state["config"].items()):
+        raise ZcptError(f"{path}: 'config' must map setting names to plain values")
     return state
 
 
