@@ -12,7 +12,8 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     .venv/bin/pip install -q "torch==${ZCPT_TORCH_VERSION:-2.13.0}"
 fi
 # the optional extras too, so that the test suite exercises every code path
-.venv/bin/pip install -q -e ".[test,fast,ray,export,plot]"
+# (docs: the test suite builds the documentation site with mkdocs)
+.venv/bin/pip install -q -e ".[test,fast,ray,export,plot,docs]"
 # The report page is tested in a real headless browser: Debian's Chromium.
 if ! command -v chromium >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -39,6 +39,30 @@ COMMANDS = {
     "study": ("study", "operation-scoring correlation study (paper section 3)"),
 }
 
+# The documentation: the docs/ folder of the zcpt repository (`mkdocs serve` shows it as a site).
+DOCS_ROOT = "docs/"
+# command (None: `zcpt` itself) -> its page under DOCS_ROOT; tests/test_docs.py checks that each exists
+DOC_PAGES = {
+    None: "index.md",
+    "list": "guide/search.md",
+    "score": "guide/proxies.md",
+    "query": "guide/spaces.md",
+    "oracle": "study.md",
+    "search": "guide/search.md",
+    "latency": "guide/budgets.md",
+    "train": "guide/export.md",
+    "predict": "guide/export.md",
+    "export": "guide/export.md",
+    "plot": "guide/runs.md",
+    "report": "guide/runs.md",
+    "study": "study.md",
+}
+
+
+def docs_line(command: Optional[str] = None) -> str:
+    """The last line of ``zcpt [COMMAND] --help``: where that command is documented."""
+    return f"documentation: {DOCS_ROOT}{DOC_PAGES[command]}"
+
 
 def _verbosity_options() -> argparse.ArgumentParser:
     """-q/-v, accepted before the command (``zcpt -q search``) and after it
@@ -68,12 +92,13 @@ def build_parser(argv: Optional[List[str]] = None) -> argparse.ArgumentParser:
     """The parser; with ``argv``, only the command it names gets its arguments
     (and only that command's module is imported)."""
     common = _verbosity_options()
-    parser = _Parser(prog="zcpt", description=__doc__.split("\n")[0], parents=[common])
+    parser = _Parser(prog="zcpt", description="zero-cost neural architecture search by "
+                     "perturbation (Zero-Cost-PT)", parents=[common], epilog=docs_line())
     parser.add_argument("--version", action="version", version=f"zcpt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = None if argv is None else _command_of(argv)
     for name, (module_name, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+        p = sub.add_parser(name, help=help_text, description=help_text, parents=[common], epilog=docs_line(name))
         if argv is None or name == wanted:
             module = importlib.import_module(f"zcpt.commands.{module_name}")
             module.add_arguments(p)

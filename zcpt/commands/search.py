@@ -50,7 +50,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="batch-norm statistics while scoring, for proxies that take it (default: the proxy's)")
     p.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
                    help="convolutions in fp32, or bf16 (faster where the hardware has bf16 units; not fp32's "
-                        "numbers, see README), or auto (bf16 only where measured fast and allowed) (default: fp32)")
+                        "numbers, see docs/guide/precision.md), or auto (bf16 only where measured fast and "
+                        "allowed) (default: fp32)")
     p.add_argument("--workers", default="1", metavar="N|auto",
                    help="run the proposal passes and candidate validations as N Ray tasks (a local Ray "
                         "started on demand; needs pip install 'zcpt[ray]'); auto: 1 or one per core, "

@@ -6,7 +6,7 @@ cores on GPUs); activations that come out of them stay bfloat16. nwot's codes
 are then the signs of bf16 values and its kernel stays exact, but the numbers
 are not fp32's, so bf16 is opt-in. ``auto`` picks bf16 only where it was both
 measured faster on this machine and allowed by :data:`AUTO_ALLOWS_BF16`, which
-records whether bf16 searches were found to agree with fp32 ones (see README).
+records whether bf16 searches were found to agree with fp32 ones (docs/guide/precision.md).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from ..errors import ZcptError
 
 PRECISIONS = ("fp32", "bf16", "auto")
-#: Set from the measured agreement of bf16 and fp32 NB201 searches (README, speed section).
+#: Set from the measured agreement of bf16 and fp32 NB201 searches (benchmarks/precision_agreement.py).
 AUTO_ALLOWS_BF16 = False
 #: bf16 must be at least this much faster than fp32 for ``auto`` to pick it.
 AUTO_MIN_SPEEDUP = 1.3

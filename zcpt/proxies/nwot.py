@@ -137,7 +137,7 @@ def nwot(
     ``codes="definition"``: every call of an ``nn.ReLU``/``nn.ReLU6`` module adds
     its binary code to the kernel. ``bn_mode``: "eval" (running
     statistics; the default, chosen by measurement: on the NB201 search it
-    found better cells than "train", see README) or "train" (batch statistics,
+    found better cells than "train", see docs/results/archive.md) or "train" (batch statistics,
     buffers untouched).
     ``codes="reference"``: the sites the Zero-Cost-PT reference code hooked
     (every module whose type name contains 'ReLU', and the blocks of weight zero

@@ -20,7 +20,7 @@ from .runner import search  # noqa: F401
 class _CallableModule(types.ModuleType):
     """``zcpt.search`` is this package and, called, the :func:`search` function: the
     package attribute of ``zcpt`` is the module once it is imported, and
-    ``zcpt.search(config)`` is the API the README documents."""
+    ``zcpt.search(config)`` is the API the documentation describes."""
 
     def __call__(self, *args, **kwargs):
         return search(*args, **kwargs)
