@@ -108,7 +108,8 @@ def test_an_unusable_cache_directory_is_one_line(tmp_path: Path, monkeypatch, ca
     assert main(["search", "--dataset", "imagefolder", "--data", str(folder), "--channels", "4", "--cells", "1",
                  "--batch-size", "4", "-N", "1", "-V", "1", "--out", str(tmp_path / "run")]) == 2
     line = one_error_line(capsys)
-    assert f"cannot create the cache directory {blocked}/" in line and "ZCPT_CACHE_DIR" in line
+    # refused before any work starts (no progress line before it), naming the directory
+    assert f"cannot create the cache directory {blocked}: a file is in the way" in line and "ZCPT_CACHE_DIR" in line
     monkeypatch.setenv("ZCPT_CACHE_DIR", "/proc/nope")
     with pytest.raises(ZcptError, match="cannot create the cache directory /proc/nope/x: No such file"):
         cache_dir("x")

@@ -43,6 +43,7 @@ def cache_dir(sub: Optional[str] = None) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create the cache directory {path}: {exc.strerror or type(exc).__name__}; "
+        why = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror or type(exc).__name__
+        raise OutputError(f"cannot create the cache directory {path}: {why}; "
                           "point ZCPT_CACHE_DIR at a writable directory") from None
     return path

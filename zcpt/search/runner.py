@@ -15,6 +15,7 @@ from typing import Any, Optional, Union
 from ..device import resolve_device
 from ..engine.executor import get_executor, parse_workers
 from ..files import check_output_dir
+from ..paths import cache_dir
 from .config import SearchConfig
 from .methods import METHODS, MethodRun
 from .result import SearchResult
@@ -55,6 +56,7 @@ def search(
         raise ZcptError("data handed over from Python is searched in this process: use workers=1 "
                         "(or an image folder, which workers read themselves)")
     parse_workers(workers)
+    cache_dir()  # an unusable cache directory is refused before any work, not at the first measurement
     out = check_output_dir(out_dir) if out_dir is not None else None
     with RunDir(out, config.to_json(), SearchConfig().to_json()) as rundir:  # held until result.json is written
         rundir.open(resume)
