@@ -7,6 +7,6 @@ from .base import (  # noqa: F401
     register_proxy, require_finite, score_network,
 )
 from . import (  # noqa: F401,E402  (each module registers its proxies)
-    nwot, synflow, snip, grasp, fisher, grad_norm, jacob_cov, zen, tenas, counts, zico, meco, swap,
+    nwot, synflow, snip, grasp, fisher, grad_norm, jacob_cov, zen, tenas, counts, zico, meco, swap, az_nas,
     ensemble,  # the ensemble:A+B family, after the proxies it combines
 )

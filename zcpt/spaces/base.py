@@ -155,6 +155,11 @@ class Network(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classify(self.forward_features(x))
 
+    def feature_blocks(self) -> List[nn.Module]:
+        """The modules whose outputs are the network's successive feature maps, each
+        fed by the previous one (the AZ-NAS proxies read them); empty: not declared."""
+        return []
+
     def trace_key(self) -> Optional[Any]:
         """What the forward's Python control flow depends on besides weights and
         module modes (the engine reuses a traced, fused forward while it is

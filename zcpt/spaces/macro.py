@@ -144,6 +144,10 @@ class _MacroBody:
     def classify(self, features: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.global_pooling(features), 1))  # type: ignore[attr-defined]
 
+    def feature_blocks(self) -> List[nn.Module]:
+        """The stem, then every searchable layer."""
+        return [self.stem, *self.layers]  # type: ignore[attr-defined]
+
 
 class MacroNetwork(_MacroBody, Network):
     """The standalone NAS-Bench-Macro network of a genotype (BN affine, as trained)."""

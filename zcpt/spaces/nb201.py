@@ -87,6 +87,10 @@ class _MacroMixin:
     def classify(self, features: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.global_pooling(features), 1))  # type: ignore[attr-defined]
 
+    def feature_blocks(self) -> List[nn.Module]:
+        """The stem, then every cell and reduction block."""
+        return [self.stem, *self.cells]  # type: ignore[attr-defined]
+
 
 class NB201Cell(nn.Module):
     """A standalone cell: one fixed op per edge; node j sums its j incoming edges (as NB201, 'none' included)."""
