@@ -104,7 +104,8 @@ def _proxy_names() -> list:
 
 
 @FAST
-@given(st.one_of(st.text(max_size=60), mutated("ensemble:nwot*2+synflow+zico*0.5")))
+@given(st.one_of(st.text(max_size=60), mutated("ensemble:nwot*2+synflow+zico*0.5"),
+                mutated("ensemble:logrank:nwot*2+synflow")))
 def test_ensemble_specs_parse_or_are_a_zcpt_error(text: str) -> None:
     from zcpt.proxies.ensemble import parse_ensemble
 
@@ -122,6 +123,17 @@ def test_ensemble_label_round_trips(terms: list) -> None:
     spec = parse_ensemble("ensemble:" + "+".join(f"{n}*{w!r}" for n, w in terms))
     assert spec == EnsembleSpec(tuple(n for n, _ in terms), tuple(w for _, w in terms))
     assert parse_ensemble(spec.label) == spec
+
+
+@FAST
+@given(st.lists(st.tuples(st.sampled_from(_proxy_names()), st.floats(0.01, 100)), min_size=1, max_size=4,
+                unique_by=lambda t: t[0]), st.sampled_from(["rank", "logrank"]))
+def test_ensemble_rule_label_round_trips(terms: list, rule: str) -> None:
+    from zcpt.proxies.ensemble import EnsembleSpec, parse_ensemble
+
+    spec = EnsembleSpec(tuple(n for n, _ in terms), tuple(w for _, w in terms), rule)
+    assert parse_ensemble(spec.label) == spec
+    assert parse_ensemble(f"ensemble:{rule}:" + "+".join(f"{n}*{w!r}" for n, w in terms)) == spec
 
 
 def _option_names() -> list:

@@ -10,6 +10,14 @@ compares candidates, :func:`comparable` turns their scores into numbers:
 
 where ``rank_k(i)`` is the rank (1 = lowest, ties share the average rank) of
 candidate i's component-k score among the candidates of that comparison.
+A second rule, AZ-NAS's non-linear aggregation, is spelled
+``ensemble:logrank:nwot+synflow`` (the rule, then the terms; ``ensemble:rank:...``
+is the default rule written out):
+
+    value(i) = sum_k  w_k * log(rank_k(i) / n)   (n candidates; higher = better)
+
+which punishes a candidate that any one component ranks low far more than
+the rank sum does.
 The candidates of a comparison are what the search compares at that point:
 the ops of one perturbation step (one edge, or every alive (edge, op) of a
 global order's step), the incoming edges of a node in the DARTS topology
@@ -35,6 +43,7 @@ from .base import PROXIES, Batch, LossFn, score_network
 from .nwot import CODES
 
 PREFIX = "ensemble:"
+RULES = ("rank", "logrank")  # the first is the default, written without its name
 _TERM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?))?$")
 
 
@@ -44,12 +53,14 @@ class EnsembleSpec:
 
     names: Tuple[str, ...]
     weights: Tuple[float, ...]
+    rule: str = RULES[0]
 
     @property
     def label(self) -> str:
         """The spec as text, which parses back to this spec (weights exact: 10.21875, not 10.2188)."""
         terms = [n if w == 1.0 else f"{n}*{_weight_text(w)}" for n, w in zip(self.names, self.weights)]
-        return PREFIX + "+".join(terms)
+        rule = "" if self.rule == RULES[0] else self.rule + ":"
+        return PREFIX + rule + "+".join(terms)
 
 
 def _weight_text(weight: float) -> str:
@@ -58,11 +69,18 @@ def _weight_text(weight: float) -> str:
 
 
 def parse_ensemble(text: str) -> EnsembleSpec:
-    """``"nwot*2+synflow"`` (with or without the ``ensemble:`` prefix) -> spec; one-line error if malformed."""
+    """``"nwot*2+synflow"`` or ``"logrank:nwot+synflow"`` (with or without the ``ensemble:``
+    prefix) -> spec; one-line error if malformed."""
     body = text[len(PREFIX):] if text.startswith(PREFIX) else text
+    rule, sep, terms = body.partition(":")
+    if not sep:
+        rule, terms = RULES[0], body
+    elif rule not in RULES:
+        raise ZcptError(f"ensemble '{shorten(text)}': unknown rule '{shorten(rule)}'; choose from: "
+                        f"{', '.join(RULES)} (e.g. ensemble:logrank:nwot+synflow)")
     names: List[str] = []
     weights: List[float] = []
-    for term in body.split("+"):
+    for term in terms.split("+"):
         match = _TERM.match(term.strip())
         if not match:
             raise ZcptError(
@@ -77,7 +95,16 @@ def parse_ensemble(text: str) -> EnsembleSpec:
             raise ZcptError(f"ensemble '{shorten(text)}' names proxy '{name}' twice; give it a weight instead")
         names.append(name)
         weights.append(weight)
-    return EnsembleSpec(tuple(names), tuple(weights))
+    return EnsembleSpec(tuple(names), tuple(weights), rule)
+
+
+def _checked_matrix(matrix: np.ndarray, weights: Sequence[float], what: str) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.ndim != 2 or matrix.shape[1] != len(weights):
+        raise ValueError(f"need an (n, {len(weights)}) score matrix, got shape {matrix.shape}")
+    if np.isnan(matrix).any():
+        raise ValueError(f"{what} got NaN scores")
+    return matrix
 
 
 def rank_sum(matrix: np.ndarray, weights: Sequence[float]) -> np.ndarray:
@@ -86,15 +113,30 @@ def rank_sum(matrix: np.ndarray, weights: Sequence[float]) -> np.ndarray:
     Column k holds component k's scores of the n candidates; +-inf rank as
     the extremes; NaN is not allowed (callers exclude such candidates).
     """
-    matrix = np.asarray(matrix, dtype=float)
-    if matrix.ndim != 2 or matrix.shape[1] != len(weights):
-        raise ValueError(f"need an (n, {len(weights)}) score matrix, got shape {matrix.shape}")
-    if np.isnan(matrix).any():
-        raise ValueError("rank_sum got NaN scores")
+    matrix = _checked_matrix(matrix, weights, "rank_sum")
     total = np.zeros(matrix.shape[0])
     for k, w in enumerate(weights):
         total += w * rankdata(matrix[:, k])
     return total
+
+
+def log_rank_sum(matrix: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+    """AZ-NAS's aggregation: weighted sum over columns of log(rank / n), ranks as
+    :func:`rank_sum`'s; (n, K) -> (n,), every value <= 0, 0 for the best in every column."""
+    matrix = _checked_matrix(matrix, weights, "log_rank_sum")
+    total = np.zeros(matrix.shape[0])
+    for k, w in enumerate(weights):
+        total += w * np.log(rankdata(matrix[:, k]) / matrix.shape[0])
+    return total
+
+
+def aggregate(matrix: np.ndarray, weights: Sequence[float], rule: str = RULES[0]) -> np.ndarray:
+    """The ensemble value of each row under ``rule`` (:data:`RULES`)."""
+    if rule == "logrank":
+        return log_rank_sum(matrix, weights)
+    if rule == "rank":
+        return rank_sum(matrix, weights)
+    raise ValueError(f"unknown ensemble rule {rule!r}")
 
 
 class ScoreVector:
@@ -160,7 +202,8 @@ def comparable_values(scores: Sequence[Score]) -> np.ndarray:
     """Numbers whose order is the comparison's order (higher = better), one per candidate.
 
     Floats are returned as they are (non-finite ones too). Score vectors are
-    ranked among the finite ones of ``scores`` (:func:`rank_sum`); a vector
+    ranked among the finite ones of ``scores`` by the ensemble's rule
+    (:func:`rank_sum` or :func:`log_rank_sum`); a vector
     with a non-finite component gets NaN, which no comparison picks.
     """
     vectors = [s for s in scores if isinstance(s, ScoreVector)]
@@ -172,7 +215,8 @@ def comparable_values(scores: Sequence[Score]) -> np.ndarray:
     keep = np.array([v.is_finite() for v in vectors])
     if keep.any():
         matrix = np.array([v.values for v, k in zip(vectors, keep) if k])
-        values[keep] = rank_sum(matrix, vectors[0].spec.weights)
+        spec = vectors[0].spec
+        values[keep] = aggregate(matrix, spec.weights, spec.rule)
     return values
 
 
@@ -202,7 +246,8 @@ def from_json(value: Any, spec: Optional[EnsembleSpec] = None) -> Score:
 
 # -- the proxy family -------------------------------------------------------------------------
 def _resolve(name: str, arg: str) -> Entry:
-    """Ensemble of proxies ranked per comparison: ensemble:nwot+synflow+zico (weights: nwot*2+synflow)."""
+    """Ensemble of proxies ranked per comparison: ensemble:nwot+synflow+zico (weights: nwot*2+synflow;
+    AZ-NAS's rule: ensemble:logrank:nwot+synflow)."""
     spec = parse_ensemble(PREFIX + arg)
     for component in spec.names:
         if component not in PROXIES.names():
@@ -226,7 +271,8 @@ def _resolve(name: str, arg: str) -> Entry:
             values.append(score_network(component, net, batch, loss_fn, **options))
         return ScoreVector(spec, values)
 
-    ensemble.__doc__ = f"Ensemble of {', '.join(spec.names)}, compared by weighted rank sum."
+    rule = "weighted sum of log(rank / n)" if spec.rule == "logrank" else "weighted rank sum"
+    ensemble.__doc__ = f"Ensemble of {', '.join(spec.names)}, compared by {rule}."
     options = [Option("bn_mode", str, None, choices=BN_MODES,
                       help="batch-norm mode passed to the components that have one")]
     if takes_codes:
