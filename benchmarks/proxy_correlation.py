@@ -9,11 +9,14 @@ weights come from its own seed (``cell_seed(seed, index)``), the same for
 every proxy. Scores are cached per cell with :class:`CellScores` under
 ``OUT/scores`` and written every ``--save-every`` cells, so an interrupted run
 continues with ``--resume``. The table gives Spearman's rho and Kendall's tau-b
-against the cells' mean CIFAR-10 test accuracy (NB201, 200 epochs); cells
-with a NaN score are left out (their count is shown), -inf ranks lowest.
-An ensemble row ranks each component's scores over the sampled cells and
-sums the (weighted) ranks, the ensemble rule with the 1,000 cells as the
-candidates of one comparison.
+against the cells' mean CIFAR-10 test accuracy (NB201, 200 epochs), and how
+well the best cells come first (:mod:`zcpt.metrics`): nDCG@k with k the top
+1 % / 5 % of the cells, and the share of the true top 1 % / 5 % found in the
+proxy's top 1 % / 5 %. Cells with a NaN score are left out (their count is
+shown), -inf ranks lowest. An ensemble row combines each component's ranks
+over the sampled cells by the ensemble's rule (weighted rank sum, or
+``ensemble:logrank:...`` AZ-NAS's sum of log(rank / n)), the 1,000 cells
+being the candidates of one comparison; the AZ-NAS row is its four proxies so.
 
     python benchmarks/proxy_correlation.py --out runs/proxy_correlation --resume
     python benchmarks/proxy_correlation.py --proxies tenas --resume     # one proxy (e.g. a second job)
@@ -34,14 +37,17 @@ from scipy.stats import kendalltau, spearmanr
 from zcpt.benchmarks import get_benchmark
 from zcpt.data import load_dataset
 from zcpt.files import write_text
+from zcpt.metrics import top_metrics
 from zcpt.proxies import list_proxies
-from zcpt.proxies.ensemble import parse_ensemble, rank_sum
+from zcpt.proxies.az_nas import AZ_NAS
+from zcpt.proxies.ensemble import aggregate, parse_ensemble
 from zcpt.scoring.cell_scores import CellScores, CellScoreSettings
 from zcpt.spaces import get_space
 
 # Proxies run with reduced settings here (the cost of the full ones is stated beside the table).
 PROXY_OPTIONS: Dict[str, Dict[str, Any]] = {"tenas": {"ntk_samples": 16, "lr_samples": 64}}
-DEFAULT_ENSEMBLES = ("ensemble:nwot+synflow+zico",)
+DEFAULT_ENSEMBLES = ("ensemble:nwot+synflow+zico", AZ_NAS)
+TOP_FRACTIONS = (0.01, 0.05)
 
 
 def sample_cells(n: int, seed: int, total: int) -> np.ndarray:
@@ -56,14 +62,20 @@ def correlations(scores: np.ndarray, acc: np.ndarray) -> Dict[str, Any]:
         lo, hi = float(s[finite].min()), float(s[finite].max())
         s = np.where(s == -np.inf, lo - 1.0 - abs(lo), np.where(s == np.inf, hi + 1.0 + abs(hi), s))
     if keep.sum() < 3 or np.all(s == s[0]):
-        return {"spearman": math.nan, "kendall": math.nan, "n": int(keep.sum()), "nan": int((~keep).sum())}
+        return {"spearman": math.nan, "kendall": math.nan, **dict.fromkeys(_top_keys(), math.nan),
+                "n": int(keep.sum()), "nan": int((~keep).sum())}
     return {
         "spearman": float(spearmanr(s, a)[0]),
         "kendall": float(kendalltau(s, a)[0]),
+        **top_metrics(s, a, TOP_FRACTIONS),
         "n": int(keep.sum()),
         "nan": int((~keep).sum()),
         "nonfinite": int((~finite).sum()),
     }
+
+
+def _top_keys() -> List[str]:
+    return list(top_metrics([0.0], [0.0], TOP_FRACTIONS))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -146,18 +158,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             matrix = np.stack([complete[n] for n in spec.names], axis=1)
             keep = ~np.isnan(matrix).any(axis=1)
             values = np.full(len(cells), np.nan)
-            values[keep] = rank_sum(matrix[keep], spec.weights)
+            values[keep] = aggregate(matrix[keep], spec.weights, spec.rule)
             rows.append({"proxy": spec.label, **correlations(values, acc)})
+    top_keys = _top_keys()
     lines = [
-        "| proxy | Spearman rho | Kendall tau | cells | s / cell |",
-        "|---|---|---|---|---|",
+        "| proxy | Spearman rho | Kendall tau | " + " | ".join(top_keys) + " | cells | s / cell |",
+        "|---|---|---|" + "---|" * len(top_keys) + "---|---|",
     ]
     for row in sorted(rows, key=lambda r: -(r["spearman"] if math.isfinite(r["spearman"]) else -2)):
         path = timing_file(row["proxy"])
         t = json.loads(path.read_text()) if path.exists() else None
         per_cell = f"{t['seconds'] / t['cells']:.2f}" if t else ""
         n = f"{row['n']}" + (f" ({row['nan']} NaN left out)" if row["nan"] else "")
-        lines.append(f"| {row['proxy']} | {row['spearman']:.3f} | {row['kendall']:.3f} | {n} | {per_cell} |")
+        tops = " | ".join(f"{row[k]:.3f}" for k in top_keys)
+        lines.append(f"| {row['proxy']} | {row['spearman']:.3f} | {row['kendall']:.3f} | {tops} | {n} | {per_cell} |")
     write_text(out / "table.md", "\n".join(lines) + "\n")
     write_text(out / "results.json", json.dumps({"settings": vars(args), "options": PROXY_OPTIONS, "rows": rows},
                                             indent=2, default=str))
