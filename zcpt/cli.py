@@ -37,6 +37,7 @@ COMMANDS = {
     "plot": ("plot", "draw the cells of a DARTS genotype"),
     "report": ("report", "one self-contained HTML page about a search run"),
     "study": ("study", "operation-scoring correlation study (paper section 3)"),
+    "calibrate": ("calibrate", "rank correlation of each proxy on sampled networks, and a fitted ensemble"),
 }
 
 # The documentation: the docs/ folder of the zcpt repository (`mkdocs serve` shows it as a site).
@@ -56,6 +57,7 @@ DOC_PAGES = {
     "plot": "guide/runs.md",
     "report": "guide/runs.md",
     "study": "study.md",
+    "calibrate": "guide/calibration.md",
 }
 
 

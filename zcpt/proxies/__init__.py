@@ -9,4 +9,5 @@ from .base import (  # noqa: F401
 from . import (  # noqa: F401,E402  (each module registers its proxies)
     nwot, synflow, snip, grasp, fisher, grad_norm, jacob_cov, zen, tenas, counts, zico, meco, swap, az_nas,
     ensemble,  # the ensemble:A+B family, after the proxies it combines
+    calibrated,  # calibrated:FILE, an ensemble read from a calibration file
 )

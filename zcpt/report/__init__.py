@@ -188,7 +188,9 @@ def _config(result: Any) -> str:
 
 def _comparable_scores(result: Any) -> np.ndarray:
     """One number per candidate whose order is the search's (higher = better): the score,
-    or an ensemble's weighted rank sum; NaN for a non-finite or missing score."""
+    or an ensemble's value by its rule (calibrated:FILE read from the file if it is still
+    there); NaN for a non-finite or missing score."""
+    from ..proxies.calibrated import read_calibration
     from ..proxies.ensemble import ScoreVector, comparable_values, parse_ensemble
 
     scores = [c.get("score") for c in result.candidates]
@@ -197,9 +199,10 @@ def _comparable_scores(result: Any) -> np.ndarray:
         if score is not None and not isinstance(score, list) and score_is_finite(score):
             values[i] = float(score)
     vectors = [i for i, s in enumerate(scores) if isinstance(s, list) and score_is_finite(s)]
-    if vectors and isinstance(result.proxy, str) and result.proxy.startswith("ensemble:"):
+    if vectors and isinstance(result.proxy, str) and result.proxy.startswith(("ensemble:", "calibrated:")):
         try:
-            spec = parse_ensemble(result.proxy)
+            spec = (parse_ensemble(result.proxy) if result.proxy.startswith("ensemble:")
+                    else read_calibration(result.proxy[len("calibrated:"):]))
             values[vectors] = comparable_values([ScoreVector(spec, scores[i]) for i in vectors])
         except (ZcptError, ValueError):
             pass  # vectors of another length than the ensemble's: no order
