@@ -64,8 +64,10 @@ class EnsembleSpec:
 
 
 def _weight_text(weight: float) -> str:
+    """The shortest exact text of a weight, without a '+' (terms are joined by '+'): 1e31, not 1e+31."""
     short = f"{weight:g}"
-    return short if float(short) == weight else repr(float(weight))
+    text = short if float(short) == weight else repr(float(weight))
+    return text.replace("e+", "e")
 
 
 def parse_ensemble(text: str) -> EnsembleSpec:
