@@ -346,6 +346,12 @@ HOSTILE_ARGUMENTS = [
     ["study", "--seeds", "9" * 5000, "--out", "{tmp}/run"],
     ["study", "--functions", "nope", "--out", "{tmp}/run"],
     ["study", "--functions", "best-acc", "--out", "/proc/run"],
+    ["calibrate", "--k", "2", "--out", "{tmp}/run"],
+    ["calibrate", "--seed", "9" * 5000, "--out", "{tmp}/run"],
+    ["calibrate", "--holdout", "nan", "--out", "{tmp}/run"],
+    ["calibrate", "--proxies", "ensemble:nwot+synflow", "--out", "{tmp}/run"],
+    ["calibrate", "--proxies", "calibrated:/nonexistent.json", "--out", "{tmp}/run"],
+    ["calibrate", "--space", "darts", "--proxies", "nwot", "--out", "{tmp}/run"],
 ]
 
 
