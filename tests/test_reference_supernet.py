@@ -234,3 +234,18 @@ def test_darts_supernet_weights_its_ops():
         ones = net(x)
     assert torch.equal(ones, summed)
     assert not torch.allclose(weighted, summed)
+
+
+def test_cli_records_the_semantics_and_keeps_the_deprecated_flag(tmp_path, capsys):
+    import json
+
+    from zcpt.cli import main
+
+    tiny = ["--channels", "2", "--cells", "1", "--batch-size", "4", "--train-images", "40", "-N", "1", "-V", "1"]
+    assert main(["search", *tiny, "--reference-compat", "--mixed-op", "sum", "--out", str(tmp_path / "a")]) == 0
+    assert "--reference-compat is deprecated: use --nwot-codes reference" in capsys.readouterr().err
+    config = json.loads((tmp_path / "a" / "result.json").read_text())["config"]
+    assert (config["mixed_op"], config["nwot_codes"]) == ("sum", "reference")
+    assert main(["search", *tiny, "--reference-compat", "--nwot-codes", "definition",
+                 "--out", str(tmp_path / "b")]) == 2
+    assert "means --nwot-codes reference" in capsys.readouterr().err
