@@ -18,7 +18,6 @@ input size, build options) and is refused for another.
 from __future__ import annotations
 
 import logging
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ import torch
 
 from ..errors import ZcptError
 from ..progress import Progress
+from ..provenance import cpu_model
 from ..spaces.base import ArchState, SearchSpace
 from .costs import CostTable, covering_states, fit_tables, network_key
 
@@ -59,13 +59,7 @@ def time_call(fn: Callable[[], Any], device: torch.device, warmup: int, repeats:
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpu_model()
 
 
 def _time_ops(
