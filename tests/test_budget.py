@@ -206,7 +206,7 @@ def test_a_budget_below_the_cheapest_network_is_one_line_error():
     budget = make_budget(space, max_params=0.01)
     with pytest.raises(BudgetError, match=r"nothing in space 'nb201' fits params <= 0.01 M \(its cheapest networks: params 0.07331 M\)"):
         budget.check_start(space.initial_state())
-    with pytest.raises(ZcptError, match="--max-params must be a positive number"):
+    with pytest.raises(ZcptError, match="--max-params must be a positive finite number"):
         make_budget(space, max_params=-1)
     with pytest.raises(ZcptError, match="go together"):
         make_budget(space, max_latency_ms=5.0)

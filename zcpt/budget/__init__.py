@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Optional, Sequence
 
 from ..errors import ZcptError
@@ -25,8 +26,9 @@ def check_limits(
     """One-line errors for bad limits (before anything is loaded); whether any limit is set."""
     for flag, value in (("--max-params", max_params), ("--max-flops", max_flops),
                         ("--max-latency-ms", max_latency_ms)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
-            raise ZcptError(f"{flag} must be a positive number, got {value!r}")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not 0 < value < math.inf):
+            raise ZcptError(f"{flag} must be a positive finite number, got {value!r}")
     if (max_latency_ms is None) != (latency_table is None):
         raise ZcptError("--max-latency-ms and --latency-table go together (measure a table with `zcpt latency`)")
     return not (max_params is None and max_flops is None and max_latency_ms is None)

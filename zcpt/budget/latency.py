@@ -180,11 +180,9 @@ def prediction_check(measured: Sequence[float], predicted: Sequence[float]) -> D
     return out
 
 
-def load_latency_table(
-    path: Any, space: SearchSpace, num_classes: int, input_shape: Sequence[int], options: Mapping[str, Any],
-) -> CostTable:
-    """The latency :class:`CostTable` of ``path``; one-line error if the file is not a
-    latency table or was measured for another network."""
+def read_latency_table(path: Any) -> Dict[str, Any]:
+    """The JSON of the latency table at ``path``, checked for its format and version
+    only, so that a search can refuse a bad file before it loads any data."""
     from ..files import read_json
 
     p = Path(path).expanduser()
@@ -195,6 +193,16 @@ def load_latency_table(
         raise ZcptError(f"{p} is not a latency table of `zcpt latency`")
     if data.get("version") != LUT_VERSION:
         raise ZcptError(f"{p}: latency table version {data.get('version')!r} is not supported")
+    return data
+
+
+def load_latency_table(
+    path: Any, space: SearchSpace, num_classes: int, input_shape: Sequence[int], options: Mapping[str, Any],
+) -> CostTable:
+    """The latency :class:`CostTable` of ``path``; one-line error if the file is not a
+    latency table or was measured for another network."""
+    p = Path(path).expanduser()
+    data = read_latency_table(p)
     want = network_key(space, num_classes, input_shape, options)
     have = {k: data.get(k) for k in want}
     if have != want:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
+from pathlib import Path
 
 from ..errors import ZcptError, check_image_side, check_int, check_seed
 
@@ -91,6 +92,10 @@ class SearchConfig:
             usable = [e.name for e in METHODS if e.meta.get("budgets")]
             raise ZcptError(f"method '{self.method}' takes no budget (--max-params, --max-flops, --max-latency-ms); "
                             f"methods that do: {', '.join(usable)}")
+        if isinstance(self.latency_table, (str, Path)):
+            from ..budget.latency import read_latency_table
+
+            read_latency_table(self.latency_table)
         if self.image_size is not None:
             check_image_side(self.image_size)
         if self.nonfinite not in ("error", "skip"):
