@@ -249,3 +249,21 @@ def test_cli_records_the_semantics_and_keeps_the_deprecated_flag(tmp_path, capsy
     assert main(["search", *tiny, "--reference-compat", "--nwot-codes", "definition",
                  "--out", str(tmp_path / "b")]) == 2
     assert "means --nwot-codes reference" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bn_mode", ["eval", "train"])
+def test_the_fused_plan_applies_op_weights_without_a_pass_of_their_own(bn_mode):
+    from zcpt.engine.fusion import build_plan
+    from zcpt.proxies._utils import proxy_mode
+
+    net = tiny_supernet()
+    net.set_state(STATE)
+    net.set_op_weights(OpMixing.draw(6, 5, 0, 0).weights(STATE, perturbed=3))
+    x = torch.randn(40, 3, 16, 16)
+    with torch.no_grad(), proxy_mode(net, bn_mode):
+        plan = build_plan(net, codes="reference")
+        fused, plain = plan(x), net(x)
+    # eval: every scaled op output is a folded conv or feeds a node sum; train-mode
+    # BatchNorms stay, so their scales become scaled adds
+    assert plan.stats["scales"] > 0
+    assert torch.allclose(fused, plain, rtol=1e-4, atol=1e-5)

@@ -177,7 +177,7 @@ def build_plan(net: nn.Module, *, sites: bool = True, codes: str = "definition",
     if traced is None:
         return None
     graph, modules, block_inputs = traced
-    stats = {"folded": 0, "shared": 0, "pools": 0, "widened": 0, "inplace_adds": 0}
+    stats = {"folded": 0, "scales": 0, "shared": 0, "pools": 0, "widened": 0, "inplace_adds": 0}
     inputs = [n for n in graph.nodes if n.op == "placeholder"]
     if len(inputs) != 1:
         return None
@@ -187,6 +187,7 @@ def build_plan(net: nn.Module, *, sites: bool = True, codes: str = "definition",
     _drop_markers(graph, modules)
     _lower_convs(graph, modules)
     stats["folded"] = _fold_batchnorm(graph, modules)
+    stats["scales"] = _fold_scales(graph)
     stats["shared"] = _share(graph, modules)
     if pool == "depthwise":
         stats["pools"] = _pools_as_convs(graph, modules)
@@ -305,6 +306,58 @@ def _fold(weight: torch.Tensor, bias: Optional[torch.Tensor], bn: _BatchNorm) ->
         if weight.is_contiguous(memory_format=torch.channels_last):
             folded = folded.contiguous(memory_format=torch.channels_last)
     return folded, shift.to(weight.dtype)
+
+
+def _scalar_factor(node: fx.Node) -> Optional[Tuple[fx.Node, float]]:
+    """``(y, c)`` of a node computing ``y * c`` with a constant number ``c``."""
+    if node.op != "call_function" or node.target is not operator.mul or len(node.args) != 2 or node.kwargs:
+        return None
+    a, b = node.args
+    if isinstance(a, fx.Node) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        return a, float(b)
+    if isinstance(b, fx.Node) and isinstance(a, (int, float)) and not isinstance(a, bool):
+        return b, float(a)
+    return None
+
+
+def _fold_scales(graph: fx.Graph) -> int:
+    """A supernet's op weights without a pass of their own over the activations:
+    ``conv(x) * c`` (the conv used only there) becomes a conv whose weight and
+    bias are scaled by c, and ``a + y * c`` becomes ``add(a, y, alpha=c)``."""
+    changed = 0
+    for node in list(graph.nodes):
+        factor = _scalar_factor(node)
+        if factor is None:
+            continue
+        y, c = factor
+        args = _conv_args(y)
+        if args is not None and len(y.users) == 1:
+            with torch.no_grad():
+                y.args = (args[0], args[1] * c, None if args[2] is None else args[2] * c, *args[3:])
+            node.replace_all_uses_with(y)
+        elif len(node.users) == 1 and _is_plain_add(next(iter(node.users))):
+            user = next(iter(node.users))
+            other = user.args[1] if user.args[0] is node else user.args[0]
+            if not isinstance(other, fx.Node) or other is node:
+                continue
+            with graph.inserting_before(user):
+                fused = graph.call_function(scaled_add, (other, y, c))
+            user.replace_all_uses_with(fused)
+            graph.erase_node(user)
+        else:
+            continue
+        graph.erase_node(node)
+        changed += 1
+    return changed
+
+
+def _is_plain_add(node: fx.Node) -> bool:
+    return node.op == "call_function" and node.target in _ADD_TARGETS and len(node.args) == 2 and not node.kwargs
+
+
+def scaled_add(total: torch.Tensor, other: torch.Tensor, alpha: float) -> torch.Tensor:
+    """``total + alpha * other`` in one pass."""
+    return torch.add(total, other, alpha=alpha)
 
 
 _PURE_FUNCTIONS = (F.pad, F.avg_pool2d, F.max_pool2d, F.relu, torch.flatten, operator.getitem, operator.mul)
@@ -434,30 +487,33 @@ def _widen_convs(graph: fx.Graph) -> int:
 _ADD_TARGETS = (operator.add, torch.add)
 
 
-def accumulate(total: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-    """``total + other``, written into ``total`` (a temporary of the plan's own)
-    when shapes and dtypes allow it."""
+def accumulate(total: torch.Tensor, other: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    """``total + alpha * other``, written into ``total`` (a temporary of the
+    plan's own) when shapes and dtypes allow it."""
     if total.shape == other.shape and total.dtype == other.dtype and not torch.is_grad_enabled():
-        return total.add_(other)
-    return total + other
+        return total.add_(other, alpha=alpha) if alpha != 1.0 else total.add_(other)
+    return torch.add(total, other, alpha=alpha) if alpha != 1.0 else total + other
 
 
 def _accumulate(graph: fx.Graph) -> int:
     """``t = a + b; u = t + c`` with ``t`` used only there -> ``accumulate(t, c)``
-    (no new temporary); ``0 + a`` (Python's ``sum``) -> ``a``."""
+    (no new temporary; also for :func:`scaled_add`); ``0 + a`` (Python's
+    ``sum``) -> ``a``."""
     fresh = set()  # adds whose result is a temporary of our own
     changed = 0
     for node in list(graph.nodes):
-        if node.op != "call_function" or node.target not in _ADD_TARGETS or len(node.args) != 2 or node.kwargs:
+        scaled = node.op == "call_function" and node.target is scaled_add
+        if not (scaled or _is_plain_add(node)):
             continue
-        left, right = node.args
-        if isinstance(right, fx.Node) and not isinstance(left, fx.Node) and left == 0 and type(left) is int:
+        left, right = node.args[:2]
+        if not scaled and isinstance(right, fx.Node) and not isinstance(left, fx.Node) and left == 0 \
+                and type(left) is int:
             node.replace_all_uses_with(right)
             graph.erase_node(node)
             changed += 1
         elif isinstance(left, fx.Node) and left in fresh and len(left.users) == 1 and isinstance(right, fx.Node):
             with graph.inserting_before(node):
-                acc = graph.call_function(accumulate, (left, right))
+                acc = graph.call_function(accumulate, tuple(node.args))
             node.replace_all_uses_with(acc)
             graph.erase_node(node)
             fresh.add(acc)
