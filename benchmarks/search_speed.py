@@ -117,6 +117,17 @@ def _flops(net, x) -> float:
     return float(counter.get_total_flops())
 
 
+def _one_score_floor(net, batch, options: Dict[str, Any], device) -> Dict[str, float]:
+    """The convolution and memory floors of one nwot score of ``net`` (see conv_floor.py)."""
+    from conv_floor import ConvLedger, floors, memory_bandwidth, time_shapes
+    from zcpt.proxies import score_network
+
+    ledger = ConvLedger()
+    with ledger:
+        score_network("nwot", net, batch, **options)
+    return floors(ledger, time_shapes(ledger.shapes(), device=device.type), memory_bandwidth())["setup"]
+
+
 def measure_nets(spec: Dict[str, Any]) -> Dict[str, Any]:
     """One (tree, variant, space): time nwot scores of the supernet and the candidate."""
     import inspect
@@ -150,6 +161,8 @@ def measure_nets(spec: Dict[str, Any]) -> Dict[str, Any]:
             _sync(device)
             times.append(time.perf_counter() - t0)
         row["seconds"] = min(times)
+        floor = _one_score_floor(net, (x, y), options, device)
+        row["floor_seconds"], row["memory_floor_seconds"] = floor["floor_seconds"], floor["memory_floor_seconds"]
         if spec.get("profile") and device.type == "cpu":
             from torch.profiler import ProfilerActivity, profile
 
@@ -162,8 +175,30 @@ def measure_nets(spec: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
+class _StageFollower:
+    """A logging handler that moves the ledger to the stage the search announces
+    (``proposals: started`` -> ``proposal``)."""
+
+    NAMES = {"proposals": "proposal", "validation": "validation"}
+
+    def __init__(self, ledger) -> None:
+        import logging
+
+        self.ledger = ledger
+        self.handler = logging.Handler(logging.INFO)
+        self.handler.emit = self._emit
+
+    def _emit(self, record) -> None:
+        stage = record.getMessage().split(":", 1)[0]
+        if stage in self.NAMES:
+            self.ledger.stage = self.NAMES[stage]
+
+
 def measure_search(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """One (tree, variant) search: seconds and forwards per stage, and (``floors``)
+    each stage's convolution floor measured in this process."""
     import dataclasses
+    import logging
     import tempfile
 
     import torch
@@ -172,14 +207,36 @@ def measure_search(spec: Dict[str, Any]) -> Dict[str, Any]:
     torch.set_num_threads(spec["threads"])
     fields = {f.name for f in dataclasses.fields(SearchConfig)}
     config = SearchConfig(**{k: v for k, v in spec["config"].items() if k in fields})
+    ledger = None
+    if spec.get("floors"):
+        from conv_floor import ConvLedger
+
+        ledger = ConvLedger()
+        follower = _StageFollower(ledger)
+        progress_log = logging.getLogger("zcpt.progress")
+        progress_log.setLevel(logging.INFO)
+        progress_log.addHandler(follower.handler)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        result = search(config, out_dir=Path(tmp) / "run")
+        if ledger is not None:
+            with ledger:
+                result = search(config, out_dir=Path(tmp) / "run")
+        else:
+            result = search(config, out_dir=Path(tmp) / "run")
         wall = time.perf_counter() - t0
+        progress = json.loads((Path(tmp) / "run" / "progress.json").read_text())
     result = result if isinstance(result, dict) else result.to_json()
-    return {"genotype": result["genotype"], "seconds": result["seconds"],
-            "forward_passes": result["forward_passes"], "wall": wall,
-            "ignored": sorted(set(spec["config"]) - fields)}
+    out = {"genotype": result["genotype"], "seconds": result["seconds"],
+           "forward_passes": result["forward_passes"], "wall": wall,
+           "ignored": sorted(set(spec["config"]) - fields),
+           "first_pass": progress["proposals"][0].get("decisions") if progress.get("proposals") else None}
+    if ledger is not None:
+        from conv_floor import floors, memory_bandwidth, time_shapes
+
+        best = time_shapes(ledger.shapes(), device=spec["config"].get("device", "cpu"))
+        out["bandwidth_gbs"] = memory_bandwidth() / 1e9
+        out["floors"] = floors(ledger, best, out["bandwidth_gbs"] * 1e9)
+    return out
 
 
 # -- the driver ------------------------------------------------------------------------------
@@ -231,8 +288,10 @@ def _nets(args: argparse.Namespace) -> Dict[str, Any]:
         print("| network | GFLOP / forward | ReLU calls / sites | kernel (as fp32 GEMM) GFLOP | "
               + " | ".join(f"{lab} s" for lab in labels) + " | "
               + " | ".join(f"{lab} GFLOP/s (% peak)" for lab in labels)
+              + " | conv floor s | memory floor s | " + " | ".join(f"{lab} / conv floor" for lab in labels)
+              + " | " + " | ".join(f"{lab} / both floors" for lab in labels)
               + (f" | {labels[-1]} / {labels[0]}" if len(labels) > 1 else "") + " |")
-        print("|---" * (4 + 2 * len(labels) + (len(labels) > 1)) + "|")
+        print("|---" * (6 + 4 * len(labels) + (len(labels) > 1)) + "|")
         for kind in ("supernet", "candidate"):
             f = flop_row[kind]
             cells = [kind, f"{f['flop'] / 1e9:.1f}", f"{f['relu_calls']} / {f['sites']}", f"{f['kernel_gemm_flop'] / 1e9:.1f}"]
@@ -240,6 +299,9 @@ def _nets(args: argparse.Namespace) -> Dict[str, Any]:
             cells += [f"{f['flop'] / per[lab][kind]['seconds'] / 1e9:.0f} "
                       f"({100 * f['flop'] / per[lab][kind]['seconds'] / 1e9 / per[lab]['peak_gflops']:.0f} %)"
                       for lab in labels]
+            floor, memory = per[labels[-1]][kind]["floor_seconds"], per[labels[-1]][kind]["memory_floor_seconds"]
+            cells += [f"{floor:.3f}", f"{memory:.3f}"] + [f"{per[lab][kind]['seconds'] / floor:.2f}" for lab in labels]
+            cells += [f"{per[lab][kind]['seconds'] / (floor + memory):.2f}" for lab in labels]
             if len(labels) > 1:
                 cells.append(f"{per[labels[-1]][kind]['seconds'] / per[labels[0]][kind]['seconds']:.2f}")
             print("| " + " | ".join(cells) + " |")
@@ -254,6 +316,23 @@ def _nets(args: argparse.Namespace) -> Dict[str, Any]:
     return results
 
 
+def _stage_cells(stage: str, per: Dict[str, Any], labels: List[str], floor: Optional[Dict[str, float]]) -> List[str]:
+    """One row of the search table: seconds, per forward, and the ratio to the floor."""
+    fwd = per[labels[0]]["forward_passes"][stage]
+    cells = [stage, str(fwd)]
+    for lab in labels:
+        sec, n = per[lab]["seconds"][stage], max(per[lab]["forward_passes"][stage], 1)
+        cells += [f"{sec:.1f}", f"{sec / n:.3f}"]
+    if not floor:
+        return cells + ["", "", ""] + [""] * 2 * len(labels)
+    both = floor["floor_seconds"] + floor["memory_floor_seconds"]
+    cells += [f"{floor['conv_gflop'] / max(fwd, 1):.1f}", f"{floor['floor_seconds']:.1f}",
+              f"{floor['memory_floor_seconds']:.1f}"]
+    cells += [f"{per[lab]['seconds'][stage] / floor['floor_seconds']:.2f}" for lab in labels]
+    cells += [f"{per[lab]['seconds'][stage] / both:.2f}" for lab in labels]
+    return cells
+
+
 def _search(args: argparse.Namespace) -> Dict[str, Any]:
     space = args.space[0]
     config = {"space": space, "proxy": "nwot", "order": args.order, "proposals": args.proposals,
@@ -261,22 +340,26 @@ def _search(args: argparse.Namespace) -> Dict[str, Any]:
               "seed": args.seed, "device": args.device}
     per = {}
     for run in _runs(args):
-        spec = {"threads": args.threads, "config": {**config, **VARIANTS[run["variant"]]["search"]}}
+        spec = {"threads": args.threads, "config": {**config, **VARIANTS[run["variant"]]["search"]},
+                "floors": run["tree"] == HERE}
         per[run["label"]] = r = _subprocess(run["tree"], "search", spec, args.threads)
         print(f"  searched {run['label']}: {r['wall']:.0f} s, {r['genotype']}"
               + (f" (ignored: {r['ignored']})" if r["ignored"] else ""), file=sys.stderr, flush=True)
     labels = list(per)
     print(f"\n## search: {config}, {args.threads} thread(s)")
-    print("| stage | forwards | " + " | ".join(f"{lab} s | {lab} s/forward" for lab in labels) + " |")
-    print("|---|---|" + "---|---|" * len(labels))
+    print("| stage | forwards | " + " | ".join(f"{lab} s | {lab} s/forward" for lab in labels)
+          + " | conv GFLOP/forward | conv floor s | memory floor s | "
+          + " | ".join(f"{lab} / conv floor" for lab in labels) + " | "
+          + " | ".join(f"{lab} / both floors" for lab in labels) + " |")
+    print("|---|---|" + "---|---|" * len(labels) + "---|---|---|" + "---|---|" * len(labels))
+    floor = next((per[lab]["floors"] for lab in labels if "floors" in per[lab]), {})
     for stage in ("proposal", "validation"):
-        fwd = per[labels[0]]["forward_passes"][stage]
-        cells = [stage, str(fwd)]
-        for lab in labels:
-            sec, n = per[lab]["seconds"][stage], max(per[lab]["forward_passes"][stage], 1)
-            cells += [f"{sec:.1f}", f"{sec / n:.3f}"]
-        print("| " + " | ".join(cells) + " |")
+        print("| " + " | ".join(_stage_cells(stage, per, labels, floor.get(stage))) + " |")
     print("| total (wall) | | " + " | ".join(f"{per[lab]['wall']:.1f} | " for lab in labels) + "|")
+    other = {k: v for k, v in floor.items() if k not in ("proposal", "validation")}
+    for stage, row in ((k, v) for k, v in other.items() if v["conv_calls"]):
+        print(f"convolutions outside the two stages ({stage}): {row['conv_calls']} calls, "
+              f"floor {row['floor_seconds']:.1f} s")
     for lab in labels:
         print(f"{lab}: {per[lab]['genotype']}")
     print("same architecture: " + str(len({per[lab]["genotype"] for lab in labels}) == 1))
@@ -317,7 +400,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     numbers = _nets(args) if args.mode == "nets" else _search(args)
     print(f"\nwall time of this benchmark: {time.perf_counter() - t0:.0f} s")
     if args.json:
-        Path(args.json).write_text(json.dumps(numbers, indent=2))
+        from zcpt.provenance import provenance
+
+        record = {"mode": args.mode, "command": "python benchmarks/search_speed.py " + " ".join(argv),
+                  "provenance": {**provenance(), "threads": args.threads}, **numbers}
+        Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":

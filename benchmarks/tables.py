@@ -171,9 +171,82 @@ def darts_pass() -> Optional[str]:
     return "\n".join(lines) + "\n"
 
 
+def _ratio(seconds: float, floor: Optional[float]) -> str:
+    return f"{seconds / floor:.2f}" if floor else "–"
+
+
+def _speed_search(name: str, r: dict) -> List[str]:
+    labels = list(r["runs"])
+    floor = next((run["floors"] for run in r["runs"].values() if "floors" in run), {})
+    lines = [f"### `{name}`: {r['config']['order']} order, N={r['config']['proposals']}, "
+             f"V={r['config']['validation']}, batch {r['config']['batch_size']}", "",
+             "| stage | " + " | ".join(f"{lab} forwards | {lab} s" for lab in labels)
+             + " | conv GFLOP / forward | conv floor s | memory floor s | "
+             + " | ".join(f"{lab} / conv floor | {lab} / both floors" for lab in labels) + " |",
+             "|---|" + "---|---|" * len(labels) + "---|---|---|" + "---|---|" * len(labels)]
+    for stage in ("proposal", "validation"):
+        n = r["runs"][labels[-1]]["forward_passes"][stage]
+        if not n:
+            continue
+        runs = list(r["runs"].values())
+        f = floor.get(stage, {})
+        conv, memory = f.get("floor_seconds"), f.get("memory_floor_seconds")
+        both = conv + memory if conv and memory else None
+        cells = [stage] + [f"{run['forward_passes'][stage]} | {run['seconds'][stage]:.1f}" for run in runs]
+        cells += [f"{f['conv_gflop'] / n:.1f}" if f else "–", f"{conv:.1f}" if conv else "–",
+                  f"{memory:.1f}" if memory else "–"]
+        cells += [f"{_ratio(run['seconds'][stage], conv)} | {_ratio(run['seconds'][stage], both)}" for run in runs]
+        lines.append("| " + " | ".join(cells) + " |")
+    same = len({run["genotype"] for run in r["runs"].values()}) == 1
+    return lines + ["", f"Same architecture in every run: {'yes' if same else 'no'}.", ""]
+
+
+def _speed_nets(name: str, r: dict) -> List[str]:
+    lines = []
+    for space, per in ((k, v) for k, v in r.items() if isinstance(v, dict) and "runs" in v):
+        labels = list(per["runs"])
+        first, last = per["runs"][labels[0]], per["runs"][labels[-1]]
+        lines += [f"### `{name}`: one nwot score of the {space} supernet and a typical candidate, batch {per['batch']}",
+                  "", "| network | GFLOP | " + " | ".join(f"{lab} s" for lab in labels)
+                  + " | conv floor s | memory floor s | "
+                  + " | ".join(f"{lab} / conv floor | {lab} / both floors" for lab in labels) + " |",
+                  "|---|---|" + "---|" * len(labels) + "---|---|" + "---|---|" * len(labels)]
+        for kind in ("supernet", "candidate"):
+            secs = [per["runs"][lab][kind]["seconds"] for lab in labels]
+            conv, memory = last[kind]["floor_seconds"], last[kind].get("memory_floor_seconds")
+            both = conv + memory if memory else None
+            lines.append(f"| {kind} | {first[kind]['flop'] / 1e9:.1f} | " + " | ".join(f"{x:.3f}" for x in secs)
+                         + f" | {conv:.3f} | {f'{memory:.3f}' if memory else '–'} | "
+                         + " | ".join(f"{_ratio(x, conv)} | {_ratio(x, both)}" for x in secs) + " |")
+        for kind in ("supernet", "candidate"):
+            top = last[kind].get("profile")
+            if top:
+                lines.append(f"\nProfile ({labels[-1]}, {kind}, share of CPU time): "
+                             + ", ".join(f"{op} {pct} %" for op, pct, _ in top))
+        lines.append("")
+    return lines
+
+
+def speed() -> Optional[str]:
+    runs = load("speed")
+    if not runs:
+        return None
+    lines = ["# Speed: each stage against its convolution floor", "",
+             "A stage's convolution floor is what its convolutions alone take here: every convolution the stage "
+             "ran, counted by shape, times the best time of that shape run on its own in the same process "
+             "(`benchmarks/conv_floor.py`). `before` is the first release (c6c10b9) run side by side in the same "
+             "benchmark; a ratio of 1.0 would be a stage that does nothing but its convolutions.", ""]
+    for name, r in runs.items():
+        lines += (_speed_search if r.get("mode") == "search" else _speed_nets)(name, r)
+        prov = r.get("provenance", {})
+        lines += [f"Measured: `{r.get('command', '?')}`, {prov.get('date', '?')[:10]}, {prov.get('cpu', '?')}, "
+                  f"{prov.get('threads', '?')} thread(s), quiet machine.", ""]
+    return "\n".join(lines) + "\n"
+
+
 EXPERIMENTS: Dict[str, Callable[[], Optional[str]]] = {
     "nb201-iteration0": iteration0, "nb201-semantics": semantics, "nb201-paper": reproduction,
-    "darts-pass": darts_pass,
+    "darts-pass": darts_pass, "speed": speed,
 }
 
 
