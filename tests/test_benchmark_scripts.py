@@ -1,0 +1,56 @@
+"""The benchmark scripts that fill the results ledger: the runner and the floors."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_ledger_counts_convolutions_by_stage_and_the_glue_bytes() -> None:
+    floor = _module("conv_floor")
+    x, w = torch.randn(2, 3, 8, 8), torch.randn(4, 3, 3, 3)
+    ledger = floor.ConvLedger()
+    with ledger:
+        F.conv2d(x, w, None, 1, 1)
+        ledger.stage = "proposal"
+        y = F.conv2d(x, w, None, 1, 1)
+        F.conv2d(x, w, None, 1, 1)
+        torch.relu(y)
+    key = ((2, 3, 8, 8), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1, False, False)
+    assert ledger.calls == {("setup", key): 1, ("proposal", key): 2}
+    assert ledger.glue_bytes["proposal"] == 2 * y.numel() * 4  # relu reads y and writes its result
+    assert floor.conv_flop(key) == 2 * 2 * 4 * 8 * 8 * 3 * 3 * 3
+    rows = floor.floors(ledger, {key: 0.5}, bandwidth=1e9)
+    assert rows["proposal"]["floor_seconds"] == 1.0 and rows["proposal"]["conv_calls"] == 2
+    assert rows["proposal"]["memory_floor_seconds"] == pytest.approx(2 * y.numel() * 4 / 1e9)
+    assert set(floor.time_shapes([key], repeats=1)) == {key}
+
+
+def test_the_runner_fills_the_ledger_and_lists_nothing_missing_after(tmp_path: Path) -> None:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "paper_experiments.py"), "proxies", "--proxies", "params",
+           "--seeds", "0", "1", "-N", "1", "-V", "1", "--batch-size", "4", "--train-images", "64",
+           "--jobs", "2", "--out", str(tmp_path / "runs"), "--ledger", str(tmp_path / "results")]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    ledger = sorted((tmp_path / "results" / "nb201-proxies-custom").glob("*.json"))
+    assert [p.name for p in ledger] == ["params-s0.json", "params-s1.json"]
+    result = json.loads(ledger[0].read_text())
+    assert result["config"]["proxy"] == "params" and result["config"]["seed"] == 0
+    listed = subprocess.run(cmd + ["--list"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert listed.returncode == 0 and "0 of 2 runs missing" in listed.stdout
