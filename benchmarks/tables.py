@@ -234,11 +234,15 @@ def speed() -> Optional[str]:
     lines = ["# Speed: each stage against its convolution floor", "",
              "A stage's convolution floor is what its convolutions alone take here: every convolution the stage "
              "ran, counted by shape, times the best time of that shape run on its own in the same process "
-             "(`benchmarks/conv_floor.py`). `before` is the first release (c6c10b9) run side by side in the same "
-             "benchmark; a ratio of 1.0 would be a stage that does nothing but its convolutions.", ""]
+             "(`benchmarks/conv_floor.py`); its memory floor is the bytes every other op reads and writes at the "
+             "bandwidth of a large element-wise add. Each table compares two commits side by side in one run on a "
+             "quiet machine (c6c10b9 is the first release); a ratio of 1.0 to the convolution floor would be a "
+             "stage that does nothing but its convolutions.", ""]
     for name, r in runs.items():
         lines += (_speed_search if r.get("mode") == "search" else _speed_nets)(name, r)
         prov = r.get("provenance", {})
+        if r.get("note"):
+            lines += [f"Note: {r['note']}", ""]
         lines += [f"Measured: `{r.get('command', '?')}`, {prov.get('date', '?')[:10]}, {prov.get('cpu', '?')}, "
                   f"{prov.get('threads', '?')} thread(s), quiet machine.", ""]
     return "\n".join(lines) + "\n"
