@@ -40,3 +40,13 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def always_plan(monkeypatch):
+    """Fused plans for every batch and every new state: tests of the plans must not
+    fall back to the plain forward because tiny networks build slower than they run."""
+    from zcpt.engine import fusion
+
+    monkeypatch.setattr(fusion, "MIN_BATCH", 2)
+    monkeypatch.setattr(fusion, "plans_pay_at_first_use", lambda *args, **kwargs: True)

@@ -80,8 +80,7 @@ def test_nb201_plan_shares_one_relu_and_pool_per_node():
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
-def test_fused_nwot_kernel_equals_the_hooked_one_channels_last(name, monkeypatch):
-    monkeypatch.setattr(fusion, "MIN_BATCH", 2)
+def test_fused_nwot_kernel_equals_the_hooked_one_channels_last(name, always_plan):
     space = get_space(name)
     torch.manual_seed(0)
     net = space.build_supernet(**SMALL[name]).to(memory_format=torch.channels_last)
@@ -119,10 +118,9 @@ def test_untraceable_or_foreign_networks_and_small_batches_get_no_plan():
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_fused_search_finds_the_same_architecture(seed, monkeypatch):
+def test_fused_search_finds_the_same_architecture(seed, monkeypatch, always_plan):
     from zcpt.search import SearchConfig, search
 
-    monkeypatch.setattr(fusion, "MIN_BATCH", 2)  # tiny batches: fuse anyway, that is what is tested
     torch.set_num_threads(1)
     config = SearchConfig(space="nb201", proposals=2, validation=2, batch_size=16, seed=seed, train_images=200,
                           supernet_options=dict(SMALL["nb201"]), network_options=dict(SMALL["nb201"]))
@@ -131,3 +129,34 @@ def test_fused_search_finds_the_same_architecture(seed, monkeypatch):
     plain = search(config)
     assert fused["genotype"] == plain["genotype"]
     assert [c["genotype"] for c in fused["candidates"]] == [c["genotype"] for c in plain["candidates"]]
+
+
+def test_a_new_state_gets_a_plan_at_once_only_where_that_pays(monkeypatch):
+    """The measured policy: where a plan does not pay back on its first forward, a
+    state runs plain the first time and gets its plan when it comes back."""
+    monkeypatch.setattr(fusion, "MIN_BATCH", 2)
+    net = get_space("nb201").build_supernet(**SMALL["nb201"])
+    shape = (4, 3, 8, 8)
+    with torch.no_grad(), proxy_mode(net, "eval"):
+        monkeypatch.setattr(fusion, "plans_pay_at_first_use", lambda *args, **kwargs: False)
+        assert fusion.plan_for(net, input_shape=shape) is None
+        assert fusion.plan_for(net, input_shape=shape) is not None  # its second use
+        with net.use_state(net.state.without(1, 3)):
+            assert fusion.plan_for(net, input_shape=shape) is None
+        monkeypatch.setattr(fusion, "plans_pay_at_first_use", lambda *args, **kwargs: True)
+        with net.use_state(net.state.without(2, 3)):
+            assert fusion.plan_for(net, input_shape=shape) is not None
+
+
+def test_the_first_use_measurement_leaves_the_network_as_it_was(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZCPT_CACHE_DIR", str(tmp_path))
+    net = get_space("nb201").build_supernet(**SMALL["nb201"])
+    before = [b.clone() for b in net.buffers()]
+    with torch.no_grad(), proxy_mode(net, "train"):
+        pays = fusion.plans_pay_at_first_use(net, (4, 3, 8, 8), torch.device("cpu"), {})
+    assert isinstance(pays, bool)
+    assert all(torch.equal(a, b) for a, b in zip(before, net.buffers()))
+    from zcpt.engine.autotune import recorded_choices
+
+    assert recorded_choices(torch.device("cpu"))[f"plan-at-first-use|{type(net).__name__}|4x3x8x8"] \
+        == ("plan" if pays else "plain")

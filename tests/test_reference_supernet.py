@@ -107,7 +107,7 @@ def test_mixing_is_fixed_by_seed_and_pass():
 
 
 @pytest.mark.parametrize("fuse", [False, True])
-def test_reference_codes_equal_the_reference_forward_exactly(fuse):
+def test_reference_codes_equal_the_reference_forward_exactly(fuse, always_plan):
     net = tiny_supernet()
     weights = OpMixing.draw(6, 5, 0, 0).weights(STATE, perturbed=3)
     x = torch.randn(40, 3, 16, 16)  # 40 >= the fused plan's minimum batch
@@ -121,7 +121,7 @@ def test_reference_codes_equal_the_reference_forward_exactly(fuse):
     assert math.isclose(log_abs_det(k), log_abs_det(expected), abs_tol=1e-9)
 
 
-def test_definition_codes_see_only_the_relu_modules():
+def test_definition_codes_see_only_the_relu_modules(always_plan):
     net = tiny_supernet(1)
     x = torch.randn(40, 3, 16, 16)
     net.set_state(STATE)

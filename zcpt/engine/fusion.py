@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import operator
 from collections import OrderedDict
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.fx as fx
@@ -535,15 +535,33 @@ def trace_key(net: nn.Module) -> Optional[Any]:
 class PlanCache:
     """The plans of one network: keyed by its ``trace_key()``, the module modes
     and the parameter versions, checked against the buffers they folded; the
-    ``size`` most recent are kept (a supernet sees a new state per perturbation)."""
+    ``size`` most recent are kept (a supernet sees a new state per perturbation).
+    It also remembers the ``seen`` most recent keys it was asked about without
+    building (see :func:`plan_for`)."""
 
-    def __init__(self, size: int = 4) -> None:
+    def __init__(self, size: int = 4, seen: int = 64) -> None:
         self.size = size
         self._plans: "OrderedDict[Any, Tuple[Optional[Plan], List[torch.Tensor]]]" = OrderedDict()
+        self._seen: "OrderedDict[Any, None]" = OrderedDict()
+        self._seen_size = seen
+
+    @staticmethod
+    def _full_key(net: nn.Module, key: Any) -> Any:
+        return (key, tuple((id(p), p._version) for p in net.parameters()), tuple(m.training for m in net.modules()))
+
+    def seen_before(self, net: nn.Module, key: Any) -> bool:
+        """Whether ``key`` (in the network's present weights and modes) was asked
+        for before; marks it as seen."""
+        full = self._full_key(net, key)
+        if full in self._plans or full in self._seen:
+            return True
+        self._seen[full] = None
+        while len(self._seen) > self._seen_size:
+            self._seen.popitem(last=False)
+        return False
 
     def get(self, net: nn.Module, key: Any, build: Callable[[], Optional[Plan]]) -> Optional[Plan]:
-        full = (key, tuple((id(p), p._version) for p in net.parameters()),
-                tuple(m.training for m in net.modules()))
+        full = self._full_key(net, key)
         buffers = list(net.buffers())
         hit = self._plans.get(full)
         if hit is not None and len(hit[1]) == len(buffers) and all(
@@ -607,11 +625,17 @@ def _bench_pool(choice: str, device: torch.device) -> None:
                 F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
 
 
-def plan_for(net: nn.Module, batch_size: Optional[int] = None, **options: Any) -> Optional[Plan]:
+def plan_for(net: nn.Module, batch_size: Optional[int] = None, input_shape: Optional[Sequence[int]] = None,
+             **options: Any) -> Optional[Plan]:
     """The fused plan of ``net`` in its current state and modes, built once and
     kept on the network (None where the network has no ``trace_key``, or for a
     ``batch_size`` below :data:`MIN_BATCH`, where it would not pay back).
-    Options not given are taken from :func:`choices`."""
+    Options not given are taken from :func:`choices`.
+
+    With ``input_shape`` (the batch the caller is about to run) a state seen for
+    the first time gets a plan only where building one pays back on that very
+    forward (:func:`plans_pay_at_first_use`); elsewhere it runs as it is and gets
+    its plan when it comes back."""
     key = trace_key(net)
     if key is None or (batch_size is not None and batch_size < MIN_BATCH):
         return None
@@ -620,7 +644,39 @@ def plan_for(net: nn.Module, batch_size: Optional[int] = None, **options: Any) -
     cache = net.__dict__.get(_CACHE_ATTRIBUTE)
     if cache is None:
         cache = net.__dict__[_CACHE_ATTRIBUTE] = PlanCache()
-    return cache.get(net, (key, tuple(sorted(options.items()))), lambda: build_plan(net, **options))
+    key = (key, tuple(sorted(options.items())))
+    if input_shape is not None and not cache.seen_before(net, key) \
+            and not plans_pay_at_first_use(net, input_shape, device, options):
+        return None
+    return cache.get(net, key, lambda: build_plan(net, **options))
+
+
+def plans_pay_at_first_use(net: nn.Module, input_shape: Sequence[int], device: torch.device,
+                           options: Dict[str, Any]) -> bool:
+    """Whether building a plan and running it once is faster than the plain forward,
+    measured once per machine, network class and input shape (a plan changes float
+    rounding, so the choice is kept whatever the thread count, and the plain forward
+    wins only if 10 % faster). NB201's supernet at batch 256 builds in a tenth of
+    what its plan saves; the DARTS supernet at batch 64 in about twice."""
+    from .autotune import choose
+
+    task = f"plan-at-first-use|{type(net).__name__}|{'x'.join(map(str, input_shape))}"
+    x = torch.randn(*input_shape, device=device)
+
+    def run(choice: str) -> None:
+        saved = [b.detach().clone() for b in net.buffers()]  # train-mode batch norms move their statistics
+        try:
+            if choice == "plan":
+                build_plan(net, **options)(x)
+            else:
+                net(x)
+        finally:
+            with torch.no_grad():
+                for b, value in zip(net.buffers(), saved):
+                    b.copy_(value)
+
+    with torch.no_grad():
+        return choose(task, ["plan", "plain"], run, device, margin=0.1, per_setting=False) == "plan"
 
 
 class run_as_forward:

@@ -76,7 +76,8 @@ def activation_kernel(
     check_choice("codes", codes, CODES)
     sink = _KernelSink(b, inputs.device, kernel)
     with proxy_mode(net, bn_mode):
-        plan = plan_for(net, batch_size=b, codes=codes) if fuse and not torch.is_grad_enabled() else None
+        plan = plan_for(net, batch_size=b, input_shape=tuple(inputs.shape), codes=codes) \
+            if fuse and not torch.is_grad_enabled() else None
         if plan is not None:
             with run_as_forward(net, lambda x: plan(x, sink)), compute_precision(precision, inputs.device):
                 net(inputs)
