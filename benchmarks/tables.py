@@ -248,6 +248,59 @@ def speed() -> Optional[str]:
     return "\n".join(lines) + "\n"
 
 
+def _row_label(result: dict) -> str:
+    """What a run of the runner varies: the method, proxy and order (and options)."""
+    c = result["config"]
+    label = c["method"] if c.get("method", "zero-cost-pt") != "zero-cost-pt" else f"zero-cost-pt {c['order']}"
+    if c.get("proxy") and c.get("method") not in ("tenas", "random", "darts", "darts-pt"):
+        label += f", {c['proxy']}"
+    options = {**c.get("proxy_args", {}), **c.get("method_options", {})}
+    return label + (f" ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})" if options else "")
+
+
+def _setting(result: dict) -> str:
+    c = result["config"]
+    if c.get("method", "zero-cost-pt") == "zero-cost-pt":
+        return f"N={c['proposals']}, V={c['validation']}, batch {c['batch_size']}"
+    return f"batch {c['batch_size']}" + (f", {c['method_options']}" if c.get("method_options") else "")
+
+
+def ledger(experiment: str) -> Optional[str]:
+    """A table of ``benchmarks/paper_experiments.py``'s runs: one row per method,
+    proxy and order, mean ± std over the seeds present."""
+    runs = load(experiment)
+    if not runs:
+        return None
+    rows: Dict[str, List[dict]] = {}
+    for r in runs.values():
+        rows.setdefault(_row_label(r), []).append(r)
+    space, protocol = experiment.split("-")[0], experiment.rsplit("-", 1)[-1]
+    lines = [f"# {experiment}: {experiment.split('-', 1)[1].rsplit('-', 1)[0]}, {protocol} protocol", "",
+             f"Space {space}, searched on CIFAR-10; test error (%) of the found architecture, mean ± std over the "
+             "seeds present (of 4).", "",
+             "| row | setting | seeds | " + " | ".join(label for _, label in DATASETS)
+             + " | min / run | date |", "|---|---|---|" + "---|" * len(DATASETS) + "---|---|"]
+    for label, rs in sorted(rows.items()):
+        seeds = sorted(r["config"]["seed"] for r in rs)
+        cells = [mean_std([error(r, d) for r in rs]) if all(d in r.get("benchmark", {}) for r in rs) else "–"
+                 for d, _ in DATASETS]
+        minutes = np.mean([r.get("seconds", {}).get("total", 0.0) for r in rs]) / 60
+        dates = sorted({r.get("provenance", {}).get("date", "?")[:10] for r in rs})
+        lines.append(f"| {label} | {_setting(rs[0])} | {', '.join(map(str, seeds))} ({len(seeds)} of 4) | "
+                     + " | ".join(cells) + f" | {minutes:.1f} | {', '.join(dates)} |")
+    lines += ["", f"Rerun: `python benchmarks/paper_experiments.py {experiment.split('-', 1)[1].rsplit('-', 1)[0]} "
+              f"--protocol {protocol}`", ""]
+    lines += [measurement(name, r) for name, r in runs.items()]
+    return "\n".join(lines) + "\n"
+
+
+def ledger_experiments() -> Dict[str, Callable[[], Optional[str]]]:
+    """The runner's experiments present in results/ (``<space>-<experiment>-<protocol>``)."""
+    names = sorted(p.name for p in RESULTS.glob("*-*-*") if p.is_dir() and p.name not in EXPERIMENTS
+                   and p.name.rsplit("-", 1)[-1] in ("paper", "reduced", "custom"))
+    return {name: (lambda n=name: ledger(n)) for name in names}
+
+
 EXPERIMENTS: Dict[str, Callable[[], Optional[str]]] = {
     "nb201-iteration0": iteration0, "nb201-semantics": semantics, "nb201-paper": reproduction,
     "darts-pass": darts_pass, "speed": speed,
@@ -279,7 +332,7 @@ def main() -> None:
         stamp(args.stamp)
         return
     DOCS.mkdir(parents=True, exist_ok=True)
-    for name, make in EXPERIMENTS.items():
+    for name, make in {**EXPERIMENTS, **ledger_experiments()}.items():
         text = make()
         if text is None:
             continue

@@ -54,3 +54,11 @@ def test_the_runner_fills_the_ledger_and_lists_nothing_missing_after(tmp_path: P
     assert result["config"]["proxy"] == "params" and result["config"]["seed"] == 0
     listed = subprocess.run(cmd + ["--list"], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert listed.returncode == 0 and "0 of 2 runs missing" in listed.stdout
+
+    tables = _module("tables")
+    tables.RESULTS = tmp_path / "results"
+    assert list(tables.ledger_experiments()) == ["nb201-proxies-custom"]
+    page = tables.ledger("nb201-proxies-custom")
+    errors = [100 - json.loads(p.read_text())["benchmark"]["cifar10"] for p in ledger]
+    row = next(line for line in page.splitlines() if line.startswith("| zero-cost-pt random, params |"))
+    assert f"{sum(errors) / 2:.2f} ± " in row and "0, 1 (2 of 4)" in row and "N=1, V=1, batch 4" in row
