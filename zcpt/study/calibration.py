@@ -224,26 +224,30 @@ def score_all(scores: ScoreFile, genotypes: Sequence[Any], scorer: Scorer, progr
 
 
 # -- the report and the calibration file -------------------------------------------------------------
+def ranking_row(label: str, matrix: np.ndarray, truth: np.ndarray, weights: np.ndarray, rule: Optional[str],
+                resamples: int, seed: int) -> Dict[str, Any]:
+    """One report row: the columns with a weight above 0, combined by ``rule`` (None: the one
+    column as it is), with :func:`with_intervals`; networks with a NaN among them left out."""
+    used = np.asarray(weights) > 0
+    keep = ~np.isnan(matrix[:, used]).any(axis=1)
+    if keep.sum() < 3:
+        return {"proxy": label, "n": int(keep.sum())}
+    columns = matrix[keep][:, used]
+    values = columns[:, 0] if rule is None else aggregate(columns, np.asarray(weights)[used], rule)
+    return {"proxy": label, "n": int(keep.sum()), **with_intervals(values, truth[keep], resamples, seed)}
+
+
 def report_rows(matrix: np.ndarray, truth: np.ndarray, names: Sequence[str], weights: np.ndarray, rule: str,
                 resamples: int, seed: int) -> List[Dict[str, Any]]:
     """One row per proxy and per ensemble (equal weights, fitted ``weights``), on the rows given,
-    each metric with its bootstrap interval (:func:`with_intervals`)."""
-    rows = []
-    candidates: List[Tuple[str, Optional[EnsembleSpec], np.ndarray]] = [
+    each metric with its bootstrap interval (:func:`ranking_row`)."""
+    candidates: List[Tuple[str, Optional[str], np.ndarray]] = [
         (n, None, np.eye(len(names))[j]) for j, n in enumerate(names)]
     if len(names) > 1:
         equal = EnsembleSpec(tuple(names), (1.0,) * len(names), rule)
         fitted = weighted_spec(names, weights, rule)
-        candidates += [(equal.label, equal, np.ones(len(names))), ("calibrated: " + fitted.label, fitted, weights)]
-    for label, spec, w in candidates:
-        used = w > 0
-        keep = ~np.isnan(matrix[:, used]).any(axis=1)
-        if keep.sum() < 3:
-            rows.append({"proxy": label, "n": int(keep.sum())})
-            continue
-        values = aggregate(matrix[keep][:, used], w[used], rule) if spec is not None else matrix[keep][:, used][:, 0]
-        rows.append({"proxy": label, "n": int(keep.sum()), **with_intervals(values, truth[keep], resamples, seed)})
-    return rows
+        candidates += [(equal.label, rule, np.ones(len(names))), ("calibrated: " + fitted.label, rule, weights)]
+    return [ranking_row(label, matrix, truth, w, how, resamples, seed) for label, how, w in candidates]
 
 
 def weighted_spec(names: Sequence[str], weights: np.ndarray, rule: str) -> EnsembleSpec:
