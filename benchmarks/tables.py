@@ -222,7 +222,8 @@ def calibration_protocol(s: dict) -> str:
             f"drawn from the pool by seeds 0-{s['draws'] - 1} (K = {s['pool']}: the whole pool, one fit). Values "
             f"with [95 % bootstrap interval] over the {s['eval']} evaluation architectures ({s['bootstrap']} "
             "resamples); calibrated rows with several draws give mean ± std over the draws. top@5% is the share "
-            "of the true top 5 % found in the ranking's top 5 %.")
+            "of the true top 5 % found in the ranking's top 5 %. The times below are CPU time (scoring every "
+            "architecture with every component, then the fits and intervals).")
 
 
 def calibration() -> Optional[str]:
