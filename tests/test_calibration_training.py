@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -163,5 +165,55 @@ def test_validation_split_holds_out_balanced_training_images(folder):
     held, kept = ({image.tobytes() for image in images} for images in (split.test_images, split.train_images))
     assert held <= rows and kept <= rows and held.isdisjoint(kept)
     again = ds.validation_split(9, 15, seed=3)
-    assert np.array_equal(again.train_images, split.train_images) and np.array_equal(again.test_labels, split.test_labels)
+    assert np.array_equal(again.train_images, split.train_images)
+    assert np.array_equal(again.test_labels, split.test_labels)
     assert ds.validation_split(9, seed=3).num_train == 36 - 9
+
+
+GUIDE = Path(__file__).resolve().parent.parent / "docs" / "guide" / "calibration.md"
+TINY_TABLE = ["--k", "6", "--proxies", "nwot", "params", "--channels", "4", "--cells", "2", "--batch-size", "8",
+              "--bootstrap", "10"]
+TINY_TRAINING = ["--steps", "2", "--train-batch-size", "8", "--val-images", "9", "--train-images", "24",
+                 "--workers", "1"]
+TINY_SEARCH = ["-N", "1", "-V", "1", "--batch-size", "8", "--channels", "4", "--cells", "1", "--train-images", "24"]
+
+
+def guide_commands():
+    """The ``zcpt ...`` command lines of the guide's bash blocks (continuations joined)."""
+    blocks = re.findall(r"^```bash\n(.*?)^```", GUIDE.read_text(encoding="utf-8"), flags=re.S | re.M)
+    lines = [line.split("#")[0] for block in blocks for line in block.replace("\\\n", " ").splitlines()]
+    return [shlex.split(line)[1:] for line in lines if line.startswith("zcpt ")]
+
+
+def test_the_guide_runs(folder, tmp_path, monkeypatch):
+    """Every command of docs/guide/calibration.md and its Python block, shrunk to tiny settings."""
+    import zcpt
+
+    commands = guide_commands()
+    assert {argv[0] for argv in commands} == {"calibrate", "search"} and len(commands) >= 5
+    for argv in commands:
+        argv = [str(folder) if a == "runs/images" else a.replace("runs/", f"{tmp_path}/") for a in argv]
+        trains = "--accuracy" in argv or "imagefolder" in argv or "darts" in argv
+        tiny = TINY_SEARCH if argv[0] == "search" else TINY_TABLE + (TINY_TRAINING if trains else [])
+        assert main(argv + tiny) == 0, argv
+    blocks = re.findall(r"^```python\n(.*?)^```", GUIDE.read_text(encoding="utf-8"), flags=re.S | re.M)
+    real_config, real_budget = zcpt.CalibrationConfig, zcpt.BriefTraining
+    monkeypatch.setattr(zcpt, "CalibrationConfig", lambda **kw: real_config(
+        **{**kw, "k": 6, "bootstrap": 10, "batch_size": 8, "network_options": dict(TINY_NET)}))
+    monkeypatch.setattr(zcpt, "BriefTraining", lambda **kw: real_budget(
+        **{**kw, "steps": 2, "batch_size": 8, "val_images": 9, "train_images": 24}))
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(blocks[0], str(GUIDE), "exec"), namespace)  # noqa: S102
+    assert namespace["report"]["ensemble"].startswith("ensemble:")
+    assert (tmp_path / "runs" / "calibration-tensors" / "calibration.json").is_file()
+
+
+def test_the_help_states_the_budget_defaults():
+    """The CLI module names the defaults without importing torch; they must be BriefTraining's."""
+    from zcpt.commands.calibrate import TRAINING_FLAGS
+
+    budget = BriefTraining()
+    for flag, (field_name, _, default, _) in TRAINING_FLAGS.items():
+        expected = getattr(budget, field_name)
+        assert default == expected or (expected is None and field_name == "train_images"), flag
