@@ -219,6 +219,7 @@ def score_all(scores: ScoreFile, genotypes: Sequence[Any], scorer: Scorer, progr
             index = scores.data["archs"][position]["index"]
             for proxy in proxies:
                 scores.put(position, proxy, scorer(genotypes[position], index, proxy))
+                bar.tick(proxy)  # a line every 30 s even while one network's proxies take longer
             scores.save()
             bar.update()
 
