@@ -44,7 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--benchmark-dataset", default="cifar10",
                    help="the benchmark's accuracies to calibrate against (default: cifar10)")
     p.add_argument("--channels", type=int, default=None, help="network width (default: the space's own)")
-    p.add_argument("--cells", type=int, default=None, help="NB201: cells per stage; DARTS: layers (default: the space's)")
+    p.add_argument("--cells", type=int, default=None,
+                   help="NB201: cells per stage; DARTS: layers (default: the space's)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     p.add_argument("--workers", default="1", metavar="N",
                    help="train the networks in N local processes; the same result as 1 (default: 1)")
