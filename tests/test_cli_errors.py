@@ -351,7 +351,12 @@ HOSTILE_ARGUMENTS = [
     ["calibrate", "--holdout", "nan", "--out", "{tmp}/run"],
     ["calibrate", "--proxies", "ensemble:nwot+synflow", "--out", "{tmp}/run"],
     ["calibrate", "--proxies", "calibrated:/nonexistent.json", "--out", "{tmp}/run"],
-    ["calibrate", "--space", "darts", "--proxies", "nwot", "--out", "{tmp}/run"],
+    ["calibrate", "--space", "darts", "--accuracy", "table", "--proxies", "nwot", "--out", "{tmp}/run"],
+    ["calibrate", "--steps", "100", "--out", "{tmp}/run"],
+    ["calibrate", "--accuracy", "train", "--lr", "nan", "--out", "{tmp}/run"],
+    ["calibrate", "--accuracy", "train", "--train-images", "1", "--out", "{tmp}/run"],
+    ["calibrate", "--workers", "0", "--out", "{tmp}/run"],
+    ["calibrate", "--dataset", "imagefolder", "--data", "/nonexistent", "--out", "{tmp}/run"],
 ]
 
 

@@ -10,6 +10,10 @@ and ``zcpt --help`` stay cheap)::
     model = result.build_model(num_classes=10)             # a plain torch.nn.Module
     zcpt.list_methods(), zcpt.list_spaces(), zcpt.list_proxies()
 
+    # which proxy to trust on your own data: K networks trained briefly, each proxy's ranking
+    config = zcpt.CalibrationConfig(space="nb201", k=30, training=zcpt.BriefTraining(steps=200))
+    report = zcpt.calibrate_proxies(config, "runs/calibration", data=(images, labels))
+
     # your own model as the search space (zcpt.spaces.user)
     layer = zcpt.Choice({"conv3": conv3, "conv5": conv5, "skip": nn.Identity()}, label="layer1")
     supernet = zcpt.Supernet.from_module(model_with_choices)
@@ -40,6 +44,9 @@ _API = {
     "export_model": "zcpt.export",
     "load_trained": "zcpt.models",
     "build_report": "zcpt.report",
+    "calibrate_proxies": "zcpt.study.calibration_run",
+    "CalibrationConfig": "zcpt.study.calibration",
+    "BriefTraining": "zcpt.training.brief",
     "Option": "zcpt.registry",
     "Choice": "zcpt.spaces.user",
     "InputChoice": "zcpt.spaces.user",

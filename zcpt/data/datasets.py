@@ -154,6 +154,24 @@ class ImageDataset:
             test_images, test_labels, self.crop_padding, self.output_size,
         )
 
+    def validation_split(self, n_val: int, n_train: Optional[int] = None, seed: int = 0) -> "ImageDataset":
+        """Training images only, split in two: ``n_val`` held-out images as the test split and
+        ``n_train`` others (None: all the rest) as the train split, each balanced over the
+        classes as :meth:`subset` takes them. The dataset's own test split is not used."""
+        rng = np.random.default_rng([seed, 0x56414C49])  # "VALI": a stream of its own
+        val_idx = balanced_indices(self.train_labels, n_val, rng, "train", self.name)
+        rest = np.setdiff1d(np.arange(self.num_train), val_idx)
+        n_rest = len(rest) if n_train is None else n_train
+        if n_rest > len(rest):
+            raise DataError(f"dataset '{self.name}' has {self.num_train} training images; cannot hold out "
+                            f"{n_val} and train on {n_rest} others")
+        train_idx = rest[balanced_indices(self.train_labels[rest], n_rest, rng, "train", self.name)]
+        return ImageDataset(
+            self.name, list(self.classes), self.mean, self.std,
+            self.train_images[train_idx], self.train_labels[train_idx],
+            self.train_images[val_idx], self.train_labels[val_idx], self.crop_padding, self.output_size,
+        )
+
 
 def check_image_size(size: Any) -> int:
     """``size`` as a positive int of at most ``MAX_IMAGE_SIDE``, or a one-line DataError."""

@@ -16,6 +16,9 @@ changes its result. Callers use::
   dies is retried (``max_retries``).
 * ``workers="auto"``: 1 process x all threads or one worker per core, whichever
   :func:`choose_workers` measured faster on this machine (cached).
+* :class:`ProcessExecutor`: N local processes of the standard library, for callers
+  that run a few long tasks without Ray (``zcpt calibrate --workers N`` trains its
+  networks so).
 
 Ray is the optional extra ``zcpt[ray]``; without it ``workers > 1`` is a one-line
 error saying how to install it.
@@ -129,6 +132,50 @@ class RayExecutor:
             self._started = False
 
     def __enter__(self) -> "RayExecutor":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class ProcessExecutor:
+    """Tasks in ``workers`` local processes (the standard library's, no Ray); results yielded
+    as each one returns (completion order).
+
+    The processes are spawned (a fresh interpreter each: safe with threads and CUDA) and
+    run ``initializer(*initargs)`` once, e.g. to keep data that every task reads. While it
+    waits, ``tick()`` is called every ``tick_seconds`` (progress lines of long tasks).
+    """
+
+    def __init__(self, workers: Union[int, str], initializer: Optional[Callable[..., None]] = None,
+                 initargs: Tuple[Any, ...] = (), tick: Optional[Callable[[], None]] = None,
+                 tick_seconds: float = 5.0) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        n = parse_workers(workers)
+        self.workers = cores() if n == "auto" else int(n)
+        self.tick, self.tick_seconds = tick, tick_seconds
+        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=initializer, initargs=initargs)
+
+    def run(self, fn: TaskFn, tasks: Sequence[Any]) -> Iterator[Tuple[int, Any]]:
+        """Submit every task now; iterate over (index, result) as they return (a task's
+        exception is raised here)."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        pending = {self._pool.submit(fn, task): i for i, task in enumerate(tasks)}
+        while pending:
+            done, _ = wait(list(pending), timeout=self.tick_seconds, return_when=FIRST_COMPLETED)
+            if not done and self.tick is not None:
+                self.tick()
+            for future in done:
+                yield pending.pop(future), future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> "ProcessExecutor":
         return self
 
     def __exit__(self, *exc: Any) -> None:

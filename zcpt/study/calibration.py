@@ -1,15 +1,17 @@
 """Calibration: which proxy (or weighted ensemble) ranks *this* space's networks best.
 
 K architectures are sampled, their accuracies read from the space's benchmark
-table (NB201, NAS-Bench-Macro; short trainings for spaces without one are not
-implemented yet), and each is scored by every chosen proxy on one fixed
-minibatch. The K are split once (``holdout`` of them held out, by the seed):
-ensemble weights are fitted on the others to maximise Kendall's tau, by a
-deterministic search over the weight simplex (:func:`fit_weights`), and every
-proxy, the equal-weight ensemble and the fitted one are reported on the
-held-out networks only, with percentile bootstrap intervals. The scores are
-saved after every architecture, so an interrupted run resumes where it
-stopped and ends exactly as an uninterrupted one.
+table (NB201, NAS-Bench-Macro) or measured by short trainings
+(:mod:`zcpt.study.trained_accuracy`, for data or spaces without a table), and
+each is scored by every chosen proxy on one fixed minibatch. The K are split
+once (``holdout`` of them held out, by the seed): ensemble weights are fitted on
+the others to maximise Kendall's tau, by a deterministic search over the weight
+simplex (:func:`fit_weights`), and every proxy, the equal-weight ensemble and
+the fitted one are reported on the held-out networks only, with percentile
+bootstrap intervals (:func:`report_rows`). The scores are saved after every
+architecture, so an interrupted run resumes where it stopped and ends exactly
+as an uninterrupted one. :mod:`zcpt.study.calibration_run` runs the whole of it
+on a space and data (``zcpt calibrate``, :func:`zcpt.calibrate_proxies`).
 """
 from __future__ import annotations
 
@@ -28,9 +30,12 @@ from ..metrics import top_metrics
 from ..progress import Progress
 from ..proxies.calibrated import FORMAT
 from ..proxies.ensemble import RULES, EnsembleSpec, aggregate
+from ..training.brief import BriefTraining
 
 Scorer = Callable[[Any, int, str], float]  # (genotype, architecture index, proxy) -> score
 STEPS = (0.5, 0.25, 0.125, 0.0625, 0.03125)
+_OPTIONAL_FIELDS = ("training", "image_size", "fingerprint")
+SCORES_FILE, REPORT_FILE = "scores.json", "calibration.json"
 
 
 @dataclass
@@ -49,6 +54,11 @@ class CalibrationConfig:
     data: Optional[str] = None
     benchmark_dataset: str = "cifar10"
     network_options: Dict[str, Any] = field(default_factory=dict)
+    #: the budget each network is trained with (None: accuracies from the benchmark table)
+    training: Optional[BriefTraining] = None
+    image_size: Optional[int] = None
+    #: a hash of the images trained and scored on (set by the run; a resume must see them again)
+    fingerprint: Optional[str] = None
 
     def check(self) -> None:
         if not self.proxies:
@@ -64,11 +74,18 @@ class CalibrationConfig:
             raise ZcptError(f"unknown ensemble rule '{self.rule}'; choose from: {', '.join(RULES)}")
         if len(set(self.proxies)) != len(self.proxies):
             raise ZcptError("a proxy is named twice in the calibration's proxies")
+        if self.training is not None and not isinstance(self.training, BriefTraining):
+            raise ZcptError(f"a calibration's training is a BriefTraining budget or None, "
+                            f"got {type(self.training).__name__}")
 
     def record(self) -> Dict[str, Any]:
-        """The settings as JSON data (what a resumed run must share)."""
+        """The settings as JSON data (what a resumed run must share); the fields a
+        table-based calibration leaves unset are left out, as before they existed."""
         data = asdict(self)
         data["proxies"] = list(self.proxies)
+        for name in _OPTIONAL_FIELDS:
+            if data[name] is None:
+                del data[name]
         return json.loads(json.dumps(data))
 
 
@@ -202,32 +219,53 @@ def score_all(scores: ScoreFile, genotypes: Sequence[Any], scorer: Scorer, progr
             index = scores.data["archs"][position]["index"]
             for proxy in proxies:
                 scores.put(position, proxy, scorer(genotypes[position], index, proxy))
+                bar.tick(proxy)  # a line every 30 s even while one network's proxies take longer
             scores.save()
             bar.update()
 
 
 # -- the report and the calibration file -------------------------------------------------------------
-def _rows(matrix: np.ndarray, truth: np.ndarray, names: Sequence[str], weights: np.ndarray, rule: str,
-          config: CalibrationConfig) -> List[Dict[str, Any]]:
-    """One row per proxy and per ensemble (equal weights, fitted), on the rows given."""
-    rows = []
-    candidates: List[Tuple[str, Optional[EnsembleSpec], np.ndarray]] = [
+def ranking_row(label: str, matrix: np.ndarray, truth: np.ndarray, weights: np.ndarray, rule: Optional[str],
+                resamples: int, seed: int) -> Dict[str, Any]:
+    """One report row: the columns with a weight above 0, combined by ``rule`` (None: the one
+    column as it is), with :func:`with_intervals`; networks with a NaN among them left out."""
+    used = np.asarray(weights) > 0
+    keep = ~np.isnan(matrix[:, used]).any(axis=1)
+    if keep.sum() < 3:
+        return {"proxy": label, "n": int(keep.sum())}
+    columns = matrix[keep][:, used]
+    values = columns[:, 0] if rule is None else aggregate(columns, np.asarray(weights)[used], rule)
+    return {"proxy": label, "n": int(keep.sum()), **with_intervals(values, truth[keep], resamples, seed)}
+
+
+def report_rows(matrix: np.ndarray, truth: np.ndarray, names: Sequence[str], weights: np.ndarray, rule: str,
+                resamples: int, seed: int) -> List[Dict[str, Any]]:
+    """One row per proxy and per ensemble (equal weights, fitted ``weights``), on the rows given,
+    each metric with its bootstrap interval (:func:`ranking_row`)."""
+    candidates: List[Tuple[str, Optional[str], np.ndarray]] = [
         (n, None, np.eye(len(names))[j]) for j, n in enumerate(names)]
     if len(names) > 1:
         equal = EnsembleSpec(tuple(names), (1.0,) * len(names), rule)
-        used = weights > 0
-        fitted = EnsembleSpec(tuple(n for n, u in zip(names, used) if u), tuple(float(w) for w in weights[used]), rule)
-        candidates += [(equal.label, equal, np.ones(len(names))), ("calibrated: " + fitted.label, fitted, weights)]
-    for label, spec, w in candidates:
-        used = w > 0
-        keep = ~np.isnan(matrix[:, used]).any(axis=1)
-        if keep.sum() < 3:
-            rows.append({"proxy": label, "n": int(keep.sum())})
-            continue
-        values = aggregate(matrix[keep][:, used], w[used], rule) if spec is not None else matrix[keep][:, used][:, 0]
-        rows.append({"proxy": label, "n": int(keep.sum()),
-                     **with_intervals(values, truth[keep], config.bootstrap, config.seed)})
-    return rows
+        fitted = weighted_spec(names, weights, rule)
+        candidates += [(equal.label, rule, np.ones(len(names))), ("calibrated: " + fitted.label, rule, weights)]
+    return [ranking_row(label, matrix, truth, w, how, resamples, seed) for label, how, w in candidates]
+
+
+def weighted_spec(names: Sequence[str], weights: np.ndarray, rule: str) -> EnsembleSpec:
+    """The ensemble of the proxies whose weight is above 0."""
+    used = np.asarray(weights) > 0
+    return EnsembleSpec(tuple(n for n, u in zip(names, used) if u), tuple(float(w) for w in weights[used]), rule)
+
+
+def fit_columns(matrix: np.ndarray, truth: np.ndarray, rule: str) -> Tuple[np.ndarray, float]:
+    """:func:`fit_weights` over the proxies (columns) without NaN on these networks; weight 0 for the others."""
+    usable = [j for j in range(matrix.shape[1]) if not np.isnan(matrix[:, j]).any()]
+    if not usable:
+        raise ZcptError("every proxy gave NaN on some fitted network; nothing to calibrate")
+    weights = np.zeros(matrix.shape[1])
+    fitted, tau = fit_weights(matrix[:, usable], truth, rule)
+    weights[usable] = fitted
+    return weights, tau
 
 
 def fit_and_report(scores: ScoreFile) -> Dict[str, Any]:
@@ -236,22 +274,37 @@ def fit_and_report(scores: ScoreFile) -> Dict[str, Any]:
     matrix, truth = scores.matrix(), scores.truth()
     names = list(config.proxies)
     fit, held = split(config.k, config.holdout, config.seed)
-    usable = [j for j in range(len(names)) if not np.isnan(matrix[fit, j]).any()]
-    if not usable:
-        raise ZcptError("every proxy gave NaN on some fitted network; nothing to calibrate")
-    weights = np.zeros(len(names))
-    fitted, fit_tau = fit_weights(matrix[fit][:, usable], truth[fit], config.rule)
-    weights[usable] = fitted
-    used = weights > 0
-    spec = EnsembleSpec(tuple(n for n, u in zip(names, used) if u), tuple(float(w) for w in weights[used]),
-                        config.rule)
+    weights, fit_tau = fit_columns(matrix[fit], truth[fit], config.rule)
     return {
-        "format": FORMAT, "version": 1, "ensemble": spec.label, "fit_kendall": fit_tau,
+        "format": FORMAT, "version": 1, "ensemble": weighted_spec(names, weights, config.rule).label,
+        "fit_kendall": fit_tau,
         "fitted_on": [scores.data["archs"][i]["arch"] for i in fit],
         "held_out": [scores.data["archs"][i]["arch"] for i in held],
-        "heldout_rows": _rows(matrix[held], truth[held], names, weights, config.rule, config),
+        "heldout_rows": report_rows(matrix[held], truth[held], names, weights, config.rule, config.bootstrap,
+                                    config.seed),
         "settings": config.record(),
     }
+
+
+def open_scores(config: CalibrationConfig, out: Path, archs: List[Dict[str, Any]]) -> ScoreFile:
+    """The scores file of ``out`` (created, or resumed if it holds this calibration)."""
+    config.check()
+    if len(archs) != config.k:
+        raise ZcptError(f"calibration of k={config.k} got {len(archs)} architectures")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return ScoreFile(out / SCORES_FILE, config, archs)
+
+
+def finish(scores: ScoreFile, genotypes: Sequence[Any], scorer: Scorer,
+           progress: Optional[bool] = None) -> Dict[str, Any]:
+    """Score what is missing, fit, report; writes ``calibration.json`` beside the scores."""
+    if len(genotypes) != scores.config.k:
+        raise ZcptError(f"calibration of k={scores.config.k} got {len(genotypes)} architectures")
+    score_all(scores, genotypes, scorer, progress)
+    report = fit_and_report(scores)
+    write_json(scores.path.parent / REPORT_FILE, report)
+    return report
 
 
 def calibrate(config: CalibrationConfig, out: Path, archs: List[Dict[str, Any]], genotypes: Sequence[Any],
@@ -261,16 +314,7 @@ def calibrate(config: CalibrationConfig, out: Path, archs: List[Dict[str, Any]],
     ``archs`` are ``{"index", "arch", "accuracy", "scores": {}}`` records of the
     sampled architectures (see :func:`benchmark_sample`), ``genotypes`` theirs.
     """
-    config.check()
-    if len(archs) != config.k or len(genotypes) != config.k:
-        raise ZcptError(f"calibration of k={config.k} got {len(archs)} architectures")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    scores = ScoreFile(out / "scores.json", config, archs)
-    score_all(scores, genotypes, scorer, progress)
-    report = fit_and_report(scores)
-    write_json(out / "calibration.json", report)
-    return report
+    return finish(open_scores(config, out, archs), genotypes, scorer, progress)
 
 
 def benchmark_sample(bench: Any, k: int, seed: int, dataset: str, space: Any) -> Tuple[List[Dict[str, Any]], List[Any]]:

@@ -102,12 +102,13 @@ def _loss_and_logits(
 
 def train_epoch(
     net: nn.Module, src: BatchSource, optimizer: torch.optim.Optimizer, config: TrainConfig,
-    epoch: int, progress: bool = False,
+    epoch: int, progress: bool = False, tick: Optional[Callable[[], None]] = None,
 ) -> Tuple[float, float]:
     """One pass over the training batches; returns (mean loss, accuracy %).
 
     The loss is the optimised objective, CE + aux_weight * CE(aux), as DARTS logs it.
     Sums stay on the device so a GPU is synchronised once per epoch, not per step.
+    ``tick`` is called after every step (e.g. :meth:`zcpt.progress.Progress.tick`).
     """
     net.train()
     device = next(net.parameters()).device
@@ -132,6 +133,8 @@ def train_epoch(
         seen += n
         loss_sum += loss.detach() * n
         correct += (logits.detach().argmax(1) == y).sum()
+        if tick is not None:
+            tick()
         if progress:
             sys.stderr.write(f"\r  epoch {epoch + 1}/{config.epochs} step {step + 1}/{steps} loss {loss.item():.4f}")
             sys.stderr.flush()
