@@ -20,7 +20,7 @@ PACKAGE = Path(zcpt.__file__).resolve().parent
 
 LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ("foundation", ("zcpt", "zcpt.errors")),  # zcpt: the version and the lazily loaded public API
-    ("utilities", ("zcpt.registry", "zcpt.files", "zcpt.log", "zcpt.progress", "zcpt.paths", "zcpt.device", "zcpt.optional",
+    ("utilities", ("zcpt.registry", "zcpt.scores", "zcpt.files", "zcpt.log", "zcpt.progress", "zcpt.paths", "zcpt.device", "zcpt.optional",
                    "zcpt.module_state", "zcpt.provenance", "zcpt.metrics")),
     ("kernels", ("zcpt.engine",)),  # nwot's exact kernels, fused plans, precision, measured choices
     ("data and proxies", ("zcpt.data", "zcpt.proxies")),

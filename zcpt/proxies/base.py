@@ -79,7 +79,7 @@ def score_network(
     """Score ``net`` on one minibatch with proxy ``name``; may return NaN/inf.
 
     The result is a plain float, or for an ensemble (``ensemble:nwot+synflow``)
-    a :class:`~zcpt.proxies.ensemble.ScoreVector` of its components' scores,
+    a :class:`~zcpt.scores.ScoreVector` of its components' scores,
     which comparisons rank. Non-finite values are returned as they are;
     callers that take decisions on them use :func:`require_finite`.
     """
@@ -93,7 +93,7 @@ def score_network(
     finally:
         for p in net.parameters():
             p.grad = None
-    if entry.meta.get("ensemble") is not None:  # a ScoreVector (zcpt.proxies.ensemble)
+    if entry.meta.get("ensemble") is not None:  # a ScoreVector (zcpt.scores)
         return value
     return float(value)
 

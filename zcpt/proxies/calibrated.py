@@ -13,7 +13,8 @@ from pathlib import Path
 from ..errors import ZcptError, shorten
 from ..registry import Entry
 from .base import PROXIES
-from .ensemble import PREFIX, EnsembleSpec, parse_ensemble
+from ..scores import PREFIX, EnsembleSpec
+from .ensemble import parse_ensemble
 
 FORMAT = "zcpt-calibration"
 

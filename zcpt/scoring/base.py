@@ -12,16 +12,13 @@ nothing from it (oracles) ignore it.
 from __future__ import annotations
 
 import contextlib
-import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-import numpy as np
 import torch
 
-from ..errors import NonFiniteScoreError, ZcptError
+from ..errors import ZcptError
 from ..proxies import Batch, score_network
-from ..proxies.ensemble import comparable_values, score_is_finite
 from ..registry import Registry
 from ..spaces.base import ArchState, SearchSpace, Supernet
 from ..spaces.mixing import OpMixing
@@ -183,41 +180,3 @@ class ScoringContext:
     def clear_memo(self) -> None:
         self._memo.clear()
         self.tenas_memo.clear()
-
-
-def comparable(scores: Sequence[Any], labels: Sequence[str], nonfinite: str = "error") -> np.ndarray:
-    """The numbers a comparison of these candidates takes the argmax of (higher = better).
-
-    This is the one place where the search compares candidates' scores:
-    plain floats are compared as they are; ensemble scores (vectors of
-    component scores) by their weighted rank sum among these candidates
-    (:mod:`zcpt.proxies.ensemble`). Non-finite scores never win or lose
-    silently: they raise, or with ``nonfinite='skip'`` get -inf with a warning.
-    """
-    bad = np.array([not score_is_finite(v) for v in scores], dtype=bool)
-    if bad.any():
-        names = ", ".join(f"{labels[i]}={scores[i]}" for i in np.flatnonzero(bad))
-        if nonfinite != "skip":
-            raise NonFiniteScoreError(
-                f"non-finite score for {names}; use --nonfinite skip to exclude such candidates"
-            )
-        if bad.all():
-            raise NonFiniteScoreError(f"every candidate has a non-finite score ({names})")
-        warnings.warn(f"excluding non-finite scores: {names}", RuntimeWarning, stacklevel=3)
-    return np.where(bad, -np.inf, comparable_values(scores))
-
-
-def pick_best(
-    scores: Sequence[Any], labels: Sequence[str], nonfinite: str = "error",
-    values: Optional[Sequence[float]] = None,
-) -> int:
-    """Index of the best candidate (see :func:`comparable`); ties: the first wins.
-
-    ``values``: the candidates' numbers from a larger comparison that
-    contains them (a global order's step ranks every alive (edge, op) at
-    once); the non-finite check still reads ``scores``.
-    """
-    arr = comparable(scores, labels, nonfinite)
-    if values is not None:
-        arr = np.where(np.isneginf(arr), -np.inf, np.asarray(values, dtype=float))
-    return int(np.argmax(arr))

@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..proxies.ensemble import comparable_values
+from ..scores import comparable_values
 from ..registry import Registry
 from ..spaces.base import ArchState
 

@@ -25,8 +25,8 @@ import numpy as np
 
 from ..budget import Budget
 from ..proxies import Batch
-from ..proxies.ensemble import comparable_values, to_json
-from ..scoring import ScoringContext, get_scorer, pick_best
+from ..scores import comparable_values, pick_best, to_json
+from ..scoring import ScoringContext, get_scorer
 from ..spaces.base import ArchState
 from .orders import ORDERS, PassStep
 

@@ -26,7 +26,7 @@ from ..device import seed_everything
 from ..errors import ZcptError
 from ..progress import Progress
 from ..proxies import PROXIES, score_network
-from ..proxies.ensemble import Score, from_json, to_json, total
+from ..scores import Score, from_json, to_json, total
 from ..scoring import ForwardCounter, ScoringContext
 from ..spaces.mixing import OpMixing
 from .proposal import run_pass
@@ -93,7 +93,7 @@ def _saved_validation(run: Any) -> Dict[str, List[float]]:
 
 
 def _is_saved_score(value: Any, width: Optional[int]) -> bool:
-    """A score as :func:`~zcpt.proxies.ensemble.to_json` saves it: a number, or ``width`` numbers."""
+    """A score as :func:`~zcpt.scores.to_json` saves it: a number, or ``width`` numbers."""
     def number(v: Any) -> bool:
         return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -181,7 +181,7 @@ def validation_stage(
 ) -> List[Score]:
     """Score each candidate's network (``build(genotype)``) on the same V batches;
     returns each candidate's total (a sum over the V scores; per component for an
-    ensemble, whose totals the caller compares by rank: :mod:`zcpt.proxies.ensemble`).
+    ensemble, whose totals the caller compares by rank: :mod:`zcpt.scores`).
 
     ``remote(genotype, start) -> (fn, task)``: score a candidate's batches
     ``start..V-1`` as ``fn(task) -> {"scores", "forwards", "seconds"}`` on

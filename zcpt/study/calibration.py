@@ -27,7 +27,7 @@ from ..files import write_json
 from ..metrics import top_metrics
 from ..progress import Progress
 from ..proxies.calibrated import FORMAT
-from ..proxies.ensemble import RULES, EnsembleSpec, aggregate
+from ..scores import RULES, EnsembleSpec, aggregate
 
 Scorer = Callable[[Any, int, str], float]  # (genotype, architecture index, proxy) -> score
 STEPS = (0.5, 0.25, 0.125, 0.0625, 0.03125)

@@ -28,8 +28,8 @@ import torch
 from ...device import resolve_device, seed_everything
 from ...engine.autotune import recorded_choices
 from ...proxies import score_network
-from ...proxies.ensemble import to_json
-from ...scoring import ForwardCounter, ScoringContext, pick_best
+from ...scores import pick_best, to_json
+from ...scoring import ForwardCounter, ScoringContext
 from ..config import SearchConfig
 from ..result import SearchResult
 from ..stages import genotype_seed, one_pass, proposal_stage, validation_stage
