@@ -7,6 +7,7 @@ unreadable or malformed file is a one-line error.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def _resolve(name: str, arg: str) -> Entry:
     """The ensemble fitted by zcpt calibrate: calibrated:FILE (a calibration.json)."""
     spec = read_calibration(arg)
     entry = PROXIES.entry(spec.label)  # checks that every component is a registered proxy
-    return Entry(name, entry.obj, dict(entry.meta), entry.options)
+    return dataclasses.replace(entry, name=name)
 
 
 PROXIES.add_family("calibrated", _resolve)

@@ -23,7 +23,7 @@ from ..scores import (  # noqa: F401  (the score type's names, as this module of
     rank_sum, score_is_finite, to_json, total,
 )
 from ._utils import BN_MODES
-from .base import PROXIES, Batch, LossFn, score_network
+from .base import PROXIES, Batch, LossFn, ProxySpec, score_network
 from .nwot import CODES
 
 _TERM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?))?$")
@@ -93,7 +93,7 @@ def _resolve(name: str, arg: str) -> Entry:
     if takes_codes:
         options.append(Option("codes", str, None, choices=CODES,
                               help="activation sites passed to the components that count them (nwot)"))
-    return Entry(name, ensemble, {"needs_grad": False, "ensemble": spec}, tuple(options))
+    return PROXIES.make_entry(name, ensemble, spec=ProxySpec(needs_grad=False, ensemble=spec), options=options)
 
 
 PROXIES.add_family("ensemble", _resolve)

@@ -29,16 +29,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ScoreFn = Callable[..., List[float]]
 
-# One module per family of scoring functions, imported on the first lookup.
-SCORERS: Registry[ScoreFn] = Registry(
-    "scoring function",
-    modules=(
-        "zcpt.scoring.zero_cost",       # zc-pt, disc-zc
-        "zcpt.scoring.oracles",         # best-acc, avg-acc, best-zc
-        "zcpt.scoring.tenas_scorer",    # tenas
-        "zcpt.scoring.training_based",  # darts, darts-pt, disc-acc
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -51,17 +41,31 @@ class ScorerNeeds:
     training: bool = False  # a trained DARTS supernet (hours of training; not in the search)
 
 
+@dataclass(frozen=True)
+class ScorerSpec:
+    """A scoring function's registration: what it needs (:class:`ScorerNeeds`)."""
+
+    needs: ScorerNeeds = ScorerNeeds()
+
+
+# Every module of this package is found on the first lookup; these list first, in this order.
+SCORERS: Registry[ScoreFn, ScorerSpec] = Registry(
+    "scoring function", ScorerSpec, package="zcpt.scoring",
+    first=("zero_cost", "oracles", "tenas_scorer", "training_based"),
+)
+
+
 def register_scorer(name: str, *, supernet: bool = False, proxy: bool = False, benchmark: bool = False,
-                    training: bool = False, **meta: Any):
+                    training: bool = False):
     """Register ``fn(ctx, state, edge, ops) -> list[float]`` (higher = better op),
     declaring what it needs (see :class:`ScorerNeeds`)."""
     needs = ScorerNeeds(supernet=supernet, proxy=proxy, benchmark=benchmark, training=training)
-    return SCORERS.register(name, needs=needs, **meta)
+    return SCORERS.register(name, spec=ScorerSpec(needs=needs))
 
 
 def scorer_needs(name: str) -> ScorerNeeds:
     """The declared needs of scoring function ``name`` (one-line error if unknown)."""
-    return SCORERS.entry(name).meta.get("needs", ScorerNeeds())
+    return SCORERS.entry(name).spec.needs
 
 
 def get_scorer(name: str) -> ScoreFn:

@@ -88,8 +88,8 @@ class SearchConfig:
         from ..budget import check_limits
 
         if check_limits(self.max_params, self.max_flops, self.max_latency_ms, self.latency_table) \
-                and not entry.meta.get("budgets"):
-            usable = [e.name for e in METHODS if e.meta.get("budgets")]
+                and not entry.spec.budgets:
+            usable = [e.name for e in METHODS if e.spec.budgets]
             raise ZcptError(f"method '{self.method}' takes no budget (--max-params, --max-flops, --max-latency-ms); "
                             f"methods that do: {', '.join(usable)}")
         if isinstance(self.latency_table, (str, Path)):

@@ -81,7 +81,7 @@ def _saved_validation(run: Any) -> Dict[str, List[float]]:
     scores = run.state.setdefault("validation", {})
     if not isinstance(scores, dict):
         raise run.state_error("'validation' must map genotypes to lists of scores")
-    spec = PROXIES.entry(run.config.proxy).meta.get("ensemble")
+    spec = PROXIES.entry(run.config.proxy).spec.ensemble
     width = None if spec is None else len(spec.names)  # an ensemble's score: its component scores
     what = "numbers" if width is None else f"lists of {width} numbers"
     for text, values in scores.items():
@@ -229,7 +229,7 @@ def validation_stage(
                 counter.detach()
     finally:
         bar.close()
-    spec = PROXIES.entry(config.proxy).meta.get("ensemble")
+    spec = PROXIES.entry(config.proxy).spec.ensemble
     return [total([from_json(v, spec) for v in scores[c]]) for c in candidates]
 
 

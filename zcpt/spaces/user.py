@@ -503,10 +503,10 @@ def load_function(target: str) -> Callable[..., nn.Module]:
     return fn
 
 
-def _resolve_space(name: str, arg: str) -> Entry:
+def _resolve_space(name: str, arg: str) -> "Entry[Any, Any]":
     """Your model with zcpt.Choice modules: python:package.module:function or python:file.py:function."""
     factory = load_function(arg)
-    return Entry(name, lambda: UserSpace(factory, name=name), {"user": True})
+    return SPACES.make_entry(name, lambda: UserSpace(factory, name=name))
 
 
 SPACES.add_family("python", _resolve_space, runs_code=True)  # never resolved from a file: see trusted_space

@@ -90,7 +90,7 @@ def parse_function(text: str) -> StudyFunction:
             raise UnknownNameError(
                 f"unknown proxy '{proxy}' in study function '{text}'; choose from: {', '.join(PROXIES.names())}"
             )
-        if PROXIES.entry(proxy).meta.get("ensemble") is not None:
+        if PROXIES.entry(proxy).spec.ensemble is not None:
             raise ZcptError(f"study function '{text}': the study correlates single-valued proxies, not ensembles")
         return StudyFunction(scorer, proxy)
     if sep:

@@ -58,6 +58,7 @@ Same seed, same machine, same result: derive every random choice from
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional
 
 import numpy as np
@@ -79,18 +80,26 @@ if TYPE_CHECKING:  # pragma: no cover
 MethodFn = Callable[["MethodRun"], "SearchResult"]
 _UNSET = object()
 
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A method's registration, beside its options."""
+
+    budgets: bool = False  # honours run.budget (--max-params & co.); other methods refuse a budget
+
+
 # zero-cost-pt first: it is the default and `zcpt list methods` lists it first.
-METHODS: Registry[MethodFn] = Registry(
-    "search method", modules=("zcpt.search.methods.zero_cost_pt",), package="zcpt.search.methods"
-)
+METHODS: Registry[MethodFn, MethodSpec] = Registry(
+    "search method", MethodSpec, package="zcpt.search.methods", first=("zero_cost_pt",))
 
 
-def register_method(name: str, *, options: Iterable[Option] = (), budgets: bool = False, **meta: Any):
+def register_method(name: str, *, options: Iterable[Option] = (), budgets: bool = False):
     """Register ``fn(run: MethodRun) -> SearchResult`` under ``name`` with its declared options.
 
     ``budgets=True``: the method honours ``run.budget`` (every architecture it
     returns fits; see :mod:`zcpt.budget`); others refuse --max-params & co."""
-    return METHODS.register(name, options=options, budgets=budgets, **meta)
+    return METHODS.register(name, spec=MethodSpec(budgets=budgets), options=options)
 
 
 def get_method(name: str) -> MethodFn:
@@ -233,4 +242,4 @@ class MethodRun:
         )
 
 
-__all__ = ["METHODS", "MethodRun", "get_method", "list_methods", "register_method"]
+__all__ = ["METHODS", "MethodRun", "MethodSpec", "get_method", "list_methods", "register_method"]
