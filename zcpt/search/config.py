@@ -62,7 +62,7 @@ class SearchConfig:
         from ..proxies import PROXIES
         from ..scoring import SCORERS, scorer_needs
         from ..spaces import get_space
-        from .methods import METHODS
+        from .methods._registry import METHODS
         from .orders import ORDERS
 
         get_space(self.space)

@@ -20,6 +20,7 @@ from .config import SearchConfig
 from .methods import METHODS, MethodRun
 from .result import SearchResult
 from .rundir import RunDir
+from .workers import choose_workers
 
 
 def search(
@@ -60,7 +61,7 @@ def search(
     out = check_output_dir(out_dir) if out_dir is not None else None
     with RunDir(out, config.to_json(), SearchConfig().to_json()) as rundir:  # held until result.json is written
         rundir.open(resume)
-        with get_executor(workers, ray_address, device) as executor:
+        with get_executor(workers, ray_address, device, auto=choose_workers) as executor:
             result = method(MethodRun(config, rundir, device, executor, dataset=dataset))
         return rundir.finish(result)
 

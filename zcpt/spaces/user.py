@@ -432,7 +432,7 @@ class UserSpace(SearchSpace):
         return genotype
 
 
-class UserSupernet(Supernet):
+class UserSupernet(Supernet, wraps_models=True):
     """The user's model as a supernet: its choices follow this supernet's state."""
 
     weights_ops = True  # each Choice scales its alive candidates by the op weights
@@ -449,6 +449,11 @@ class UserSupernet(Supernet):
             else:
                 module._bind(self, edges=site.edges, op=space.op_names.index(INPUT_OP))
 
+    @classmethod
+    def wrap(cls, model: nn.Module, name: str = "user") -> "UserSupernet":
+        """The model itself as the supernet of its own space (its weights as they are)."""
+        return cls(UserSpace(template=model, name=name), model)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
@@ -460,7 +465,7 @@ class UserSupernet(Supernet):
 
 def supernet_from_module(model: nn.Module, name: str = "user") -> UserSupernet:
     """``Supernet.from_module``: the model itself becomes the supernet's (its weights as they are)."""
-    return UserSupernet(UserSpace(template=model, name=name), model)
+    return UserSupernet.wrap(model, name)
 
 
 # -- python:module:function ------------------------------------------------------------------

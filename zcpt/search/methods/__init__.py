@@ -58,13 +58,13 @@ Same seed, same machine, same result: derive every random choice from
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Optional
 
 import numpy as np
 
 from ...errors import ZcptError
-from ...registry import Option, Registry
+from ...registry import Option  # noqa: F401  (the type of a method's declared options)
+from ._registry import METHODS, MethodFn, MethodSpec, get_method, list_methods, register_method  # noqa: F401
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -77,37 +77,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..result import SearchResult
     from ..rundir import RunDir
 
-MethodFn = Callable[["MethodRun"], "SearchResult"]
 _UNSET = object()
 
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """A method's registration, beside its options."""
-
-    budgets: bool = False  # honours run.budget (--max-params & co.); other methods refuse a budget
-
-
-# zero-cost-pt first: it is the default and `zcpt list methods` lists it first.
-METHODS: Registry[MethodFn, MethodSpec] = Registry(
-    "search method", MethodSpec, package="zcpt.search.methods", first=("zero_cost_pt",))
-
-
-def register_method(name: str, *, options: Iterable[Option] = (), budgets: bool = False):
-    """Register ``fn(run: MethodRun) -> SearchResult`` under ``name`` with its declared options.
-
-    ``budgets=True``: the method honours ``run.budget`` (every architecture it
-    returns fits; see :mod:`zcpt.budget`); others refuse --max-params & co."""
-    return METHODS.register(name, spec=MethodSpec(budgets=budgets), options=options)
-
-
-def get_method(name: str) -> MethodFn:
-    return METHODS.get(name)
-
-
-def list_methods() -> List[str]:
-    return METHODS.names()
 
 
 class MethodRun:
