@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -30,6 +30,12 @@ from ..scores import Score, from_json, to_json, total
 from ..scoring import ForwardCounter, ScoringContext
 from ..spaces.mixing import OpMixing
 from .proposal import run_pass
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..budget import Budget
+    from ..spaces import SearchSpace
+    from .config import SearchConfig
+    from .methods import MethodRun
 
 BATCHES_PER_PASS = 10_000  # proposal batch indices of pass p: p * BATCHES_PER_PASS + step
 SAVE_EVERY = 10  # validation batches between two writes of progress.json
@@ -52,7 +58,7 @@ def _counters(state: Dict[str, Any]):
     return forward, seconds
 
 
-def _saved_proposals(run: Any) -> List[Dict[str, Any]]:
+def _saved_proposals(run: "MethodRun") -> List[Dict[str, Any]]:
     """``state["proposals"]``, checked: what an earlier run of this configuration wrote
     (passes finish in any order with several workers, so any subset of the indices)."""
     proposals = run.state.setdefault("proposals", [])
@@ -76,7 +82,7 @@ def _saved_proposals(run: Any) -> List[Dict[str, Any]]:
     return proposals
 
 
-def _saved_validation(run: Any) -> Dict[str, List[float]]:
+def _saved_validation(run: "MethodRun") -> Dict[str, List[float]]:
     """``state["validation"]``, checked: candidate -> at most V numbers."""
     scores = run.state.setdefault("validation", {})
     if not isinstance(scores, dict):
@@ -102,8 +108,8 @@ def _is_saved_score(value: Any, width: Optional[int]) -> bool:
     return isinstance(value, list) and len(value) == width and all(number(v) for v in value)
 
 
-def one_pass(ctx: ScoringContext, config: Any, space: Any, batch_at: BatchAt, p: int,
-             budget: Any = None) -> Dict[str, Any]:
+def one_pass(ctx: ScoringContext, config: "SearchConfig", space: "SearchSpace", batch_at: BatchAt, p: int,
+             budget: Optional["Budget"] = None) -> Dict[str, Any]:
     """Proposal pass ``p`` over ``ctx.supernet`` (within ``budget``, see
     :mod:`zcpt.budget`): its record (with the perturbations it scored and the
     forwards they took), plus its seconds."""
@@ -128,7 +134,7 @@ def one_pass(ctx: ScoringContext, config: Any, space: Any, batch_at: BatchAt, p:
             "seconds": time.perf_counter() - t0}
 
 
-def proposal_stage(run: Any, ctx: ScoringContext, batch_at: BatchAt,
+def proposal_stage(run: "MethodRun", ctx: ScoringContext, batch_at: BatchAt,
                    remote: Optional[Callable[[int], Tuple[Callable[[Any], Any], Any]]] = None) -> List[Dict[str, Any]]:
     """Run the proposal passes not in ``run.state["proposals"]`` yet; returns all of them, by index.
 
@@ -171,8 +177,53 @@ def proposal_stage(run: Any, ctx: ScoringContext, batch_at: BatchAt,
     return proposals
 
 
+def _cached(cache: Dict[int, Any], v: int, batch_at: BatchAt) -> Any:
+    if v not in cache:
+        cache[v] = batch_at(v)
+    return cache[v]
+
+
+def _validate_remotely(run: "MethodRun", todo: List[str], scores: Dict[str, List[Any]],
+                       remote: Callable[[str, int], Tuple[Callable[[Any], Any], Any]], bar: Progress) -> None:
+    """Each candidate's missing batches as one task on ``run.executor``, recorded as each returns."""
+    forward, seconds = _counters(run.state)
+    jobs = [remote(c, len(scores[c])) for c in todo]
+    for i, out in run.executor.run(jobs[0][0], [task for _, task in jobs]):
+        scores[todo[i]].extend(out["scores"])
+        forward["validation"] += out["forwards"]
+        seconds["validation"] += out["seconds"]
+        run.save()
+        bar.update(len(out["scores"]), todo[i])
+
+
+def _validate_here(run: "MethodRun", text: str, done: List[Any], build: Callable[[str], torch.nn.Module],
+                   batch_at: BatchAt, proxy_options: Dict[str, Any], bar: Progress) -> None:
+    """Candidate ``text``'s missing batches in this process, saved every :data:`SAVE_EVERY`."""
+    config = run.config
+    forward, seconds = _counters(run.state)
+    t0 = time.perf_counter()
+    seed_everything(genotype_seed(config.seed, text))
+    net = build(text)
+    counter = ForwardCounter().attach(net)
+    try:
+        for v in range(len(done), config.validation):
+            done.append(to_json(score_network(config.proxy, net, batch_at(v), **proxy_options)))
+            bar.update(1, text)
+            if (v + 1) % SAVE_EVERY == 0 or v + 1 == config.validation:
+                # counters advance with the saved scores, so a resume neither loses
+                # nor repeats the forward passes of the batches it keeps
+                forward["validation"] += counter.count
+                counter.count = 0
+                now = time.perf_counter()
+                seconds["validation"] += now - t0
+                t0 = now
+                run.save()
+    finally:
+        counter.detach()
+
+
 def validation_stage(
-    run: Any,
+    run: "MethodRun",
     candidates: Sequence[str],
     build: Callable[[str], torch.nn.Module],
     batch_at: BatchAt,
@@ -189,44 +240,18 @@ def validation_stage(
     """
     config = run.config
     scores = _saved_validation(run)
-    forward, seconds = _counters(run.state)
+    _counters(run.state)  # recorded even if nothing is left to score
     bar = Progress(len(candidates) * config.validation, "validation", announce=True)
     bar.update(sum(len(scores.get(c, [])) for c in candidates))
-    batch_cache: Dict[int, Any] = {}
     todo = [c for c in candidates if len(scores.setdefault(c, [])) < config.validation]
     try:
         if remote is not None and todo:
-            jobs = [remote(c, len(scores[c])) for c in todo]
-            for i, out in run.executor.run(jobs[0][0], [task for _, task in jobs]):
-                scores[todo[i]].extend(out["scores"])
-                forward["validation"] += out["forwards"]
-                seconds["validation"] += out["seconds"]
-                run.save()
-                bar.update(len(out["scores"]), todo[i])
-            todo = []
-        for text in todo:
-            done = scores[text]
-            t0 = time.perf_counter()
-            seed_everything(genotype_seed(config.seed, text))
-            net = build(text)
-            counter = ForwardCounter().attach(net)
-            try:
-                for v in range(len(done), config.validation):
-                    if v not in batch_cache:  # the same V batches for every candidate
-                        batch_cache[v] = batch_at(v)
-                    done.append(to_json(score_network(config.proxy, net, batch_cache[v], **proxy_options)))
-                    bar.update(1, text)
-                    if (v + 1) % SAVE_EVERY == 0 or v + 1 == config.validation:
-                        # counters advance with the saved scores, so a resume neither loses
-                        # nor repeats the forward passes of the batches it keeps
-                        forward["validation"] += counter.count
-                        counter.count = 0
-                        now = time.perf_counter()
-                        seconds["validation"] += now - t0
-                        t0 = now
-                        run.save()
-            finally:
-                counter.detach()
+            _validate_remotely(run, todo, scores, remote, bar)
+        else:
+            batch_cache: Dict[int, Any] = {}  # the same V batches for every candidate
+            for text in todo:
+                _validate_here(run, text, scores[text], build, lambda v: _cached(batch_cache, v, batch_at),
+                               proxy_options, bar)
     finally:
         bar.close()
     spec = PROXIES.entry(config.proxy).spec.ensemble

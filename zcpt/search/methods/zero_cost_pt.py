@@ -32,6 +32,7 @@ from ...scores import pick_best, to_json
 from ...scoring import ForwardCounter, ScoringContext
 from ..config import SearchConfig
 from ..result import SearchResult
+from ..rundir import RunDir
 from ..stages import genotype_seed, one_pass, proposal_stage, validation_stage
 from . import MethodRun, register_method
 
@@ -75,9 +76,11 @@ class _Setup:
 
 
 def _worker_setup(config_json: Dict[str, Any]) -> _Setup:
+    """The setup a worker rebuilds from the configuration (its run directory in memory only:
+    the process that hands out the tasks records their results)."""
     config = SearchConfig(**config_json)
     config.check()
-    return _Setup(MethodRun(config, None, resolve_device(config.device)))
+    return _Setup(MethodRun(config, RunDir(None, config.to_json(), config.to_json()), resolve_device(config.device)))
 
 
 def proposal_task(task: Dict[str, Any]) -> Dict[str, Any]:
