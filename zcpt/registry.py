@@ -55,7 +55,8 @@ _TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a 
 @dataclass(frozen=True)
 class Option:
     """One typed option an entry declares: name, type (bool, int, float or str),
-    default (None: unset), allowed values, the smallest allowed number, help."""
+    default (None: unset), allowed values, the smallest allowed number, help, and
+    a short command-line alias (``-N``)."""
 
     name: str
     type: type = str
@@ -63,6 +64,7 @@ class Option:
     choices: Tuple[Any, ...] = ()
     minimum: Optional[float] = None
     help: str = ""
+    short: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.type not in _TYPE_NAMES:

@@ -61,19 +61,18 @@ def _counters(state: Dict[str, Any]):
 def _saved_proposals(run: "MethodRun") -> List[Dict[str, Any]]:
     """``state["proposals"]``, checked: what an earlier run of this configuration wrote
     (passes finish in any order with several workers, so any subset of the indices)."""
-    proposals = run.state.setdefault("proposals", [])
+    proposals, n = run.state.setdefault("proposals", []), run.options["proposals"]
     if not isinstance(proposals, list):
         raise run.state_error("'proposals' must be a list")
-    if len(proposals) > run.config.proposals:
-        raise run.state_error(f"it holds {len(proposals)} proposals, more than the {run.config.proposals} "
-                              "the configuration asks for")
+    if len(proposals) > n:
+        raise run.state_error(f"it holds {len(proposals)} proposals, more than the {n} the configuration asks for")
     seen = set()
     for k, record in enumerate(proposals):
         index = record.get("index") if isinstance(record, dict) else None
-        if (not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < run.config.proposals
+        if (not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < n
                 or index in seen or not isinstance(record.get("genotype"), str)):
             raise run.state_error(f"proposal record {k} is not a genotype string with a new index "
-                                  f"below {run.config.proposals}")
+                                  f"below {n}")
         seen.add(index)
         try:
             run.space.parse(record["genotype"])
@@ -84,17 +83,17 @@ def _saved_proposals(run: "MethodRun") -> List[Dict[str, Any]]:
 
 def _saved_validation(run: "MethodRun") -> Dict[str, List[float]]:
     """``state["validation"]``, checked: candidate -> at most V numbers."""
-    scores = run.state.setdefault("validation", {})
+    scores, v = run.state.setdefault("validation", {}), run.options["validation"]
     if not isinstance(scores, dict):
         raise run.state_error("'validation' must map genotypes to lists of scores")
     spec = PROXIES.entry(run.config.proxy).spec.ensemble
     width = None if spec is None else len(spec.names)  # an ensemble's score: its component scores
     what = "numbers" if width is None else f"lists of {width} numbers"
     for text, values in scores.items():
-        if (not isinstance(values, list) or len(values) > run.config.validation
+        if (not isinstance(values, list) or len(values) > v
                 or not all(_is_saved_score(v, width) for v in values)):
             raise run.state_error(f"the validation scores of {text[:60]!r} are not a list of at most "
-                                  f"{run.config.validation} {what}")
+                                  f"{v} {what}")
     return scores
 
 
@@ -124,7 +123,8 @@ def one_pass(ctx: ScoringContext, config: "SearchConfig", space: "SearchSpace", 
     alpha = p if space.alpha_per_pass else 0
     ctx.mixing = OpMixing.draw(edges, ops, config.seed, alpha) if config.mixed_op == "weighted" else None
     try:
-        result = run_pass(ctx, config.scorer, config.order, np.random.default_rng([config.seed, p]),
+        options = config.method_options  # zero-cost-pt's, checked: scorer, order
+        result = run_pass(ctx, options["scorer"], options["order"], np.random.default_rng([config.seed, p]),
                           next_batch, space.initial_state(), budget)
     finally:
         ctx.mixing = None
@@ -145,8 +145,8 @@ def proposal_stage(run: "MethodRun", ctx: ScoringContext, batch_at: BatchAt,
     proposals = _saved_proposals(run)
     forward, seconds = _counters(run.state)
     done = {x["index"] for x in proposals}
-    todo = [p for p in range(config.proposals) if p not in done]
-    bar = Progress(config.proposals, "proposals", announce=True)
+    todo = [p for p in range(run.options["proposals"]) if p not in done]
+    bar = Progress(run.options["proposals"], "proposals", announce=True)
     bar.update(len(done))
 
     def record(rec: Dict[str, Any]) -> None:
@@ -155,7 +155,7 @@ def proposal_stage(run: "MethodRun", ctx: ScoringContext, batch_at: BatchAt,
         proposals.append(rec)
         run.save()
         bar.update(1, rec["genotype"])
-        logger.info("proposal %d/%d: %s", len(proposals), config.proposals, rec["genotype"])
+        logger.info("proposal %d/%d: %s", len(proposals), run.options["proposals"], rec["genotype"])
 
     try:
         if remote is None:
@@ -199,17 +199,17 @@ def _validate_remotely(run: "MethodRun", todo: List[str], scores: Dict[str, List
 def _validate_here(run: "MethodRun", text: str, done: List[Any], build: Callable[[str], torch.nn.Module],
                    batch_at: BatchAt, proxy_options: Dict[str, Any], bar: Progress) -> None:
     """Candidate ``text``'s missing batches in this process, saved every :data:`SAVE_EVERY`."""
-    config = run.config
+    config, validation = run.config, run.options["validation"]
     forward, seconds = _counters(run.state)
     t0 = time.perf_counter()
     seed_everything(genotype_seed(config.seed, text))
     net = build(text)
     counter = ForwardCounter().attach(net)
     try:
-        for v in range(len(done), config.validation):
+        for v in range(len(done), validation):
             done.append(to_json(score_network(config.proxy, net, batch_at(v), **proxy_options)))
             bar.update(1, text)
-            if (v + 1) % SAVE_EVERY == 0 or v + 1 == config.validation:
+            if (v + 1) % SAVE_EVERY == 0 or v + 1 == validation:
                 # counters advance with the saved scores, so a resume neither loses
                 # nor repeats the forward passes of the batches it keeps
                 forward["validation"] += counter.count
@@ -241,9 +241,10 @@ def validation_stage(
     config = run.config
     scores = _saved_validation(run)
     _counters(run.state)  # recorded even if nothing is left to score
-    bar = Progress(len(candidates) * config.validation, "validation", announce=True)
+    validation = run.options["validation"]
+    bar = Progress(len(candidates) * validation, "validation", announce=True)
     bar.update(sum(len(scores.get(c, [])) for c in candidates))
-    todo = [c for c in candidates if len(scores.setdefault(c, [])) < config.validation]
+    todo = [c for c in candidates if len(scores.setdefault(c, [])) < validation]
     try:
         if remote is not None and todo:
             _validate_remotely(run, todo, scores, remote, bar)

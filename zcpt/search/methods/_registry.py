@@ -3,7 +3,7 @@ so that :mod:`zcpt.search.config` can check a method's options without an import
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, List
+from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional
 
 from ...registry import Option, Registry
 
@@ -18,6 +18,9 @@ class MethodSpec:
     """A method's registration, beside its options."""
 
     budgets: bool = False  # honours run.budget (--max-params & co.); other methods refuse a budget
+    # check(config): one-line errors for what the declared options cannot say (names in other
+    # registries, rules between settings); called by SearchConfig.check after the options
+    check: Optional[Callable[[Any], None]] = None
 
 
 # zero-cost-pt first: it is the default and `zcpt list methods` lists it first.
@@ -25,12 +28,14 @@ METHODS: Registry[MethodFn, MethodSpec] = Registry(
     "search method", MethodSpec, package="zcpt.search.methods", first=("zero_cost_pt",))
 
 
-def register_method(name: str, *, options: Iterable[Option] = (), budgets: bool = False):
+def register_method(name: str, *, options: Iterable[Option] = (), budgets: bool = False,
+                    check: Optional[Callable[[Any], None]] = None):
     """Register ``fn(run: MethodRun) -> SearchResult`` under ``name`` with its declared options.
 
     ``budgets=True``: the method honours ``run.budget`` (every architecture it
-    returns fits; see :mod:`zcpt.budget`); others refuse --max-params & co."""
-    return METHODS.register(name, spec=MethodSpec(budgets=budgets), options=options)
+    returns fits; see :mod:`zcpt.budget`); others refuse --max-params & co.
+    ``check(config)``: the method's own checks of a :class:`~zcpt.search.SearchConfig`."""
+    return METHODS.register(name, spec=MethodSpec(budgets=budgets, check=check), options=options)
 
 
 def get_method(name: str) -> MethodFn:
