@@ -5,9 +5,12 @@ Every scoring function has one signature and one convention::
     fn(ctx, state, edge, ops) -> list[float]    # one score per op; HIGHER = better op
 
 so a search always takes the argmax. zc-pt, whose paper definition is an argmin
-of S(A-(e,o)), therefore returns ``-S(A-(e,o))``. ``ctx`` carries what a function
-may need (supernet, proxy, current minibatch, benchmark); functions that need
-nothing from it (oracles) ignore it.
+of S(A-(e,o)), therefore returns ``-S(A-(e,o))``. ``ctx`` carries what every
+function may need (supernet, proxy, current minibatch, the memo of scored
+states); what one needs beyond that (a benchmark, a trained supernet, its
+options and caches) is its own :class:`ScorerState`, declared at registration
+(:class:`ScorerSpec`) and read with ``ctx.state(cls)``. Every module of this
+package is found on the first lookup: a new scorer is one new file.
 """
 from __future__ import annotations
 

@@ -30,8 +30,11 @@ What every method gets from the machinery, without writing any of it:
   are checked (type, choices, minimum: one-line errors), defaults filled in, and
   kept in ``SearchConfig.method_options``; ``run.options`` has them all. They are
   written to progress.json and result.json and take part in the resume check.
-  The shared settings (space, proxy, batch size, seed, data, device, sizes) are
-  ``run.config``'s fields.
+  What the options cannot say (a name in another registry, a rule between
+  settings) goes in ``register_method(..., check=fn)``: ``fn(config)`` raises
+  one-line errors, called by ``SearchConfig.check``. Zero-Cost-PT is declared
+  the same way. The shared settings (space, proxy, batch size, seed, data,
+  device, sizes) are ``run.config``'s fields.
 * **The run directory.** ``zcpt search --out DIR`` is checked before any work and
   locked while the method runs; a second run on it is refused; reusing it needs
   ``--resume``, which needs the same configuration. ``run.state`` is a JSON-able
