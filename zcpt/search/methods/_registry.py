@@ -3,14 +3,13 @@ so that :mod:`zcpt.search.config` can check a method's options without an import
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional
+from typing import Any, Callable, Iterable, List, Optional
 
 from ...registry import Option, Registry
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..result import SearchResult
-
-MethodFn = Callable[[Any], "SearchResult"]  # fn(run: MethodRun) -> SearchResult
+# fn(run: MethodRun) -> SearchResult; untyped here, so that this module imports nothing of
+# the search (zcpt.search.config imports it, and the result module imports the config)
+MethodFn = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
