@@ -203,9 +203,10 @@ def measure_search(spec: Dict[str, Any]) -> Dict[str, Any]:
 
     import torch
     from zcpt.search import SearchConfig, search
+    from zcpt.search.config import LEGACY_OPTIONS
 
     torch.set_num_threads(spec["threads"])
-    fields = {f.name for f in dataclasses.fields(SearchConfig)}
+    fields = {f.name for f in dataclasses.fields(SearchConfig)} | set(LEGACY_OPTIONS)  # N, V, order: zcpt's options
     config = SearchConfig(**{k: v for k, v in spec["config"].items() if k in fields})
     ledger = None
     if spec.get("floors"):

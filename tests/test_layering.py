@@ -7,6 +7,10 @@ not ``zcpt.engine``). Every import counts, also those inside functions and under
 within one prefix (a package uses itself), and from a higher layer to a lower one;
 one to a higher layer, or to a sibling prefix of the same layer, is a violation.
 A new package or top-level module is added to the layer it belongs to here.
+
+Within a layer, and within a package, modules import each other freely, but
+never in a circle: :func:`circles` finds every set of modules that reach each
+other through their imports (a package's ``__init__`` counts as a module).
 """
 from __future__ import annotations
 
@@ -20,15 +24,14 @@ PACKAGE = Path(zcpt.__file__).resolve().parent
 
 LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ("foundation", ("zcpt", "zcpt.errors")),  # zcpt: the version and the lazily loaded public API
-    ("utilities", ("zcpt.registry", "zcpt.files", "zcpt.log", "zcpt.progress", "zcpt.paths", "zcpt.device", "zcpt.optional",
+    ("utilities", ("zcpt.registry", "zcpt.scores", "zcpt.files", "zcpt.log", "zcpt.progress", "zcpt.paths", "zcpt.device", "zcpt.optional",
                    "zcpt.module_state", "zcpt.provenance", "zcpt.metrics")),
-    ("kernels", ("zcpt.engine",)),  # nwot's exact kernels, fused plans, precision, measured choices
+    ("kernels", ("zcpt.engine",)),  # nwot's exact kernels, fused plans, precision, measured choices, executor
     ("data and proxies", ("zcpt.data", "zcpt.proxies")),
     ("spaces", ("zcpt.spaces",)),
     ("benchmarks and budgets", ("zcpt.benchmarks", "zcpt.budget")),
     ("training", ("zcpt.training",)),  # trained networks: the found architecture, DARTS supernets
     ("scoring", ("zcpt.scoring",)),
-    ("scale-out", ("zcpt.engine.executor",)),  # in-process or Ray tasks of a search
     ("search", ("zcpt.search",)),
     ("applications", ("zcpt.study", "zcpt.plotting", "zcpt.report", "zcpt.export", "zcpt.models")),
     ("commands", ("zcpt.commands",)),
@@ -96,6 +99,41 @@ def violations() -> List[str]:
     return list(dict.fromkeys(found))
 
 
+def circles() -> List[List[str]]:
+    """Every strongly connected set of two or more modules of the import graph, sorted
+    (Tarjan's algorithm, iteratively: the graph has a few hundred modules)."""
+    graph = {m: sorted({t for _, t in imports_of(m) if t != m}) for m in MODULES}
+    index: Dict[str, int] = {}
+    low: Dict[str, int] = {}
+    stack: List[str] = []
+    found: List[List[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(graph[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        while work:
+            node, targets = work[-1]
+            target = next(targets, None)
+            if target is None:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    members = stack[stack.index(node):]
+                    del stack[stack.index(node):]
+                    if len(members) > 1:
+                        found.append(sorted(members))
+            elif target not in index:
+                index[target] = low[target] = len(index)
+                stack.append(target)
+                work.append((target, iter(graph[target])))
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+    return sorted(found)
+
+
 def test_every_module_has_a_layer() -> None:
     unplaced = [m for m in MODULES if unit_of(m) is None]
     assert not unplaced, f"add these to LAYERS in {Path(__file__).name}: {unplaced}"
@@ -120,3 +158,21 @@ def test_the_walker_sees_lazy_relative_and_from_imports(tmp_path, monkeypatch) -
     assert any(v.startswith("zcpt.scoring.base (scoring) line") and "zcpt.study.runner (applications)" in v
                for v in found), found
     assert any("imports zcpt.cli (command line): a higher layer" in v for v in found), found
+
+
+def test_no_import_circle() -> None:
+    found = circles()
+    assert not found, "import circles:\n" + "\n".join(" <-> ".join(c) for c in found)
+
+
+def test_the_circle_check_finds_a_planted_circle(monkeypatch) -> None:
+    """The check itself can fail: a lazy import back from errors into registry is a circle."""
+    fake = PACKAGE / "errors.py"
+    real_read = Path.read_text
+
+    def read_text(self: Path, *args, **kwargs) -> str:
+        extra = "\ndef f():\n    from .registry import Registry\n" if self == fake else ""
+        return real_read(self, *args, **kwargs) + extra
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    assert ["zcpt.errors", "zcpt.registry"] in circles()

@@ -376,8 +376,9 @@ def test_tiny_search_end_to_end(space):
 
 def test_oracle_scorers_read_the_macro_tables(space, bench):
     from zcpt.scoring import ScoringContext, get_scorer
+    from zcpt.scoring.oracles import OracleState
 
-    ctx = ScoringContext(space=space, benchmark=bench)
+    ctx = ScoringContext(space=space, states=[OracleState(benchmark=bench)])
     full = space.initial_state()
     for kind in ("best-acc", "avg-acc"):
         table = bench.oracle(kind)

@@ -70,7 +70,8 @@ def test_a_registered_method_runs_from_the_cli_with_its_flags(sampler, tmp_path:
 def test_method_options_are_checked_and_belong_to_their_method(sampler, tmp_path: Path, capsys) -> None:
     for argv, message in [
         (["--method", "test-sampler", "--samples", "0"], "option samples of search method 'test-sampler' must be at least 1"),
-        (["--samples", "3"], "--samples is not an option of method 'zero-cost-pt' (its options: none)"),
+        (["--samples", "3"], "--samples is not an option of method 'zero-cost-pt' "
+                           "(its options: --order, --scorer, --proposals, --validation)"),
         (["--method", "nope"], "unknown search method 'nope'; choose from: zero-cost-pt"),
     ]:
         assert main(["search", *argv, *SIZE, "--out", str(tmp_path / "x")]) == 2

@@ -14,8 +14,9 @@ from zcpt.cli import main
 from zcpt.errors import DataError, ZcptError
 from zcpt.scoring import ScoringContext, get_scorer
 from zcpt.scoring.cell_scores import CellScoreSettings, CellScores
-from zcpt.scoring.oracles import consistent_cells
+from zcpt.scoring.oracles import OracleState, consistent_cells
 from zcpt.scoring.tenas_scorer import tenas_op_scores
+from zcpt.scoring.training_based import TrainingState
 from zcpt.spaces import get_space
 from zcpt.study.correlation import edge_correlations, mean_correlation, spearman, table_correlation
 from zcpt.study.runner import parse_function
@@ -71,7 +72,7 @@ def _table(ctx, name, state):
 # -- oracles ---------------------------------------------------------------------------------
 def test_oracles_at_full_state_are_table1(bench):
     space = get_space("nb201")
-    ctx = ScoringContext(space=space, benchmark=bench)
+    ctx = ScoringContext(space=space, states=[OracleState(benchmark=bench)])
     full = space.initial_state()
     for kind, cell, error, rank in [("best-acc", BEST_CELL, 5.63, 1), ("avg-acc", ALL_CONV3, 6.24, 166)]:
         table = _table(ctx, kind, full)
@@ -96,7 +97,7 @@ def _brute_force(bench, state, edge, op, how):
 
 def test_oracles_respect_a_progressive_state(bench):
     space = get_space("nb201")
-    ctx = ScoringContext(space=space, benchmark=bench)
+    ctx = ScoringContext(space=space, states=[OracleState(benchmark=bench)])
     state = space.initial_state().only(0, 3).without(3, 3).without(3, 0)  # edge 0 decided, edge 3 trimmed
     for kind, how in [("best-acc", "max"), ("avg-acc", "mean")]:
         for edge in (1, 3, 5):
@@ -118,9 +119,10 @@ def test_best_zc_on_a_small_state_and_its_cache(bench, dataset, tmp_path):
         for op in (0, 2, 4):
             state = state.without(e, op)
     settings = CellScoreSettings(channels=2, cells_per_stage=1, batch_size=4)
-    ctx = ScoringContext(space=space, proxy="nwot", benchmark=bench, dataset=dataset, best_zc_settings=settings)
+    ctx = ScoringContext(space=space, proxy="nwot",
+                         states=[OracleState(benchmark=bench, dataset=dataset, best_zc_settings=settings)])
     scores = get_scorer("best-zc")(ctx, state, 2, (1, 3))
-    table = ctx.best_zc_tables[settings.key()]
+    table = ctx.state(OracleState).best_zc_tables[settings.key()]
     reachable = consistent_cells(bench.tables.ops, state.mask)
     assert table.done.sum() == reachable.sum() == 64
     assert np.array_equal(table.done, reachable)
@@ -200,7 +202,7 @@ def test_darts_store_trains_saves_and_reuses(dataset, tmp_path):
     for a, b in zip(loaded.net.state_dict().values(), net.net.state_dict().values()):
         assert torch.equal(a, b)
 
-    ctx = ScoringContext(space=space, darts_store=other, eval_images=8, finetune_epochs=1)
+    ctx = ScoringContext(space=space, states=[TrainingState(store=other, eval_images=8, finetune_epochs=1)])
     full = space.initial_state()
     assert get_scorer("darts")(ctx, full, 2, ALL_OPS) == pytest.approx(net.alpha[2].tolist())
     pt = get_scorer("darts-pt")(ctx, full, 1, ALL_OPS)
@@ -212,8 +214,8 @@ def test_darts_store_trains_saves_and_reuses(dataset, tmp_path):
     # progressive: a discretised state fine-tunes the current supernet once and keeps it
     state = full.only(0, 3)
     get_scorer("darts")(ctx, state, 1, ALL_OPS)
-    assert other.trained_now == 1 and ctx.darts_supernet.state == state
-    w = ctx.darts_supernet.op_weights(state)
+    assert other.trained_now == 1 and ctx.state(TrainingState).supernet.state == state
+    w = ctx.state(TrainingState).supernet.op_weights(state)
     assert w[0].tolist() == [0, 0, 0, 1, 0] and w[1].sum().item() == pytest.approx(1.0)
 
 

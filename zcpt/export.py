@@ -22,6 +22,7 @@ import io
 import json
 import logging
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Sequence, Tuple
 
@@ -37,14 +38,21 @@ from .registry import Registry
 METADATA_FILE = "zcpt.json"
 ExportFn = Callable[[nn.Module, torch.Tensor, Dict[str, Any]], Tuple[bytes, Callable[[torch.Tensor], np.ndarray]]]
 #: format name -> fn(model, example, metadata) -> (file bytes, run(x) of the loaded file)
-EXPORTERS: Registry[ExportFn] = Registry("export format")
+
+
+@dataclass(frozen=True)
+class ExporterSpec:
+    suffix: str = ""  # the file name's suffix, e.g. ".onnx"
+
+
+EXPORTERS: Registry[ExportFn, ExporterSpec] = Registry("export format", ExporterSpec)  # defined in this module
 
 
 def _batch_dim() -> Any:
     return {"x": {0: torch.export.Dim("batch", min=1, max=4096)}}
 
 
-@EXPORTERS.register("pt", suffix=".pt2")
+@EXPORTERS.register("pt", spec=ExporterSpec(suffix=".pt2"))
 def _export_program(model: nn.Module, example: torch.Tensor, metadata: Dict[str, Any]):
     """torch.export program: torch.export.load(FILE).module()(images)."""
     try:
@@ -63,7 +71,7 @@ def _export_program(model: nn.Module, example: torch.Tensor, metadata: Dict[str,
     return data, run
 
 
-@EXPORTERS.register("torchscript", suffix=".ts")
+@EXPORTERS.register("torchscript", spec=ExporterSpec(suffix=".ts"))
 def _export_torchscript(model: nn.Module, example: torch.Tensor, metadata: Dict[str, Any]):
     """Traced TorchScript: torch.jit.load(FILE)(images)."""
     with torch.no_grad(), warnings.catch_warnings():
@@ -81,7 +89,7 @@ def _export_torchscript(model: nn.Module, example: torch.Tensor, metadata: Dict[
     return data, run
 
 
-@EXPORTERS.register("onnx", suffix=".onnx")
+@EXPORTERS.register("onnx", spec=ExporterSpec(suffix=".onnx"))
 def _export_onnx(model: nn.Module, example: torch.Tensor, metadata: Dict[str, Any]):
     """ONNX (input 'images', output 'logits'), checked with onnxruntime."""
     onnx = require("onnx", "export", "ONNX export")

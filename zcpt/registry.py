@@ -1,21 +1,31 @@
-"""A tiny name registry, in the style of timm's model registry.
+"""Name registries, in the style of timm's model registry: one rule for every plug-in.
 
-Proxies, search spaces, edge orders and scoring functions each have one
-:class:`Registry`. A new entry is one function plus one decorator::
+Proxies, search spaces, edge orders, scoring functions and search methods each
+have one :class:`Registry`. A new entry is **one new file** in the registry's
+package, holding a function (or class) and one decorator::
 
-    @PROXIES.register("my_proxy", needs_grad=False,
-                      options=[Option("bn_mode", str, "train", choices=("train", "eval"))])
+    # zcpt/proxies/my_proxy.py
+    @register_proxy("my_proxy", needs_grad=False,
+                    options=[Option("bn_mode", str, "train", choices=("train", "eval"))])
     def my_proxy(net, batch, loss_fn, *, bn_mode="train"): ...
 
-An entry may declare typed :class:`Option` s (a proxy's keyword options, a
-method's settings): callers ask the registry what an entry accepts instead of
-reading function signatures, the CLI can turn them into flags, and
-:meth:`Registry.check_options` gives one-line errors for unknown names,
-wrong types and values outside the choices.
+**Discovery** is one rule for every registry: on its first lookup a registry
+imports every module of its package whose name does not start with ``_``
+(``first`` lists those it prints first, the rest follow alphabetically), then
+every module of each *plug-in package* (:func:`add_plugin_package`, or the
+comma-separated ``ZCPT_PLUGINS`` environment variable), so a package of your
+own extends zcpt without editing it. Importing a package registers nothing by
+side effect. A registry without a package (datasets, exporters, kernels) holds
+what its own module registers.
 
-A registry may name the modules that fill it (``modules=``); they are imported
-on the first lookup, so importing a package registers nothing by side effect
-and a new entry module is added to one list.
+**Specs.** Each registry has a typed spec, a frozen dataclass that sits beside
+the registration (``ProxySpec(needs_grad=False)``, ``MethodSpec(budgets=True)``,
+...): what callers need to know of an entry is a typed field of
+``entry.spec``, never a string key. An entry may also declare typed
+:class:`Option` s (a proxy's keyword options, a method's settings): callers ask
+the registry what an entry accepts instead of reading signatures, the CLI turns
+them into flags, and :meth:`Registry.check_options` gives one-line errors for
+unknown names, wrong types and values outside the choices.
 
 A *family* is a registered prefix whose names are built on demand from their
 argument: ``PROXIES.add_family("ensemble", resolve)`` makes
@@ -24,14 +34,20 @@ argument: ``PROXIES.add_family("ensemble", resolve)`` makes
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
+import fnmatch
 import importlib
 import math
+import os
+import pkgutil
+from types import MappingProxyType
 from typing import Any, Callable, Dict, Generic, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
-from .errors import UnknownNameError, ZcptError, show
+from .errors import UnknownNameError, ZcptError, show, shorten
 
 T = TypeVar("T")
+S = TypeVar("S")  # a registry's spec type
 
 _TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
 
@@ -39,7 +55,8 @@ _TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a 
 @dataclass(frozen=True)
 class Option:
     """One typed option an entry declares: name, type (bool, int, float or str),
-    default (None: unset), allowed values, the smallest allowed number, help."""
+    default (None: unset), allowed values, the smallest allowed number, help, and
+    a short command-line alias (``-N``)."""
 
     name: str
     type: type = str
@@ -47,6 +64,7 @@ class Option:
     choices: Tuple[Any, ...] = ()
     minimum: Optional[float] = None
     help: str = ""
+    short: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.type not in _TYPE_NAMES:
@@ -83,18 +101,30 @@ class Option:
 
 
 @dataclass(frozen=True)
-class Entry(Generic[T]):
-    """A registered object with its name, declared options and free-form metadata."""
+class NoSpec:
+    """The spec of a registry whose entries declare nothing beyond their options."""
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T, S]):
+    """A registered object with its name, its typed spec and its declared options."""
 
     name: str
     obj: T
-    meta: Dict[str, Any] = field(default_factory=dict)
+    spec: S = NoSpec()  # type: ignore[assignment]
     options: Tuple[Option, ...] = ()
 
     @property
     def doc(self) -> str:
         text = (getattr(self.obj, "__doc__", None) or "").strip()
         return text.splitlines()[0] if text else ""
+
+    @property
+    def meta(self) -> Mapping[str, Any]:
+        """Deprecated: the spec's fields as a read-only mapping (read ``spec`` instead)."""
+        spec = self.spec
+        fields = dataclasses.fields(spec) if dataclasses.is_dataclass(spec) else ()
+        return MappingProxyType({f.name: getattr(spec, f.name) for f in fields})
 
     def option(self, name: str) -> Optional[Option]:
         return next((o for o in self.options if o.name == name), None)
@@ -107,56 +137,114 @@ class Entry(Generic[T]):
         return {o.name: o.default for o in self.options}
 
 
-class Registry(Generic[T]):
-    """Maps names to objects; ``kind`` names the registry in error messages."""
+@dataclass(frozen=True)
+class Family(Generic[T]):
+    """A registered prefix: ``resolve(name, arg)`` builds the entry of ``prefix:arg``.
+    ``runs_code``: resolving a name imports and calls code it points to (``python:``)."""
 
-    def __init__(self, kind: str, modules: Sequence[str] = (), package: Optional[str] = None) -> None:
-        """``modules`` are imported on the first lookup, in order; then, with
-        ``package``, every module of that package whose name does not start with
-        ``_`` (alphabetically), so that a new entry is one new file there."""
+    name: str
+    obj: Callable[[str, str], Entry[T, Any]]
+    runs_code: bool = False
+
+    @property
+    def doc(self) -> str:
+        text = (self.obj.__doc__ or "").strip()
+        return text.splitlines()[0] if text else ""
+
+
+# -- discovery: the registry's package, then the plug-in packages -------------------------------
+PLUGINS_VARIABLE = "ZCPT_PLUGINS"  # comma-separated packages of plug-in modules
+_plugin_packages: Dict[str, bool] = {}  # package -> imported
+
+
+def package_modules(package: str) -> List[str]:
+    """The modules of ``package`` that discovery imports: those not starting with ``_``, sorted."""
+    path = importlib.import_module(package).__path__
+    return sorted(f"{package}.{m.name}" for m in pkgutil.iter_modules(path) if not m.name.startswith("_"))
+
+
+def add_plugin_package(package: str) -> None:
+    """Import every module of ``package`` (as zcpt's own packages are scanned), now: each
+    registers what it defines, in whatever registry its decorators name. Idempotent."""
+    if _plugin_packages.get(package):
+        return
+    _plugin_packages[package] = False
+    try:
+        modules = package_modules(package)
+    except ModuleNotFoundError as exc:
+        del _plugin_packages[package]
+        if exc.name is None or not package.startswith(exc.name):
+            raise  # the package is there; something it imports is not
+        raise ZcptError(f"plug-in package '{shorten(package)}' is not importable") from None
+    for module in modules:
+        importlib.import_module(module)
+    _plugin_packages[package] = True
+
+
+def _load_plugins_from_environment() -> None:
+    for package in filter(None, (p.strip() for p in os.environ.get(PLUGINS_VARIABLE, "").split(","))):
+        add_plugin_package(package)
+
+
+class Registry(Generic[T, S]):
+    """Maps names to objects and their specs; ``kind`` names the registry in error messages."""
+
+    def __init__(self, kind: str, spec: type = NoSpec, package: Optional[str] = None,
+                 first: Sequence[str] = ()) -> None:
+        """``spec``: the dataclass of the entries' specs (its defaults are an entry's
+        when registration gives none). ``package``: discovered on the first lookup,
+        ``first`` (module names within it) listed first."""
         self.kind = kind
-        self._entries: Dict[str, Entry[T]] = {}
-        self._families: Dict[str, Entry[Callable[[str, str], Entry[T]]]] = {}
-        self._modules = tuple(modules)
+        self.spec_type = spec
+        self._entries: Dict[str, Entry[T, S]] = {}
+        self._families: Dict[str, Family[T]] = {}
         self._package = package
-        self._imported = not self._modules and package is None
-        self._module_order: Dict[str, int] = {}
+        self._first = tuple(first)
+        self._imported = False
 
     def _import_modules(self) -> None:
-        if not self._imported:
-            self._imported = True
-            names = list(self._modules)
-            if self._package is not None:
-                import pkgutil
+        if self._imported:
+            return
+        self._imported = True
+        names: List[str] = []
+        if self._package is not None:
+            scanned = package_modules(self._package)
+            names = [f"{self._package}.{m}" for m in self._first] + scanned
+        order = {m: i for i, m in enumerate(dict.fromkeys(names))}
+        for module in order:
+            importlib.import_module(module)
+        _load_plugins_from_environment()
+        # Entries list in module order even if a module was imported (and so registered)
+        # before the first lookup; within a module, as registered; plug-ins last.
+        ordered = sorted(self._entries.values(),
+                         key=lambda e: order.get(getattr(e.obj, "__module__", ""), len(order)))
+        self._entries = {e.name: e for e in ordered}
 
-                path = importlib.import_module(self._package).__path__
-                names += sorted(f"{self._package}.{m.name}" for m in pkgutil.iter_modules(path)
-                                if not m.name.startswith("_"))
-            self._module_order = {m: i for i, m in enumerate(dict.fromkeys(names))}
-            for module in self._module_order:
-                importlib.import_module(module)
-            # Entries list in module order even if a module was imported (and so
-            # registered) before the first lookup; within a module, as registered.
-            last = len(self._module_order)
-            ordered = sorted(self._entries.values(),
-                             key=lambda e: self._module_order.get(getattr(e.obj, "__module__", ""), last))
-            self._entries = {e.name: e for e in ordered}
-
-    def register(self, name: str, *, options: Iterable[Option] = (), **meta: Any) -> Callable[[T], T]:
+    def register(self, name: str, *, spec: Optional[S] = None, options: Iterable[Option] = ()) -> Callable[[T], T]:
         def decorator(obj: T) -> T:
-            self.add(name, obj, options=options, **meta)
+            self.add(name, obj, spec=spec, options=options)
             return obj
 
         return decorator
 
-    def add(self, name: str, obj: T, *, options: Iterable[Option] = (), **meta: Any) -> None:
+    def add(self, name: str, obj: T, *, spec: Optional[S] = None, options: Iterable[Option] = ()) -> None:
         if name in self._entries:
             raise ValueError(f"{self.kind} '{name}' is registered twice")
+        self._entries[name] = self.make_entry(name, obj, spec=spec, options=options)
+
+    def make_entry(self, name: str, obj: T, *, spec: Optional[S] = None,
+                   options: Iterable[Option] = ()) -> Entry[T, S]:
+        """The entry ``add`` would store (a family's resolver returns one): spec and options checked."""
+        if spec is None:
+            spec = self.spec_type()
+        if not isinstance(spec, self.spec_type):
+            raise TypeError(f"{self.kind} '{name}': spec must be a {self.spec_type.__name__}, "
+                            f"got {type(spec).__name__}")
         declared = tuple(options)
         names = [o.name for o in declared]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.kind} '{name}' declares an option twice: {names}")
-        self._entries[name] = Entry(name, obj, dict(meta), declared)
+        return Entry(name, obj, spec, declared)
 
     def check_options(self, name: str, values: Mapping[str, Any]) -> Dict[str, Any]:
         """``values`` checked against the options ``name`` declares: unknown names,
@@ -171,12 +259,13 @@ class Registry(Generic[T]):
             checked[key] = option.check(value, f"{self.kind} '{name}'")
         return checked
 
-    def add_family(self, prefix: str, resolve: Callable[[str, str], Entry[T]], **meta: Any) -> None:
+    def add_family(self, prefix: str, resolve: Callable[[str, str], Entry[T, S]], *,
+                   runs_code: bool = False) -> None:
         """Names ``prefix:ARG`` resolve to ``resolve(name, ARG)``, which returns an
         :class:`Entry` or raises a :class:`~zcpt.errors.ZcptError` for a bad ARG."""
         if prefix in self._families or ":" in prefix:
             raise ValueError(f"{self.kind} family '{prefix}' is registered twice or contains ':'")
-        self._families[prefix] = Entry(prefix, resolve, dict(meta))
+        self._families[prefix] = Family(prefix, resolve, runs_code)
 
     def runs_code(self, name: Any) -> bool:
         """Whether ``name`` belongs to a family registered with ``runs_code=True``
@@ -185,20 +274,20 @@ class Registry(Generic[T]):
         if not isinstance(name, str):
             return False
         family = self._families.get(name.partition(":")[0]) if ":" in name else None
-        return bool(family is not None and family.meta.get("runs_code"))
+        return family is not None and family.runs_code
 
-    def families(self) -> List[Entry[Callable[[str, str], Entry[T]]]]:
-        """The registered families (``entry.name`` is the prefix, ``entry.doc`` the resolver's doc)."""
+    def families(self, pattern: str = "*") -> List[Family[T]]:
+        """The registered families whose ``prefix:...`` matches ``pattern`` (a shell wildcard)."""
         self._import_modules()
-        return list(self._families.values())
+        return [f for f in self._families.values() if _matches(f"{f.name}:...", pattern)]
 
-    def remove(self, name: str) -> Entry[T]:
+    def remove(self, name: str) -> Entry[T, S]:
         """Unregister ``name`` and return its entry (tests that add temporary entries)."""
         entry = self.entry(name)
         del self._entries[name]
         return entry
 
-    def entry(self, name: str) -> Entry[T]:
+    def entry(self, name: str) -> Entry[T, S]:
         self._import_modules()
         if name in self._entries:
             return self._entries[name]
@@ -211,9 +300,15 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         return self.entry(name).obj
 
-    def names(self) -> List[str]:
+    def names(self, pattern: str = "*") -> List[str]:
+        """Registered names, in listing order; those matching ``pattern`` (a shell
+        wildcard, as timm's ``list_models('resnet*')``)."""
         self._import_modules()
-        return list(self._entries)
+        return [n for n in self._entries if _matches(n, pattern)]
+
+    def entries(self, pattern: str = "*") -> List[Entry[T, S]]:
+        """The entries whose names match ``pattern`` (see :meth:`names`)."""
+        return [self._entries[n] for n in self.names(pattern)]
 
     def __contains__(self, name: object) -> bool:
         """A registered name, or a family name that resolves (its argument is checked)."""
@@ -228,10 +323,14 @@ class Registry(Generic[T]):
             return False
         return True
 
-    def __iter__(self) -> Iterator[Entry[T]]:
+    def __iter__(self) -> Iterator[Entry[T, S]]:
         self._import_modules()
         return iter(list(self._entries.values()))
 
     def __len__(self) -> int:
         self._import_modules()
         return len(self._entries)
+
+
+def _matches(name: str, pattern: str) -> bool:
+    return pattern == "*" or fnmatch.fnmatchcase(name, pattern)

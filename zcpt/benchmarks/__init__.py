@@ -2,8 +2,8 @@
 
 ``get_benchmark("nb201")`` returns a benchmark object for a space name. A module
 adds its benchmark with ``@register_benchmark("<space>")`` on a factory that
-takes an optional data directory (``factory(root=None)``) and is listed in the
-registry's ``modules``; they are imported on first lookup.
+takes an optional data directory (``factory(root=None)``); every module of this
+package is imported on the first lookup (a new benchmark is one new file).
 """
 from __future__ import annotations
 
@@ -11,16 +11,15 @@ from pathlib import Path
 from typing import Any, Callable, List, Optional, Tuple, Union
 
 from ..errors import UnknownNameError
-from ..registry import Registry
+from ..registry import NoSpec, Registry
 
 # One module per benchmark; each registers itself with @register_benchmark.
-BENCHMARKS: Registry[Callable[..., Any]] = Registry(
-    "benchmark", modules=("zcpt.benchmarks.nb201", "zcpt.benchmarks.macro")
-)
+BENCHMARKS: Registry[Callable[..., Any], NoSpec] = Registry(
+    "benchmark", package="zcpt.benchmarks", first=("nb201", "macro"))
 
 
-def register_benchmark(space: str, **meta: Any):
-    return BENCHMARKS.register(space, **meta)
+def register_benchmark(space: str):
+    return BENCHMARKS.register(space)
 
 
 def get_benchmark(space: str, root: Optional[Union[str, Path]] = None) -> Any:

@@ -93,6 +93,42 @@ def _network(space: SearchSpace, genotype: Any, num_classes: int, options: Mappi
     return net.eval()
 
 
+def _fit_latency(space: SearchSpace, covering: Sequence[ArchState], x: torch.Tensor, num_classes: int,
+                 options: Mapping[str, Any], device: torch.device, warmup: int, repeats: int,
+                 positions: Dict[Tuple[int, int, int], float], bar: Progress) -> CostTable:
+    """Time every network of ``covering`` whole and op by op (into ``positions``); the fitted table."""
+    measurements = []
+    for state in covering:
+        net = _network(space, space.genotype(state), num_classes, options, device)
+        _time_ops(space, state, net, x, device, warmup, repeats, positions)
+        with torch.no_grad():
+            total = time_call(lambda: net(x), device, warmup, repeats)
+        per_edge: Dict[int, Dict[str, float]] = {}
+        for (e, o, _), seconds in positions.items():
+            if not state.is_edge_removed(e) and state.chosen(e) == o:
+                per_edge.setdefault(e, {"latency": 0})["latency"] += round(seconds * 1e9)
+        measurements.append((state, {"latency": round(total * 1e9)}, per_edge))
+        bar.update(1, space.format(space.genotype(state)))
+    table = fit_tables(space, measurements, ("latency",), tolerance=np.inf)["latency"]
+    return CostTable("latency", table.table, round(table.constant))
+
+
+def _check_latency(space: SearchSpace, table: CostTable, x: torch.Tensor, num_classes: int,
+                   options: Mapping[str, Any], device: torch.device, warmup: int, repeats: int, check: int,
+                   seed: int, bar: Progress) -> Tuple[List[float], List[float]]:
+    """Measured and predicted ms of ``check`` random networks."""
+    rng = np.random.default_rng([seed, 0x4C4154])  # "LAT"
+    measured, predicted = [], []
+    for _ in range(check):
+        genotype = space.sample(rng)
+        net = _network(space, genotype, num_classes, options, device)
+        with torch.no_grad():
+            measured.append(time_call(lambda: net(x), device, warmup, repeats) * 1e3)
+        predicted.append(float(table.cost(space.state_of(genotype))) / 1e6)
+        bar.update(1, space.format(genotype))
+    return measured, predicted
+
+
 def measure_latency_table(
     space: SearchSpace,
     device: torch.device,
@@ -113,33 +149,12 @@ def measure_latency_table(
     started = time.perf_counter()
     torch.manual_seed(seed)
     x = torch.randn(batch_size, *shape, device=device)
-    positions: Dict[Tuple[int, int, int], float] = {}
-    measurements = []
     covering = covering_states(space)
     bar = Progress(len(covering) + check, "latency")
-    for state in covering:
-        net = _network(space, space.genotype(state), num_classes, options, device)
-        _time_ops(space, state, net, x, device, warmup, repeats, positions)
-        with torch.no_grad():
-            total = time_call(lambda: net(x), device, warmup, repeats)
-        per_edge: Dict[int, Dict[str, float]] = {}
-        for (e, o, _), seconds in positions.items():
-            if not state.is_edge_removed(e) and state.chosen(e) == o:
-                per_edge.setdefault(e, {"latency": 0})["latency"] += round(seconds * 1e9)
-        measurements.append((state, {"latency": round(total * 1e9)}, per_edge))
-        bar.update(1, space.format(space.genotype(state)))
-    table = fit_tables(space, measurements, ("latency",), tolerance=np.inf)["latency"]
-    table = CostTable("latency", table.table, round(table.constant))
-
-    rng = np.random.default_rng([seed, 0x4C4154])  # "LAT"
-    measured, predicted = [], []
-    for _ in range(check):
-        genotype = space.sample(rng)
-        net = _network(space, genotype, num_classes, options, device)
-        with torch.no_grad():
-            measured.append(time_call(lambda: net(x), device, warmup, repeats) * 1e3)
-        predicted.append(float(table.cost(space.state_of(genotype))) / 1e6)
-        bar.update(1, space.format(genotype))
+    positions: Dict[Tuple[int, int, int], float] = {}
+    table = _fit_latency(space, covering, x, num_classes, options, device, warmup, repeats, positions, bar)
+    measured, predicted = _check_latency(space, table, x, num_classes, options, device, warmup, repeats,
+                                         check, seed, bar)
     bar.close()
     names = [e.name for e in space.edges()]
     return {

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     size = dict(size_options(space, args.channels, args.cells))
     proxies = list(args.proxies) if args.proxies else PROXIES.names()
     for proxy in proxies:
-        if PROXIES.entry(proxy).meta.get("ensemble") is not None:
+        if PROXIES.entry(proxy).spec.ensemble is not None:
             raise ZcptError(f"calibrate combines single proxies; '{proxy}' is an ensemble")
     config = CalibrationConfig(space=args.space, proxies=tuple(proxies), k=args.k, seed=args.seed,
                                holdout=args.holdout, bootstrap=args.bootstrap, rule=args.rule,

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     shape = list(meta["input_shape"])
     if args.image_size is not None:
         shape[1:] = [check_image_side(args.image_size, "--image-size")] * 2
-    suffix = EXPORTERS.entry(args.fmt).meta["suffix"]
+    suffix = EXPORTERS.entry(args.fmt).spec.suffix
     out = check_output_file(Path(args.out) if args.out else where / f"model{suffix}", "--out")
     check = export_model(model, args.fmt, out, shape, meta)
     weights = "trained" if meta.get("trained") else "freshly initialised (untrained)"

@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..data import BatchSource, load_dataset
     from ..proxies import PROXIES, score_network
-    from ..proxies.ensemble import ScoreVector
+    from ..scores import ScoreVector
     from ..spaces import get_space
 
     # Cheap checks first, so a typo fails before the dataset is loaded.

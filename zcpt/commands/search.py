@@ -1,11 +1,16 @@
 """``zcpt search``: run a search method (default: Zero-Cost-PT, Algorithm 1), a thin
-wrapper over :func:`zcpt.search.search`. Every option a method declares in
-``METHODS`` is a flag here (``samples`` -> ``--samples``)."""
+wrapper over :func:`zcpt.search.search`. The flags are generated: one per shared
+setting of :class:`~zcpt.search.SearchConfig` (help, choices and default from the
+field), and one per option a method declares in ``METHODS`` (``samples`` ->
+``--samples``; Zero-Cost-PT's ``order``, ``scorer``, ``-N``, ``-V``), so no
+default is written here."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import re
+import typing
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -15,82 +20,66 @@ logger = logging.getLogger("zcpt")
 
 
 _OPTION_DEST = "method_option_"  # argparse dest prefix of the methods' own flags
+_GROUPS = {"size": "network size (quick runs; defaults: the space's own)",
+           "budget": "budget (the found network fits every limit given; its size as the result reports it)"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", default="zero-cost-pt",
-                   help="search method, see `zcpt list methods` (default: zero-cost-pt)")
-    p.add_argument("--space", default="nb201", help="search space, see `zcpt list spaces` (default: nb201)")
-    p.add_argument("--proxy", default="nwot", help="zero-cost proxy, see `zcpt list proxies` (default: nwot)")
-    p.add_argument("--order", default="random",
-                   help="edge discretisation order, see `zcpt list orders` (default: random)")
-    p.add_argument("--scorer", default="zc-pt",
-                   help="operation scoring function: zc-pt (perturbation), disc-zc (discretisation), tenas, "
-                        "or an oracle (best-acc, avg-acc, best-zc) where the space has a benchmark; see "
-                        "`zcpt list scorers`; the training-based ones are refused (default: zc-pt)")
-    p.add_argument("-N", "--proposals", type=int, default=10,
-                   help="proposal passes, one candidate architecture each (default: 10)")
-    p.add_argument("-V", "--validation", type=int, default=100,
-                   help="minibatches each candidate is scored on in the validation stage (default: 100)")
-    p.add_argument("--batch-size", type=int, default=256, help="minibatch size (default: 256)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the supernet weights, the orders and the minibatches (default: 0)")
-    p.add_argument("--dataset", default="cifar10",
-                   help="cifar10, cifar100, svhn, imagenet16-120 or imagefolder (default: cifar10)")
-    p.add_argument("--data", default=None, metavar="PATH",
-                   help="dataset location (default: the bundled CIFAR-10)")
-    p.add_argument("--image-size", type=int, default=None, metavar="S",
-                   help="search on S x S images: image folders are resized as they are read, other data "
-                        "(e.g. the 32x32 CIFAR-10) per batch (default: the data's own size)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
+    """The flags: one per shared setting (from :class:`~zcpt.search.SearchConfig`'s field
+    metadata), the command's own, and one per option some method declares."""
+    groups = {"": p, **{name: p.add_argument_group(title) for name, title in _GROUPS.items()}}
+    add_config_flags(groups)
     p.add_argument("--proxy-option", action="append", default=[], metavar="NAME=VALUE",
                    help="an option the proxy declares, e.g. --proxy-option gaussian_init=true (repeatable; "
                         "`zcpt list proxies` shows each proxy's options)")
-    p.add_argument("--bn-mode", choices=("train", "eval"), default=None,
-                   help="batch-norm statistics while scoring, for proxies that take it (default: the proxy's)")
-    p.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
-                   help="convolutions in fp32, or bf16 (faster where the hardware has bf16 units; not fp32's "
-                        "numbers, see docs/guide/precision.md), or auto (bf16 only where measured fast and "
-                        "allowed) (default: fp32)")
     p.add_argument("--workers", default="1", metavar="N|auto",
                    help="run the proposal passes and candidate validations as N Ray tasks (a local Ray "
                         "started on demand; needs pip install 'zcpt[ray]'); auto: 1 or one per core, "
                         "whichever was measured faster here; the result is the same (default: 1, in-process)")
     p.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="run the tasks on the existing Ray cluster at ADDR (e.g. ray://host:10001)")
-    p.add_argument("--mixed-op", choices=("weighted", "sum"), default=None,
-                   help="how the supernet mixes an undecided edge's ops: weighted (the paper's softmax(alpha), "
-                        "a new alpha per pass) or sum (default: the space's; nb201: weighted)")
-    p.add_argument("--nwot-codes", choices=("definition", "reference"), default=None,
-                   help="nwot's activation sites: definition (every ReLU call) or reference (the Zero-Cost-PT "
-                        "code's type-name hooks, skipped blocks included) (default: the space's; nb201: reference)")
     p.add_argument("--reference-compat", action="store_true",
                    help="deprecated: the same as --nwot-codes reference")
-    p.add_argument("--nonfinite", choices=("error", "skip"), default="error",
-                   help="a NaN/inf score stops the search (error) or its candidate is excluded (skip) "
-                        "(default: error)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="output directory for progress.json and result.json "
                         "(default: runs/<space>-<proxy>-<order>-s<seed>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted search in --out (same options required)")
-    size = p.add_argument_group("network size (quick runs; defaults: the space's own)")
-    size.add_argument("--channels", type=int, default=None,
-                      help="initial channels of the supernet and of the validated networks")
-    size.add_argument("--cells", type=int, default=None,
-                      help="NB201: cells per stage; DARTS: layers (cells) of the supernet and the validated networks")
-    size.add_argument("--train-images", type=int, default=None, metavar="N",
-                      help="use only N training images (a balanced subset)")
-    budget = p.add_argument_group("budget (the found network fits every limit given; its size as the result reports it)")
-    budget.add_argument("--max-params", type=float, default=None, metavar="M",
-                        help="at most M million trainable parameters")
-    budget.add_argument("--max-flops", type=float, default=None, metavar="M",
-                        help="at most M million multiply-adds per image (counted as `zcpt query` counts them)")
-    budget.add_argument("--max-latency-ms", type=float, default=None, metavar="T",
-                        help="at most T ms predicted by --latency-table")
-    budget.add_argument("--latency-table", default=None, metavar="LUT_JSON",
-                        help="latency table of this device, from `zcpt latency`")
+    groups["size"].add_argument("--channels", type=int, default=None,
+                                help="initial channels of the supernet and of the validated networks")
+    groups["size"].add_argument("--cells", type=int, default=None,
+                                help="NB201: cells per stage; DARTS: layers (cells) of the supernet and the "
+                                     "validated networks")
     add_method_options(p)
+
+
+def _flag_type(name: str) -> type:
+    """The type a field's flag parses to: its annotation, without Optional."""
+    from ..search import SearchConfig
+
+    hint = typing.get_type_hints(SearchConfig)[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+def add_config_flags(groups: Dict[str, Any]) -> None:
+    """A flag per :class:`~zcpt.search.SearchConfig` field whose :class:`~zcpt.search.config.Setting`
+    is a flag, with its help, choices and default (written once: in the field)."""
+    from ..search import SearchConfig
+
+    for f in dataclasses.fields(SearchConfig):
+        setting = f.metadata.get("setting")
+        if setting is None or not setting.flag:
+            continue
+        shown = setting.default_text if setting.default_text is not None else f.default
+        default = "" if shown is None else f" (default: {shown})"
+        kwargs: Dict[str, Any] = {"dest": f.name, "type": _flag_type(f.name), "default": f.default,
+                                  "help": setting.help + default}
+        if setting.choices:
+            kwargs["choices"] = setting.choices
+        if setting.metavar:
+            kwargs["metavar"] = setting.metavar
+        groups[setting.group].add_argument("--" + f.name.replace("_", "-"), **kwargs)
 
 
 def add_method_options(p: argparse.ArgumentParser) -> None:
@@ -102,8 +91,8 @@ def add_method_options(p: argparse.ArgumentParser) -> None:
     for entry in METHODS:
         for option in entry.options:
             first = declared.setdefault(option.name, option)
-            if first.type is not option.type:
-                raise TypeError(f"methods declare option '{option.name}' with different types")
+            if first.type is not option.type or first.short != option.short:
+                raise TypeError(f"methods declare option '{option.name}' with different types or short flags")
             users.setdefault(option.name, []).append(entry.name)
     if not declared:
         return
@@ -119,7 +108,7 @@ def add_method_options(p: argparse.ArgumentParser) -> None:
             kwargs["metavar"] = option.type.__name__.upper()
             if option.choices:
                 kwargs["choices"] = option.choices
-        group.add_argument(option.flag, **kwargs)
+        group.add_argument(*filter(None, (option.short, option.flag)), **kwargs)
 
 
 def method_options_from_args(args: argparse.Namespace) -> Dict[str, Any]:
@@ -200,27 +189,29 @@ def config_from_args(args: argparse.Namespace):
 
     size = size_options(get_space(args.space), args.channels, args.cells)
     check_int(args.train_images, "--train-images", optional=True)
-    return SearchConfig(
-        method=args.method, method_options=method_options_from_args(args),
-        space=args.space, proxy=args.proxy, order=args.order, scorer=args.scorer,
-        proposals=args.proposals, validation=args.validation, batch_size=args.batch_size,
-        seed=args.seed, dataset=args.dataset, data=args.data, device=args.device,
-        bn_mode=args.bn_mode, nonfinite=args.nonfinite, mixed_op=args.mixed_op, nwot_codes=nwot_codes(args),
-        precision=args.precision,
-        proxy_args=parse_proxy_options(args.proxy, args.proxy_option),
-        supernet_options=dict(size), network_options=dict(size), train_images=args.train_images,
-        max_params=args.max_params, max_flops=args.max_flops, max_latency_ms=args.max_latency_ms,
-        latency_table=args.latency_table,
-        image_size=args.image_size,
-    )
+    flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(SearchConfig)
+             if f.metadata.get("setting") is not None and f.metadata["setting"].flag}
+    return SearchConfig(**{**flags, "nwot_codes": nwot_codes(args)},
+                        method_options=method_options_from_args(args),
+                        proxy_args=parse_proxy_options(args.proxy, args.proxy_option),
+                        supernet_options=dict(size), network_options=dict(size))
 
 
 def default_out(args: argparse.Namespace) -> Path:
+    """``runs/<space>-<proxy>-<order>-s<seed>`` (other methods: ``<space>-<method>-<proxy>-s<seed>``);
+    the order as given, else its declared default."""
     if args.method == "zero-cost-pt":
-        name = f"{args.space}-{args.proxy}-{args.order}-s{args.seed}"
+        order = getattr(args, _OPTION_DEST + "order", None) or _declared_default(args.method, "order")
+        name = f"{args.space}-{args.proxy}-{order}-s{args.seed}"
     else:
         name = f"{args.space}-{args.method}-{args.proxy}-s{args.seed}"
     return Path("runs") / re.sub(r"[^A-Za-z0-9_.+=-]+", "_", name)  # python:a/b.py:fn, ensemble:a+b
+
+
+def _declared_default(method: str, option: str) -> Any:
+    from ..search.methods import METHODS
+
+    return METHODS.entry(method).defaults()[option]
 
 
 def format_result(result: Dict[str, Any], out_dir: Path) -> str:

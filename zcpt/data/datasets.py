@@ -264,16 +264,23 @@ def read_cached_tarball(path: Path) -> RawSplits:
 # -- registry --------------------------------------------------------------------
 
 Loader = Callable[[Optional[Path], Optional[int]], ImageDataset]
-DATASETS: Registry[Loader] = Registry("dataset")
 
 
-def register_dataset(name: str, **meta):
+@dataclass(frozen=True)
+class DatasetSpec:
+    image_size: Optional[int] = None  # the side of the dataset's own images (None: varies)
+
+
+DATASETS: Registry[Loader, DatasetSpec] = Registry("dataset", DatasetSpec)  # defined in this module
+
+
+def register_dataset(name: str, image_size: Optional[int] = None):
     """Register ``loader(path: Optional[Path], image_size: Optional[int]) -> ImageDataset``.
 
     A loader may resize as it reads (the image-folder readers do: their images
     may differ in size) or ignore ``image_size``; :func:`load_dataset` then sets
     the batch size of whatever it returns (:meth:`ImageDataset.at_size`)."""
-    return DATASETS.register(name, **meta)
+    return DATASETS.register(name, spec=DatasetSpec(image_size))
 
 
 def _build(name: str, raw: RawSplits, mean: Stats, std: Stats) -> ImageDataset:

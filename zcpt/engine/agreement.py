@@ -17,7 +17,8 @@ Kernels (``@register_kernel``, listed by :func:`list_kernels`):
 from __future__ import annotations
 
 import importlib.util
-from typing import Callable, List
+from dataclasses import dataclass
+from typing import Callable, List, Optional
 
 import torch
 
@@ -25,12 +26,21 @@ from ..errors import ZcptError
 from ..registry import Registry
 
 KernelFn = Callable[[torch.Tensor], torch.Tensor]
-KERNELS: Registry[KernelFn] = Registry("nwot kernel")
 
 
-def register_kernel(name: str, **meta):
+@dataclass(frozen=True)
+class KernelSpec:
+    """``available(device)``: whether the kernel runs there (None: everywhere)."""
+
+    available: Optional[Callable[[torch.device], bool]] = None
+
+
+KERNELS: Registry[KernelFn, KernelSpec] = Registry("nwot kernel", KernelSpec)  # defined in this module
+
+
+def register_kernel(name: str, available: Optional[Callable[[torch.device], bool]] = None):
     """Register ``fn(codes: (B, F) bool) -> (B, B) int64`` agreement counts."""
-    return KERNELS.register(name, **meta)
+    return KERNELS.register(name, spec=KernelSpec(available))
 
 
 def list_kernels() -> List[str]:
@@ -38,7 +48,7 @@ def list_kernels() -> List[str]:
 
 
 def kernel_available(name: str, device: torch.device) -> bool:
-    check = KERNELS.entry(name).meta.get("available")
+    check = KERNELS.entry(name).spec.available
     return bool(check(device)) if check else True
 
 

@@ -15,7 +15,8 @@ changes its result. Callers use::
   each worker runs torch with ``cores // workers`` threads; a task whose worker
   dies is retried (``max_retries``).
 * ``workers="auto"``: 1 process x all threads or one worker per core, whichever
-  :func:`choose_workers` measured faster on this machine (cached).
+  :func:`zcpt.search.workers.choose_workers` measured faster on this machine
+  (cached); the measurement scores a network, so it lives with the search.
 * :class:`ProcessExecutor`: N local processes of the standard library, for callers
   that run a few long tasks without Ray (``zcpt calibrate --workers N`` trains its
   networks so).
@@ -28,7 +29,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import socket
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -205,72 +206,16 @@ def parse_workers(value: Union[int, str]) -> Union[int, str]:
 
 
 def get_executor(workers: Union[int, str] = 1, ray_address: Optional[str] = None,
-                 device: Optional[torch.device] = None) -> Executor:
-    """The executor for ``--workers`` / ``--ray-address`` (see the module docstring)."""
+                 device: Optional[torch.device] = None,
+                 auto: Optional[Callable[[torch.device], int]] = None) -> Executor:
+    """The executor for ``--workers`` / ``--ray-address`` (see the module docstring).
+
+    ``workers="auto"`` asks ``auto(device)`` for a number where Ray is installed
+    (the search passes :func:`zcpt.search.workers.choose_workers`, which measures
+    this machine); without ``auto`` or Ray it is 1."""
     workers = parse_workers(workers)
     if workers == "auto":
-        workers = choose_workers(device or torch.device("cpu")) if ray_available() else 1
+        workers = auto(device or torch.device("cpu")) if auto is not None and ray_available() else 1
     if workers == 1 and ray_address is None:
         return LocalExecutor()
     return RayExecutor(int(workers), ray_address)
-
-
-# -- --workers auto: 1 process x all cores against one worker per core ---------------------
-_PROBE_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
-
-
-def _probe(threads: int, units: int, barrier: Any = None, queue: Any = None) -> float:
-    """Seconds for ``units`` NB201 candidate nwot scores (batch 64) with ``threads``
-    threads, after a warm-up (and, in a worker, once every worker is warm)."""
-    import time
-
-    from ..proxies import score_network
-    from ..spaces import get_space
-
-    torch.set_num_threads(threads)
-    space = get_space("nb201")
-    torch.manual_seed(0)
-    net = space.build_network(space.parse(_PROBE_CELL)).to(memory_format=torch.channels_last)
-    x = torch.randn(64, 3, 32, 32).contiguous(memory_format=torch.channels_last)
-    y = torch.zeros(64, dtype=torch.long)
-    score_network("nwot", net, (x, y))
-    if barrier is not None:
-        barrier.wait()
-    t0 = time.perf_counter()
-    for _ in range(units):
-        score_network("nwot", net, (x, y))
-    t1 = time.perf_counter()
-    if queue is not None:
-        queue.put((t0, t1))
-    return t1 - t0
-
-
-def measure_workers(n: int, units: int = 4) -> float:
-    """Seconds for ``units`` scores per core: one process with all cores' threads
-    (``n == 1``) or ``n`` processes with 1 thread each, started and warmed up
-    first (long-lived workers, as Ray's); CLOCK_MONOTONIC is shared by processes."""
-    import multiprocessing
-
-    if n == 1:
-        return _probe(cores(), units * cores())
-    ctx = multiprocessing.get_context("spawn")
-    barrier, queue = ctx.Barrier(n), ctx.Queue()
-    procs = [ctx.Process(target=_probe, args=(1, units * cores() // n, barrier, queue)) for _ in range(n)]
-    for p in procs:
-        p.start()
-    spans = [queue.get() for _ in procs]
-    for p in procs:
-        p.join()
-    return max(t1 for _, t1 in spans) - min(t0 for t0, _ in spans)
-
-
-def choose_workers(device: torch.device) -> int:
-    """1 or ``cores()`` workers, whichever was measured faster here (cached; one
-    worker per core must be >= 10 % faster to win)."""
-    n = cores()
-    if n == 1 or device.type != "cpu":
-        return 1
-    from .autotune import choose
-
-    return int(choose("workers", ["1", str(n)], lambda c: measure_workers(int(c)), device,
-                      margin=0.1, repeats=1, warmup=False))

@@ -2,8 +2,10 @@
 
 A proxy is a small function ``fn(net, batch, loss_fn, **options) -> float``
 where ``batch = (inputs, targets)``; **higher is better** for every proxy.
-Register it with ``@register_proxy(name, needs_grad=..., options=[...])``.
-Proxies that need no gradient are run under ``torch.no_grad()``.
+Register it with ``@register_proxy(name, needs_grad=..., options=[...])`` in a
+new module of this package (found on the first lookup: one new file); its
+:class:`ProxySpec` says what callers need to know of it. Proxies that need no
+gradient are run under ``torch.no_grad()``.
 
 Its keyword-only parameters are its options, and each is declared as a typed
 :class:`~zcpt.registry.Option` (``bn_mode_option(default)`` for the common
@@ -17,7 +19,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Callable, Iterable, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -27,11 +30,30 @@ from ..module_state import restored
 from ..registry import Option, Registry
 from ._utils import BN_MODES
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ..scores import EnsembleSpec
+
 Batch = Tuple[torch.Tensor, torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 ProxyFn = Callable[..., float]
 
-PROXIES: Registry[ProxyFn] = Registry("proxy")
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    """What the search needs to know of a proxy, beside its options."""
+
+    needs_grad: bool = False  # False: run under torch.no_grad()
+    ensemble: Optional["EnsembleSpec"] = None  # an ensemble's components: its score is a ScoreVector
+
+
+# Every module of this package is found on the first lookup; these list first, in this order.
+PROXIES: Registry[ProxyFn, ProxySpec] = Registry("proxy", ProxySpec, package="zcpt.proxies", first=(
+    "nwot", "synflow", "snip", "grasp", "fisher", "grad_norm", "jacob_cov", "zen", "tenas", "counts", "zico",
+    "meco", "swap", "az_nas",
+    "ensemble",  # the ensemble:A+B family, after the proxies it combines
+    "calibrated",  # calibrated:FILE, an ensemble read from a calibration file
+))
 
 
 def bn_mode_option(default: str = "train") -> Option:
@@ -40,7 +62,7 @@ def bn_mode_option(default: str = "train") -> Option:
                   help="batch-norm statistics while scoring: train (of the batch) or eval (running)")
 
 
-def register_proxy(name: str, *, needs_grad: bool, options: Iterable[Option] = (), **meta: Any):
+def register_proxy(name: str, *, needs_grad: bool, options: Iterable[Option] = ()):
     """Register ``fn(net, batch, loss_fn, *, <options>) -> float`` (higher = better)."""
     declared = tuple(options)
 
@@ -51,7 +73,7 @@ def register_proxy(name: str, *, needs_grad: bool, options: Iterable[Option] = (
         if keywords != {o.name: o.default for o in declared}:
             raise TypeError(f"proxy '{name}': declared options {[(o.name, o.default) for o in declared]} "
                             f"do not match its keyword-only parameters {sorted(keywords.items())}")
-        PROXIES.add(name, fn, options=declared, needs_grad=needs_grad, **meta)
+        PROXIES.add(name, fn, spec=ProxySpec(needs_grad=needs_grad), options=declared)
         return fn
 
     return decorator
@@ -66,7 +88,7 @@ def list_proxies() -> List[str]:
 
 
 def proxy_needs_grad(name: str) -> bool:
-    return bool(PROXIES.entry(name).meta["needs_grad"])
+    return PROXIES.entry(name).spec.needs_grad
 
 
 def score_network(
@@ -79,7 +101,7 @@ def score_network(
     """Score ``net`` on one minibatch with proxy ``name``; may return NaN/inf.
 
     The result is a plain float, or for an ensemble (``ensemble:nwot+synflow``)
-    a :class:`~zcpt.proxies.ensemble.ScoreVector` of its components' scores,
+    a :class:`~zcpt.scores.ScoreVector` of its components' scores,
     which comparisons rank. Non-finite values are returned as they are;
     callers that take decisions on them use :func:`require_finite`.
     """
@@ -88,12 +110,12 @@ def score_network(
     # Train-mode batch norm updates running statistics; restoring them keeps a
     # score independent of what was scored before (and a resumed search exact).
     try:
-        with restored(net, buffers=True), (torch.enable_grad() if entry.meta["needs_grad"] else torch.no_grad()):
+        with restored(net, buffers=True), (torch.enable_grad() if entry.spec.needs_grad else torch.no_grad()):
             value = entry.obj(net, batch, loss_fn, **options)
     finally:
         for p in net.parameters():
             p.grad = None
-    if entry.meta.get("ensemble") is not None:  # a ScoreVector (zcpt.proxies.ensemble)
+    if entry.spec.ensemble is not None:  # a ScoreVector (zcpt.scores)
         return value
     return float(value)
 

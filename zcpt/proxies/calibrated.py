@@ -7,13 +7,15 @@ unreadable or malformed file is a one-line error.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 from ..errors import ZcptError, shorten
 from ..registry import Entry
 from .base import PROXIES
-from .ensemble import PREFIX, EnsembleSpec, parse_ensemble
+from ..scores import PREFIX, EnsembleSpec
+from .ensemble import parse_ensemble
 
 FORMAT = "zcpt-calibration"
 
@@ -41,7 +43,7 @@ def _resolve(name: str, arg: str) -> Entry:
     """The ensemble fitted by zcpt calibrate: calibrated:FILE (a calibration.json)."""
     spec = read_calibration(arg)
     entry = PROXIES.entry(spec.label)  # checks that every component is a registered proxy
-    return Entry(name, entry.obj, dict(entry.meta), entry.options)
+    return dataclasses.replace(entry, name=name)
 
 
 PROXIES.add_family("calibrated", _resolve)

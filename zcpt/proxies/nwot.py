@@ -83,6 +83,13 @@ def activation_kernel(
                 net(inputs)
             return sink.total.to(torch.float64)
 
+    _count_hooked_sites(net, inputs, bn_mode, codes, precision, sink)
+    return sink.total.to(torch.float64)
+
+
+def _count_hooked_sites(net: nn.Module, inputs: torch.Tensor, bn_mode: str, codes: str, precision: str,
+                        sink: "_KernelSink") -> None:
+    """The sites' codes of one forward through hooks (no fused plan) into ``sink``."""
     # tensor identity -> [codes, multiplicity, tensor]; holding the tensor keeps
     # its memory from being reused by a later tensor with the same address.
     seen: Dict[Tuple[Any, ...], List[Any]] = {}
@@ -110,7 +117,6 @@ def activation_kernel(
         net(inputs)
     for codes_, times, _ in seen.values():
         sink.add(codes_, times)
-    return sink.total.to(torch.float64)
 
 
 def log_abs_det(kernel: torch.Tensor) -> float:

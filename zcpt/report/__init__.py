@@ -191,7 +191,8 @@ def _comparable_scores(result: Any) -> np.ndarray:
     or an ensemble's value by its rule (calibrated:FILE read from the file if it is still
     there); NaN for a non-finite or missing score."""
     from ..proxies.calibrated import read_calibration
-    from ..proxies.ensemble import ScoreVector, comparable_values, parse_ensemble
+    from ..proxies.ensemble import parse_ensemble
+    from ..scores import ScoreVector, comparable_values
 
     scores = [c.get("score") for c in result.candidates]
     values = np.full(len(scores), np.nan)

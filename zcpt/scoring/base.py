@@ -5,43 +5,29 @@ Every scoring function has one signature and one convention::
     fn(ctx, state, edge, ops) -> list[float]    # one score per op; HIGHER = better op
 
 so a search always takes the argmax. zc-pt, whose paper definition is an argmin
-of S(A-(e,o)), therefore returns ``-S(A-(e,o))``. ``ctx`` carries what a function
-may need (supernet, proxy, current minibatch, benchmark); functions that need
-nothing from it (oracles) ignore it.
+of S(A-(e,o)), therefore returns ``-S(A-(e,o))``. ``ctx`` carries what every
+function may need (supernet, proxy, current minibatch, the memo of scored
+states); what one needs beyond that (a benchmark, a trained supernet, its
+options and caches) is its own :class:`ScorerState`, declared at registration
+(:class:`ScorerSpec`) and read with ``ctx.state(cls)``. Every module of this
+package is found on the first lookup: a new scorer is one new file.
 """
 from __future__ import annotations
 
 import contextlib
-import warnings
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from dataclasses import InitVar, dataclass, field
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Type, TypeVar
 
-import numpy as np
 import torch
 
-from ..errors import NonFiniteScoreError, ZcptError
+from ..errors import ZcptError
 from ..proxies import Batch, score_network
-from ..proxies.ensemble import comparable_values, score_is_finite
 from ..registry import Registry
 from ..spaces.base import ArchState, SearchSpace, Supernet
 from ..spaces.mixing import OpMixing
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..training.supernet import DartsSupernet, SupernetSettings, SupernetStore
-    from .cell_scores import CellScores, CellScoreSettings
-
 ScoreFn = Callable[..., List[float]]
 
-# One module per family of scoring functions, imported on the first lookup.
-SCORERS: Registry[ScoreFn] = Registry(
-    "scoring function",
-    modules=(
-        "zcpt.scoring.zero_cost",       # zc-pt, disc-zc
-        "zcpt.scoring.oracles",         # best-acc, avg-acc, best-zc
-        "zcpt.scoring.tenas_scorer",    # tenas
-        "zcpt.scoring.training_based",  # darts, darts-pt, disc-acc
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -54,17 +40,36 @@ class ScorerNeeds:
     training: bool = False  # a trained DARTS supernet (hours of training; not in the search)
 
 
+@dataclass(frozen=True)
+class ScorerSpec:
+    """A scoring function's registration: what it needs (:class:`ScorerNeeds`) and the
+    class of the state it keeps in the context (a :class:`ScorerState`; None: none)."""
+
+    needs: ScorerNeeds = ScorerNeeds()
+    state: Optional[type] = None
+
+
+# Every module of this package is found on the first lookup; these list first, in this order.
+SCORERS: Registry[ScoreFn, ScorerSpec] = Registry(
+    "scoring function", ScorerSpec, package="zcpt.scoring",
+    first=("zero_cost", "oracles", "tenas_scorer", "training_based"),
+)
+
+
 def register_scorer(name: str, *, supernet: bool = False, proxy: bool = False, benchmark: bool = False,
-                    training: bool = False, **meta: Any):
+                    training: bool = False, state: Optional[type] = None):
     """Register ``fn(ctx, state, edge, ops) -> list[float]`` (higher = better op),
-    declaring what it needs (see :class:`ScorerNeeds`)."""
+    declaring what it needs (see :class:`ScorerNeeds`) and the :class:`ScorerState`
+    class it reads with ``ctx.state(cls)``."""
+    if state is not None and not (isinstance(state, type) and issubclass(state, ScorerState)):
+        raise TypeError(f"scoring function '{name}': state must be a ScorerState subclass, got {state!r}")
     needs = ScorerNeeds(supernet=supernet, proxy=proxy, benchmark=benchmark, training=training)
-    return SCORERS.register(name, needs=needs, **meta)
+    return SCORERS.register(name, spec=ScorerSpec(needs=needs, state=state))
 
 
 def scorer_needs(name: str) -> ScorerNeeds:
     """The declared needs of scoring function ``name`` (one-line error if unknown)."""
-    return SCORERS.entry(name).meta.get("needs", ScorerNeeds())
+    return SCORERS.entry(name).spec.needs
 
 
 def get_scorer(name: str) -> ScoreFn:
@@ -95,15 +100,34 @@ class ForwardCounter:
         self._handles.clear()
 
 
+class ScorerState:
+    """A scoring function's own state in a :class:`ScoringContext`: its settings,
+    the resources it loads once and its caches.
+
+    A scorer declares its state class at registration (``register_scorer(...,
+    state=MyState)``) and reads it with ``ctx.state(MyState)``: one instance per
+    class and context, made with the class's defaults on first use unless a
+    caller provided one (``ScoringContext(..., states=[MyState(...)])``).
+    Subclasses are dataclasses whose fields all have defaults.
+    """
+
+    def clear_memo(self) -> None:
+        """The context moved to a new minibatch: forget what depended on the last one."""
+
+
+St = TypeVar("St", bound=ScorerState)
+
+
 @dataclass
 class ScoringContext:
     """What scoring functions share during one search or study.
 
     ``batch`` is the current scoring minibatch; the search sets it per step so
-    that every op of a decision is scored on the same images. The fields after
-    ``counter`` are what particular scorers read (each defaults to what a search
-    needs), and the caches those scorers keep between calls; the study and the
-    DARTS-PT method set them.
+    that every op of a decision is scored on the same images. The context keeps
+    the space, the supernet, the proxy, the batch, the counters and the memo of
+    scored states; what a particular scorer needs beyond that (a benchmark, a
+    trained supernet, its options and caches) is that scorer's
+    :class:`ScorerState`, given in ``states`` or made on first use.
     """
 
     space: SearchSpace
@@ -114,30 +138,30 @@ class ScoringContext:
     batch_id: Any = None
     nonfinite: str = "error"  # "error" | "skip"
     counter: ForwardCounter = field(default_factory=ForwardCounter)
-    # shared by the scorers below that load data or train
-    dataset: Any = None  # an ImageDataset to reuse; None: loaded from the settings when needed
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    progress: Optional[bool] = None  # None: bar or log lines as the logger allows; False: none
-    # best-acc, avg-acc, best-zc (zcpt.scoring.oracles)
-    benchmark: Any = None  # the space's tabular benchmark; None: get_benchmark(space, benchmark_root)
-    benchmark_root: Optional[str] = None
-    best_zc_settings: Optional["CellScoreSettings"] = None  # network size, batch, seed; None: defaults
-    best_zc_tables: Dict[str, "CellScores"] = field(default_factory=dict, repr=False)  # by settings key
-    # tenas (zcpt.scoring.tenas_scorer): ntk_samples, lr_samples, seed, bn_mode of tenas_components
-    tenas_options: Dict[str, Any] = field(default_factory=dict)
-    # darts, darts-pt, disc-acc (zcpt.scoring.training_based)
-    darts_store: Optional["SupernetStore"] = None  # None: one is made from darts_settings
-    darts_settings: Optional["SupernetSettings"] = None  # None: the published DARTS-PT settings
-    darts_supernet: Optional["DartsSupernet"] = None  # the supernet trained under the latest state
-    finetune_epochs: int = 5  # disc-acc
-    eval_images: Optional[int] = None  # disc-acc and darts-pt accuracy; None: the whole alpha half
     # the op weights of the current proposal pass (zcpt.spaces.mixing); None: alive ops summed
     mixing: Optional[OpMixing] = None
     scored: int = 0  # states asked for in score_state (perturbations; memo hits included)
     on_score: Optional[Callable[[], None]] = None  # called after every score_state (progress)
-    # per-batch caches, emptied by clear_memo(): (canonical state, batch id) -> score
+    states: InitVar[Iterable[ScorerState]] = ()  # the scorers' states, one per class
+    # per-batch cache, emptied by clear_memo(): (canonical state, batch id) -> score
     _memo: Dict[Tuple[Any, Any], float] = field(default_factory=dict, init=False, repr=False)
-    tenas_memo: Dict[Tuple[Any, Any], Tuple[float, float]] = field(default_factory=dict, init=False, repr=False)
+    _states: Dict[Type[ScorerState], ScorerState] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self, states: Iterable[ScorerState]) -> None:
+        self.provide(*states)
+
+    def provide(self, *states: ScorerState) -> None:
+        """Use ``states`` (one per class) instead of default-made ones."""
+        for state in states:
+            if not isinstance(state, ScorerState):
+                raise TypeError(f"a scorer state must be a ScorerState, got {type(state).__name__}")
+            self._states[type(state)] = state
+
+    def state(self, cls: Type[St]) -> St:
+        """The context's instance of scorer state ``cls`` (made with its defaults on first use)."""
+        if cls not in self._states:
+            self._states[cls] = cls()
+        return self._states[cls]  # type: ignore[return-value]
 
     def set_batch(self, batch: Batch, batch_id: Any) -> None:
         self.batch = batch
@@ -181,43 +205,7 @@ class ScoringContext:
             self.supernet.set_op_weights(None)
 
     def clear_memo(self) -> None:
+        """A new minibatch: empty the memo of scored states and the scorers' per-batch caches."""
         self._memo.clear()
-        self.tenas_memo.clear()
-
-
-def comparable(scores: Sequence[Any], labels: Sequence[str], nonfinite: str = "error") -> np.ndarray:
-    """The numbers a comparison of these candidates takes the argmax of (higher = better).
-
-    This is the one place where the search compares candidates' scores:
-    plain floats are compared as they are; ensemble scores (vectors of
-    component scores) by their weighted rank sum among these candidates
-    (:mod:`zcpt.proxies.ensemble`). Non-finite scores never win or lose
-    silently: they raise, or with ``nonfinite='skip'`` get -inf with a warning.
-    """
-    bad = np.array([not score_is_finite(v) for v in scores], dtype=bool)
-    if bad.any():
-        names = ", ".join(f"{labels[i]}={scores[i]}" for i in np.flatnonzero(bad))
-        if nonfinite != "skip":
-            raise NonFiniteScoreError(
-                f"non-finite score for {names}; use --nonfinite skip to exclude such candidates"
-            )
-        if bad.all():
-            raise NonFiniteScoreError(f"every candidate has a non-finite score ({names})")
-        warnings.warn(f"excluding non-finite scores: {names}", RuntimeWarning, stacklevel=3)
-    return np.where(bad, -np.inf, comparable_values(scores))
-
-
-def pick_best(
-    scores: Sequence[Any], labels: Sequence[str], nonfinite: str = "error",
-    values: Optional[Sequence[float]] = None,
-) -> int:
-    """Index of the best candidate (see :func:`comparable`); ties: the first wins.
-
-    ``values``: the candidates' numbers from a larger comparison that
-    contains them (a global order's step ranks every alive (edge, op) at
-    once); the non-finite check still reads ``scores``.
-    """
-    arr = comparable(scores, labels, nonfinite)
-    if values is not None:
-        arr = np.where(np.isneginf(arr), -np.inf, np.asarray(values, dtype=float))
-    return int(np.argmax(arr))
+        for state in self._states.values():
+            state.clear_memo()

@@ -11,18 +11,34 @@ benchmark's oracle table (``NB201Benchmark.oracle``).
   as a standalone network. The scores come from the cell-score cache
   (:mod:`zcpt.scoring.cell_scores`): computed once, lazily (only the cells a
   query needs), resumably.
+
+What they keep in the context is an :class:`OracleState` (``ctx.state(OracleState)``).
 """
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any, List, Optional, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
+import torch
 
 from ..errors import ZcptError
 from ..spaces.base import ArchState
-from .base import ScoringContext, register_scorer
+from .base import ScorerState, ScoringContext, register_scorer
 from .cell_scores import CellScores, CellScoreSettings
+
+
+@dataclass
+class OracleState(ScorerState):
+    """What the oracles read and keep: the benchmark, and best-zc's cell-score tables."""
+
+    benchmark: Any = None  # the space's tabular benchmark; None: get_benchmark(space, benchmark_root)
+    benchmark_root: Optional[str] = None
+    best_zc_settings: Optional[CellScoreSettings] = None  # network size, batch, seed; None: defaults
+    best_zc_tables: Dict[str, CellScores] = field(default_factory=dict, repr=False)  # by settings key
+    dataset: Any = None  # an ImageDataset to reuse for best-zc; None: loaded from the settings
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    progress: Optional[bool] = None  # None: bar or log lines as the logger allows; False: none
 
 
 # -- cells consistent with a state ----------------------------------------------------------
@@ -59,21 +75,22 @@ def oracle_scores(
 
 
 def _benchmark(ctx: ScoringContext) -> Any:
-    if ctx.benchmark is None:
+    own = ctx.state(OracleState)
+    if own.benchmark is None:
         from ..benchmarks import get_benchmark
 
-        ctx.benchmark = get_benchmark(ctx.space.name, ctx.benchmark_root)
-    return ctx.benchmark
+        own.benchmark = get_benchmark(ctx.space.name, own.benchmark_root)
+    return own.benchmark
 
 
-@register_scorer("best-acc", benchmark=True)
+@register_scorer("best-acc", benchmark=True, state=OracleState)
 def best_acc(ctx: ScoringContext, state: ArchState, edge: int, ops: Sequence[int]) -> List[float]:
     """Oracle: best single-seed CIFAR-10 accuracy of the cells reachable after choosing (e, o)."""
     t = _benchmark(ctx).tables
     return oracle_scores(t.cifar10_best_seed, t.ops, state, edge, ops, "max")
 
 
-@register_scorer("avg-acc", benchmark=True)
+@register_scorer("avg-acc", benchmark=True, state=OracleState)
 def avg_acc(ctx: ScoringContext, state: ArchState, edge: int, ops: Sequence[int]) -> List[float]:
     """Oracle: mean CIFAR-10 accuracy of the cells reachable after choosing (e, o)."""
     t = _benchmark(ctx).tables
@@ -82,22 +99,23 @@ def avg_acc(ctx: ScoringContext, state: ArchState, edge: int, ops: Sequence[int]
 
 # -- best-zc: from the cell-score cache ------------------------------------------------------
 def best_zc_table(ctx: ScoringContext) -> CellScores:
-    """The :class:`CellScores` for ``ctx.proxy`` (one per settings key, kept in
-    ``ctx.best_zc_tables``); ``ctx.best_zc_settings`` (proxy ignored) sets the
-    network size, batch and seed, ``ctx.dataset`` a loaded dataset to reuse."""
-    base = ctx.best_zc_settings or CellScoreSettings()
+    """The :class:`CellScores` for ``ctx.proxy`` (one per settings key, kept in the
+    :class:`OracleState`'s ``best_zc_tables``); its ``best_zc_settings`` (proxy ignored)
+    set the network size, batch and seed, its ``dataset`` a loaded dataset to reuse."""
+    own = ctx.state(OracleState)
+    base = own.best_zc_settings or CellScoreSettings()
     options = tuple(sorted(ctx.proxy_options.items()))
     settings = replace(base, proxy=ctx.proxy, proxy_options=options, space=ctx.space.name)
-    tables = ctx.best_zc_tables
+    tables = own.best_zc_tables
     key = settings.key()
     if key not in tables:
         t = _benchmark(ctx).tables
-        tables[key] = CellScores(settings, t.ops, ctx.space, dataset=ctx.dataset, device=ctx.device,
-                                 progress=ctx.progress)
+        tables[key] = CellScores(settings, t.ops, ctx.space, dataset=own.dataset, device=own.device,
+                                 progress=own.progress)
     return tables[key]
 
 
-@register_scorer("best-zc", benchmark=True, proxy=True)
+@register_scorer("best-zc", benchmark=True, proxy=True, state=OracleState)
 def best_zc(ctx: ScoringContext, state: ArchState, edge: int, ops: Sequence[int]) -> List[float]:
     """Oracle: best proxy score of the standalone cells reachable after choosing (e, o)."""
     table = best_zc_table(ctx)
@@ -107,4 +125,4 @@ def best_zc(ctx: ScoringContext, state: ArchState, edge: int, ops: Sequence[int]
     return oracle_scores(table.values(), table.ops_table, state, edge, ops, "max")
 
 
-__all__ = ["best_zc_table", "consistent_cells", "oracle_scores"]
+__all__ = ["OracleState", "best_zc_table", "consistent_cells", "oracle_scores"]

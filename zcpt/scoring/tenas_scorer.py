@@ -12,13 +12,15 @@ ranks ascending, summed, argmin picks), the score is
 
 which equals ``-(n - rank_asc(K) + rank_asc(R)) + n``, so argmax here is that
 code's argmin. Ties share the average rank; a NaN condition number (a zero
-NTK) counts as the worst, +inf. Options come from ``ctx.tenas_options``
-(``ntk_samples``, ``lr_samples``, ``seed``, ``bn_mode``).
+NTK) counts as the worst, +inf. Options come from the :class:`TenasState`'s
+``options`` (``ntk_samples``, ``lr_samples``, ``seed``, ``bn_mode``), which also
+keeps the indicators of the current batch.
 """
 from __future__ import annotations
 
 import math
-from typing import List, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 from scipy.stats import rankdata
@@ -26,18 +28,30 @@ from scipy.stats import rankdata
 from ..errors import ZcptError
 from ..proxies.tenas import tenas_components
 from ..spaces.base import ArchState
-from .base import ScoringContext, register_scorer
+from .base import ScorerState, ScoringContext, register_scorer
+
+
+@dataclass
+class TenasState(ScorerState):
+    """tenas's options (of :func:`~zcpt.proxies.tenas.tenas_components`) and its per-batch memo."""
+
+    options: Dict[str, Any] = field(default_factory=dict)
+    memo: Dict[Tuple[Any, Any], Tuple[float, float]] = field(default_factory=dict, repr=False)
+
+    def clear_memo(self) -> None:
+        self.memo.clear()
 
 
 def _components(ctx: ScoringContext, state: ArchState) -> Tuple[float, float]:
     if ctx.supernet is None or ctx.batch is None:
         raise ZcptError("the tenas scoring function needs a supernet and a minibatch")
-    memo = ctx.tenas_memo
+    own = ctx.state(TenasState)
+    memo = own.memo
     key = (ctx.space.canonical(state), ctx.batch_id)
     if ctx.batch_id is not None and key in memo:
         return memo[key]
     with ctx.supernet.use_state(state):
-        parts = tenas_components(ctx.supernet, ctx.batch, **ctx.tenas_options)
+        parts = tenas_components(ctx.supernet, ctx.batch, **own.options)
     value = (float(parts["ntk_cond"]), float(parts["linear_regions"]))
     if ctx.batch_id is not None:
         memo[key] = value
@@ -51,7 +65,7 @@ def tenas_op_scores(ntk_cond: Sequence[float], regions: Sequence[float]) -> List
     return [float(v) for v in rankdata(k) - rankdata(r)]
 
 
-@register_scorer("tenas", supernet=True)
+@register_scorer("tenas", supernet=True, state=TenasState)
 def tenas(ctx: ScoringContext, state: ArchState, edge: int, ops: Sequence[int]) -> List[float]:
     """TE-NAS: rank of the NTK-condition rise minus rank of the linear-region count after removing o."""
     parts = [_components(ctx, state.without(edge, op)) for op in ops]

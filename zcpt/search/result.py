@@ -9,7 +9,9 @@ command reads a search through (``zcpt train --from``, ``zcpt plot``)::
 
 ``format`` is the version of the file layout (:data:`FORMAT`). Files written
 before it existed (no ``format`` key) still load; so does a minimal file with
-only ``space`` and ``genotype``. ``details`` holds what is particular to a
+only ``space`` and ``genotype``. Format 2 keeps Zero-Cost-PT's settings in
+``config["method_options"]``; the flat ``config`` of formats 0 and 1 is
+migrated as it is read (:func:`~zcpt.search.config.migrate_config_json`). ``details`` holds what is particular to a
 method. The result is also a read-only mapping of its JSON fields
 (``result["genotype"]``), as the dictionaries earlier versions returned.
 """
@@ -23,8 +25,9 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
 
 from ..errors import MAX_CLASSES, NonFiniteScoreError, ZcptError, check_int, check_seed, show
+from .config import migrate_config_json
 
-FORMAT = 1  # version of the result.json layout written by this code
+FORMAT = 2  # version of the result.json layout written by this code (2: config.method_options)
 RESULT_FILE = "result.json"
 PathLike = Union[str, os.PathLike]
 
@@ -132,6 +135,8 @@ class SearchResult(Mapping[str, Any]):
             if not isinstance(values.get(name, {}), dict):
                 raise ZcptError(f"{source}: '{name}' must be an object")
         _check_fields(values, source)
+        if "config" in values:
+            values["config"] = migrate_config_json(values["config"])
         return cls(**values)
 
     def save(self, path: PathLike) -> Path:

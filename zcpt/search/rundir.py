@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional
 
 from ..errors import DataError, ZcptError, shorten
 from ..files import RunLock, read_json, write_json
+from .config import migrate_config_json
 from .result import RESULT_FILE, SearchResult
 
 STATE_FILE = "progress.json"
@@ -23,8 +24,21 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _settings(config: Dict[str, Any]) -> Dict[str, Any]:
+    """The settings of a configuration by name: the shared ones and the method's options."""
+    flat = {k: v for k, v in config.items() if k != "method_options"}
+    options = config.get("method_options", {})
+    if isinstance(options, dict):
+        flat.update(options)
+    else:
+        flat["method_options"] = options
+    return flat
+
+
 def config_differences(saved: Dict[str, Any], current: Dict[str, Any]) -> List[str]:
-    """``name: saved X, now Y`` for every setting that differs (one-line parts)."""
+    """``name: saved X, now Y`` for every setting that differs (one-line parts; a
+    method's options by their own names)."""
+    saved, current = _settings(saved), _settings(current)
     return [f"{name}: saved {shorten(repr(saved.get(name)))}, now {shorten(repr(current.get(name)))}"
             for name in sorted(set(saved) | set(current)) if saved.get(name) != current.get(name)]
 
@@ -35,7 +49,8 @@ class RunDir:
     def __init__(self, directory: Optional[Path], config_json: Dict[str, Any],
                  defaults_json: Dict[str, Any]) -> None:
         """``config_json``: this run's configuration; ``defaults_json``: a default
-        configuration, whose fields fill in those an older progress.json lacks."""
+        configuration, whose fields (and method options) fill in those an older
+        progress.json lacks; an older layout is migrated first."""
         self.directory = directory
         self.config_json = config_json
         self.defaults_json = defaults_json
@@ -67,7 +82,7 @@ class RunDir:
             if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
                 raise ZcptError(f"cannot resume: {path} is not the progress file of a search "
                                 "(no 'config' object); delete it or use another --out")
-            saved_config = {**self.defaults_json, **saved["config"]}  # newer fields: defaults
+            saved_config = self._with_defaults(migrate_config_json(saved["config"]))
             differences = config_differences(saved_config, self.config_json)
             if differences:
                 raise ZcptError(f"cannot resume: {path} was written by a different configuration "
@@ -81,6 +96,14 @@ class RunDir:
         elif path.exists() or (self.directory / RESULT_FILE).exists():
             raise ZcptError(f"{self.directory} already holds a search; use --resume or another --out")
         return self.state
+
+    def _with_defaults(self, saved: Dict[str, Any]) -> Dict[str, Any]:
+        """Newer fields and method options than ``saved`` has: the defaults'."""
+        merged = {**self.defaults_json, **saved}
+        options, defaults = saved.get("method_options"), self.defaults_json.get("method_options")
+        if isinstance(options, dict) and isinstance(defaults, dict):
+            merged["method_options"] = {**defaults, **options}
+        return merged
 
     def save(self) -> None:
         if self.directory is not None:

@@ -20,6 +20,7 @@ from .config import SearchConfig
 from .methods import METHODS, MethodRun
 from .result import SearchResult
 from .rundir import RunDir
+from .workers import choose_workers
 
 
 def search(
@@ -58,9 +59,10 @@ def search(
     parse_workers(workers)
     cache_dir()  # an unusable cache directory is refused before any work, not at the first measurement
     out = check_output_dir(out_dir) if out_dir is not None else None
-    with RunDir(out, config.to_json(), SearchConfig().to_json()) as rundir:  # held until result.json is written
+    defaults = SearchConfig(method=config.method, method_options=METHODS.entry(config.method).defaults())
+    with RunDir(out, config.to_json(), defaults.to_json()) as rundir:  # held until result.json is written
         rundir.open(resume)
-        with get_executor(workers, ray_address, device) as executor:
+        with get_executor(workers, ray_address, device, auto=choose_workers) as executor:
             result = method(MethodRun(config, rundir, device, executor, dataset=dataset))
         return rundir.finish(result)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -26,10 +26,16 @@ from ..device import seed_everything
 from ..errors import ZcptError
 from ..progress import Progress
 from ..proxies import PROXIES, score_network
-from ..proxies.ensemble import Score, from_json, to_json, total
+from ..scores import Score, from_json, to_json, total
 from ..scoring import ForwardCounter, ScoringContext
 from ..spaces.mixing import OpMixing
 from .proposal import run_pass
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..budget import Budget
+    from ..spaces import SearchSpace
+    from .config import SearchConfig
+    from .methods import MethodRun
 
 BATCHES_PER_PASS = 10_000  # proposal batch indices of pass p: p * BATCHES_PER_PASS + step
 SAVE_EVERY = 10  # validation batches between two writes of progress.json
@@ -52,22 +58,21 @@ def _counters(state: Dict[str, Any]):
     return forward, seconds
 
 
-def _saved_proposals(run: Any) -> List[Dict[str, Any]]:
+def _saved_proposals(run: "MethodRun") -> List[Dict[str, Any]]:
     """``state["proposals"]``, checked: what an earlier run of this configuration wrote
     (passes finish in any order with several workers, so any subset of the indices)."""
-    proposals = run.state.setdefault("proposals", [])
+    proposals, n = run.state.setdefault("proposals", []), run.options["proposals"]
     if not isinstance(proposals, list):
         raise run.state_error("'proposals' must be a list")
-    if len(proposals) > run.config.proposals:
-        raise run.state_error(f"it holds {len(proposals)} proposals, more than the {run.config.proposals} "
-                              "the configuration asks for")
+    if len(proposals) > n:
+        raise run.state_error(f"it holds {len(proposals)} proposals, more than the {n} the configuration asks for")
     seen = set()
     for k, record in enumerate(proposals):
         index = record.get("index") if isinstance(record, dict) else None
-        if (not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < run.config.proposals
+        if (not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < n
                 or index in seen or not isinstance(record.get("genotype"), str)):
             raise run.state_error(f"proposal record {k} is not a genotype string with a new index "
-                                  f"below {run.config.proposals}")
+                                  f"below {n}")
         seen.add(index)
         try:
             run.space.parse(record["genotype"])
@@ -76,24 +81,24 @@ def _saved_proposals(run: Any) -> List[Dict[str, Any]]:
     return proposals
 
 
-def _saved_validation(run: Any) -> Dict[str, List[float]]:
+def _saved_validation(run: "MethodRun") -> Dict[str, List[float]]:
     """``state["validation"]``, checked: candidate -> at most V numbers."""
-    scores = run.state.setdefault("validation", {})
+    scores, v = run.state.setdefault("validation", {}), run.options["validation"]
     if not isinstance(scores, dict):
         raise run.state_error("'validation' must map genotypes to lists of scores")
-    spec = PROXIES.entry(run.config.proxy).meta.get("ensemble")
+    spec = PROXIES.entry(run.config.proxy).spec.ensemble
     width = None if spec is None else len(spec.names)  # an ensemble's score: its component scores
     what = "numbers" if width is None else f"lists of {width} numbers"
     for text, values in scores.items():
-        if (not isinstance(values, list) or len(values) > run.config.validation
+        if (not isinstance(values, list) or len(values) > v
                 or not all(_is_saved_score(v, width) for v in values)):
             raise run.state_error(f"the validation scores of {text[:60]!r} are not a list of at most "
-                                  f"{run.config.validation} {what}")
+                                  f"{v} {what}")
     return scores
 
 
 def _is_saved_score(value: Any, width: Optional[int]) -> bool:
-    """A score as :func:`~zcpt.proxies.ensemble.to_json` saves it: a number, or ``width`` numbers."""
+    """A score as :func:`~zcpt.scores.to_json` saves it: a number, or ``width`` numbers."""
     def number(v: Any) -> bool:
         return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -102,8 +107,8 @@ def _is_saved_score(value: Any, width: Optional[int]) -> bool:
     return isinstance(value, list) and len(value) == width and all(number(v) for v in value)
 
 
-def one_pass(ctx: ScoringContext, config: Any, space: Any, batch_at: BatchAt, p: int,
-             budget: Any = None) -> Dict[str, Any]:
+def one_pass(ctx: ScoringContext, config: "SearchConfig", space: "SearchSpace", batch_at: BatchAt, p: int,
+             budget: Optional["Budget"] = None) -> Dict[str, Any]:
     """Proposal pass ``p`` over ``ctx.supernet`` (within ``budget``, see
     :mod:`zcpt.budget`): its record (with the perturbations it scored and the
     forwards they took), plus its seconds."""
@@ -118,7 +123,8 @@ def one_pass(ctx: ScoringContext, config: Any, space: Any, batch_at: BatchAt, p:
     alpha = p if space.alpha_per_pass else 0
     ctx.mixing = OpMixing.draw(edges, ops, config.seed, alpha) if config.mixed_op == "weighted" else None
     try:
-        result = run_pass(ctx, config.scorer, config.order, np.random.default_rng([config.seed, p]),
+        options = config.method_options  # zero-cost-pt's, checked: scorer, order
+        result = run_pass(ctx, options["scorer"], options["order"], np.random.default_rng([config.seed, p]),
                           next_batch, space.initial_state(), budget)
     finally:
         ctx.mixing = None
@@ -128,7 +134,7 @@ def one_pass(ctx: ScoringContext, config: Any, space: Any, batch_at: BatchAt, p:
             "seconds": time.perf_counter() - t0}
 
 
-def proposal_stage(run: Any, ctx: ScoringContext, batch_at: BatchAt,
+def proposal_stage(run: "MethodRun", ctx: ScoringContext, batch_at: BatchAt,
                    remote: Optional[Callable[[int], Tuple[Callable[[Any], Any], Any]]] = None) -> List[Dict[str, Any]]:
     """Run the proposal passes not in ``run.state["proposals"]`` yet; returns all of them, by index.
 
@@ -139,8 +145,8 @@ def proposal_stage(run: Any, ctx: ScoringContext, batch_at: BatchAt,
     proposals = _saved_proposals(run)
     forward, seconds = _counters(run.state)
     done = {x["index"] for x in proposals}
-    todo = [p for p in range(config.proposals) if p not in done]
-    bar = Progress(config.proposals, "proposals", announce=True)
+    todo = [p for p in range(run.options["proposals"]) if p not in done]
+    bar = Progress(run.options["proposals"], "proposals", announce=True)
     bar.update(len(done))
 
     def record(rec: Dict[str, Any]) -> None:
@@ -149,7 +155,7 @@ def proposal_stage(run: Any, ctx: ScoringContext, batch_at: BatchAt,
         proposals.append(rec)
         run.save()
         bar.update(1, rec["genotype"])
-        logger.info("proposal %d/%d: %s", len(proposals), config.proposals, rec["genotype"])
+        logger.info("proposal %d/%d: %s", len(proposals), run.options["proposals"], rec["genotype"])
 
     try:
         if remote is None:
@@ -171,8 +177,53 @@ def proposal_stage(run: Any, ctx: ScoringContext, batch_at: BatchAt,
     return proposals
 
 
+def _cached(cache: Dict[int, Any], v: int, batch_at: BatchAt) -> Any:
+    if v not in cache:
+        cache[v] = batch_at(v)
+    return cache[v]
+
+
+def _validate_remotely(run: "MethodRun", todo: List[str], scores: Dict[str, List[Any]],
+                       remote: Callable[[str, int], Tuple[Callable[[Any], Any], Any]], bar: Progress) -> None:
+    """Each candidate's missing batches as one task on ``run.executor``, recorded as each returns."""
+    forward, seconds = _counters(run.state)
+    jobs = [remote(c, len(scores[c])) for c in todo]
+    for i, out in run.executor.run(jobs[0][0], [task for _, task in jobs]):
+        scores[todo[i]].extend(out["scores"])
+        forward["validation"] += out["forwards"]
+        seconds["validation"] += out["seconds"]
+        run.save()
+        bar.update(len(out["scores"]), todo[i])
+
+
+def _validate_here(run: "MethodRun", text: str, done: List[Any], build: Callable[[str], torch.nn.Module],
+                   batch_at: BatchAt, proxy_options: Dict[str, Any], bar: Progress) -> None:
+    """Candidate ``text``'s missing batches in this process, saved every :data:`SAVE_EVERY`."""
+    config, validation = run.config, run.options["validation"]
+    forward, seconds = _counters(run.state)
+    t0 = time.perf_counter()
+    seed_everything(genotype_seed(config.seed, text))
+    net = build(text)
+    counter = ForwardCounter().attach(net)
+    try:
+        for v in range(len(done), validation):
+            done.append(to_json(score_network(config.proxy, net, batch_at(v), **proxy_options)))
+            bar.update(1, text)
+            if (v + 1) % SAVE_EVERY == 0 or v + 1 == validation:
+                # counters advance with the saved scores, so a resume neither loses
+                # nor repeats the forward passes of the batches it keeps
+                forward["validation"] += counter.count
+                counter.count = 0
+                now = time.perf_counter()
+                seconds["validation"] += now - t0
+                t0 = now
+                run.save()
+    finally:
+        counter.detach()
+
+
 def validation_stage(
-    run: Any,
+    run: "MethodRun",
     candidates: Sequence[str],
     build: Callable[[str], torch.nn.Module],
     batch_at: BatchAt,
@@ -181,7 +232,7 @@ def validation_stage(
 ) -> List[Score]:
     """Score each candidate's network (``build(genotype)``) on the same V batches;
     returns each candidate's total (a sum over the V scores; per component for an
-    ensemble, whose totals the caller compares by rank: :mod:`zcpt.proxies.ensemble`).
+    ensemble, whose totals the caller compares by rank: :mod:`zcpt.scores`).
 
     ``remote(genotype, start) -> (fn, task)``: score a candidate's batches
     ``start..V-1`` as ``fn(task) -> {"scores", "forwards", "seconds"}`` on
@@ -189,47 +240,22 @@ def validation_stage(
     """
     config = run.config
     scores = _saved_validation(run)
-    forward, seconds = _counters(run.state)
-    bar = Progress(len(candidates) * config.validation, "validation", announce=True)
+    _counters(run.state)  # recorded even if nothing is left to score
+    validation = run.options["validation"]
+    bar = Progress(len(candidates) * validation, "validation", announce=True)
     bar.update(sum(len(scores.get(c, [])) for c in candidates))
-    batch_cache: Dict[int, Any] = {}
-    todo = [c for c in candidates if len(scores.setdefault(c, [])) < config.validation]
+    todo = [c for c in candidates if len(scores.setdefault(c, [])) < validation]
     try:
         if remote is not None and todo:
-            jobs = [remote(c, len(scores[c])) for c in todo]
-            for i, out in run.executor.run(jobs[0][0], [task for _, task in jobs]):
-                scores[todo[i]].extend(out["scores"])
-                forward["validation"] += out["forwards"]
-                seconds["validation"] += out["seconds"]
-                run.save()
-                bar.update(len(out["scores"]), todo[i])
-            todo = []
-        for text in todo:
-            done = scores[text]
-            t0 = time.perf_counter()
-            seed_everything(genotype_seed(config.seed, text))
-            net = build(text)
-            counter = ForwardCounter().attach(net)
-            try:
-                for v in range(len(done), config.validation):
-                    if v not in batch_cache:  # the same V batches for every candidate
-                        batch_cache[v] = batch_at(v)
-                    done.append(to_json(score_network(config.proxy, net, batch_cache[v], **proxy_options)))
-                    bar.update(1, text)
-                    if (v + 1) % SAVE_EVERY == 0 or v + 1 == config.validation:
-                        # counters advance with the saved scores, so a resume neither loses
-                        # nor repeats the forward passes of the batches it keeps
-                        forward["validation"] += counter.count
-                        counter.count = 0
-                        now = time.perf_counter()
-                        seconds["validation"] += now - t0
-                        t0 = now
-                        run.save()
-            finally:
-                counter.detach()
+            _validate_remotely(run, todo, scores, remote, bar)
+        else:
+            batch_cache: Dict[int, Any] = {}  # the same V batches for every candidate
+            for text in todo:
+                _validate_here(run, text, scores[text], build, lambda v: _cached(batch_cache, v, batch_at),
+                               proxy_options, bar)
     finally:
         bar.close()
-    spec = PROXIES.entry(config.proxy).meta.get("ensemble")
+    spec = PROXIES.entry(config.proxy).spec.ensemble
     return [total([from_json(v, spec) for v in scores[c]]) for c in candidates]
 
 

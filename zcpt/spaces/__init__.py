@@ -2,7 +2,8 @@
 
 ``get_space(name)`` returns a fresh :class:`SearchSpace`; ``list_spaces()`` the
 registered names. Register a new space with ``@register_space("name")`` on a
-zero-argument factory (a class or a function).
+zero-argument factory (a class or a function) in a new module of this package:
+every module here is found on the first lookup (a new space is one new file).
 
 A space name read from a file (result.json, a checkpoint) goes through
 :func:`trusted_space` first: a ``python:`` space runs the code it names, so it
@@ -10,23 +11,30 @@ is only used when the caller names the same space itself.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, List, Optional
 
 from ..errors import UntrustedCodeError, ZcptError, shorten
 from ..registry import Registry
 from .base import ArchState, Edge, InputGroup, Network, SearchSpace, Supernet
 
-# One module per space; each registers itself with @register_space.
-SPACES: Registry[Callable[[], SearchSpace]] = Registry(
-    "search space", modules=(
-        "zcpt.spaces.nb201", "zcpt.spaces.darts", "zcpt.spaces.macro", "zcpt.spaces.mobilenet",
-        "zcpt.spaces.nb1shot1", "zcpt.spaces.user",  # user: the python:module:function family
-    ),
+
+
+@dataclass(frozen=True)
+class SpaceSpec:
+    """What a registration says of a space: nothing yet; a space describes itself
+    through its :class:`SearchSpace` attributes (ops, edges, sizes, benchmark)."""
+
+
+# One module per space; each registers itself with @register_space. These list first.
+SPACES: Registry[Callable[[], SearchSpace], SpaceSpec] = Registry(
+    "search space", SpaceSpec, package="zcpt.spaces",
+    first=("nb201", "darts", "macro", "mobilenet", "nb1shot1", "user"),  # user: the python:module:function family
 )
 
 
-def register_space(name: str, **meta):
-    return SPACES.register(name, **meta)
+def register_space(name: str, spec: Optional[SpaceSpec] = None):
+    return SPACES.register(name, spec=spec)
 
 
 def get_space(name: str) -> SearchSpace:
@@ -58,5 +66,5 @@ def trusted_space(name: str, source: str, trusted: Optional[str] = None, flag: O
 
 __all__ = [
     "ArchState", "Edge", "InputGroup", "Network", "SearchSpace", "Supernet",
-    "SPACES", "register_space", "get_space", "list_spaces", "trusted_space",
+    "SPACES", "SpaceSpec", "register_space", "get_space", "list_spaces", "trusted_space",
 ]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import abc
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, ClassVar, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
@@ -172,6 +172,8 @@ class Supernet(Network):
 
     #: whether the forward scales each op by :attr:`op_weights` (DARTS's softmax(alpha))
     weights_ops: bool = False
+    #: the subclass that wraps a model holding Choice modules (see :meth:`from_module`)
+    _model_wrapper: ClassVar[Optional[Any]] = None
 
     def __init__(self, space: "SearchSpace") -> None:
         super().__init__()
@@ -217,14 +219,22 @@ class Supernet(Network):
             raise ZcptError(f"state shape {state.mask.shape} does not fit {self.space.name} {expected}")
         self._state = state
 
+    def __init_subclass__(cls, wraps_models: bool = False, **kwargs: Any) -> None:
+        """``class S(Supernet, wraps_models=True)``: ``S.wrap(model)`` is what
+        :meth:`from_module` returns (:class:`zcpt.spaces.user.UserSupernet`)."""
+        super().__init_subclass__(**kwargs)
+        if wraps_models:
+            Supernet._model_wrapper = cls
+
     @classmethod
     def from_module(cls, model: nn.Module) -> "Supernet":
         """A supernet over a plain PyTorch model holding ``zcpt.Choice`` /
         ``zcpt.InputChoice`` modules (the model itself, weights as they are);
         see :mod:`zcpt.spaces.user`."""
-        from .user import supernet_from_module
-
-        return supernet_from_module(model)
+        wrapper = Supernet._model_wrapper
+        if wrapper is None:  # zcpt.spaces.user, imported with the first Choice, was never imported
+            raise ZcptError(f"{type(model).__name__} has no zcpt.Choice or zcpt.InputChoice module to search")
+        return wrapper.wrap(model)
 
     @contextlib.contextmanager
     def use_state(self, state: ArchState) -> Iterator["Supernet"]:

@@ -46,7 +46,7 @@ from .darts_genotype import (
     CONCAT, NODES, Genotype, check_genotype, format_genotype, parse_genotype,
 )
 from .darts_ops import ALL_OPS, DARTS_OPS, FactorizedReduce, build_op
-from .ops import ReLUConvBN
+from .ops import ReLUConvBN, empty_output, mixed_op
 
 CELL_TYPES: Tuple[str, ...] = ("normal", "reduce")
 #: (node, input) of each of a cell's 14 edges, in state order.
@@ -109,16 +109,8 @@ class _MixedEdge(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, alive: Sequence[Tuple[str, Any]]) -> Optional[torch.Tensor]:
-        """``alive``: (op name, weight) pairs; weight None or 1: unscaled, 0: not computed."""
-        out: Optional[torch.Tensor] = None
-        for name, weight in alive:
-            if weight is not None and weight == 0.0:
-                continue
-            y = self.ops[name](x)
-            if weight is not None and weight != 1.0:
-                y = y * weight
-            out = y if out is None else out + y
-        return out
+        """``alive``: (op name, weight) pairs (see :func:`~zcpt.spaces.ops.mixed_op`)."""
+        return mixed_op(((lambda n=name: self.ops[n](x)), weight) for name, weight in alive)
 
 
 class _SearchCell(nn.Module):
@@ -150,9 +142,7 @@ class _SearchCell(nn.Module):
                     continue
                 total = y if total is None else total + y
             if total is None:  # every incoming edge removed: the node is zero
-                n, c, h, w = states[1].shape
-                s = 2 if self.reduction else 1
-                total = states[1].new_zeros((n, c, -(-h // s), -(-w // s)))
+                total = empty_output(states[1], states[1].shape[1], 2 if self.reduction else 1)
             states.append(total)
         return torch.cat(states[2:], dim=1)
 

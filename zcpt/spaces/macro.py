@@ -29,6 +29,7 @@ from torch import nn
 from ..errors import ArchStringError, ZcptError, shorten
 from . import register_space
 from .base import ArchState, Edge, Network, SearchSpace, Supernet
+from .ops import empty_output, mixed_op
 
 OP_NAMES: Tuple[str, ...] = ("identity", "mb_k3e3", "mb_k5e6")
 # (kernel size, expansion ratio) of the inverted-residual ops.
@@ -180,17 +181,9 @@ class MixedLayer(nn.Module):
     def forward(
         self, x: torch.Tensor, alive: Sequence[int], weights: Optional[torch.Tensor] = None
     ) -> torch.Tensor:
-        total: Optional[torch.Tensor] = None
-        for o in alive:
-            out = self.ops[o](x)
-            if weights is not None:
-                out = out * weights[o]
-            total = out if total is None else total + out
-        if total is None:  # a removed layer contributes zero, of the layer's output shape
-            n, _, h, w = x.shape
-            s = self.stride
-            return x.new_zeros((n, self.c_out, (h - 1) // s + 1, (w - 1) // s + 1))
-        return total
+        total = mixed_op(((lambda o=o: self.ops[o](x)), None if weights is None else weights[o]) for o in alive)
+        # a removed layer contributes zero, of the layer's output shape
+        return empty_output(x, self.c_out, self.stride) if total is None else total
 
 
 class MacroSupernet(_MacroBody, Supernet):

@@ -49,6 +49,7 @@ from torch import nn
 from ..errors import ArchStringError, ZcptError
 from . import register_space
 from .base import ArchState, Edge, Network, SearchSpace, Supernet
+from .ops import empty_output, mixed_op
 
 OP_NAMES: Tuple[str, ...] = ("skip", "mb_k3e3", "mb_k3e6", "mb_k5e3", "mb_k5e6", "mb_k7e3", "mb_k7e6")
 #: (kernel size, expansion ratio) of each MBConv candidate.
@@ -257,19 +258,10 @@ class MixedBlock(nn.Module):
         self.ops = nn.ModuleDict({name: make_mbconv(name, c_in, c_out, stride, affine) for name in MB_SETTINGS})
 
     def forward(self, x: torch.Tensor, alive: Sequence[int], weights: Optional[torch.Tensor] = None) -> torch.Tensor:
-        total: Optional[torch.Tensor] = x if self.residual else None
-        for o in alive:
-            if o == SKIP:
-                continue
-            out = self.ops[OP_NAMES[o]](x)
-            if weights is not None:
-                out = out * weights[o]
-            total = out if total is None else total + out
-        if total is None:  # nothing alive on a shape-changing block: zero of the output shape
-            n, _, h, w = x.shape
-            s = self.stride
-            return x.new_zeros((n, self.c_out, (h - 1) // s + 1, (w - 1) // s + 1))
-        return total
+        total = mixed_op((((lambda o=o: self.ops[OP_NAMES[o]](x)), None if weights is None else weights[o])
+                          for o in alive if o != SKIP), start=x if self.residual else None)
+        # nothing alive on a shape-changing block: zero of the output shape
+        return empty_output(x, self.c_out, self.stride) if total is None else total
 
 
 class MobileNetSupernet(_Backbone, Supernet):

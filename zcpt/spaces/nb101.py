@@ -39,6 +39,7 @@ from torch import nn
 
 from ..errors import ZcptError
 from .base import Network
+from .ops import mixed_op
 
 #: NAS-Bench-101's available ops, in the order its hash labels them.
 OPS: Tuple[str, ...] = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
@@ -238,11 +239,7 @@ class Cell(nn.Module):
             for p in parts[1:]:
                 h = h + p
             ops = self.ops[str(u)]
-            y = None
-            for name in plan.ops[u]:
-                z = ops[name](h, c)
-                y = z if y is None else y + z
-            tensors[u] = y
+            tensors[u] = mixed_op(((lambda n=name: ops[n](h, c)), None) for name in plan.ops[u])
         interior = [tensors[s] for s in plan.parents[out_id] if s != 0]
         if not interior:
             return self.proj_out(x)  # type: ignore[misc]

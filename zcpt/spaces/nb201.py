@@ -16,7 +16,7 @@ from ..errors import ArchStringError, ZcptError, check_int, shorten
 from ..engine.sites import SkippedBlocks
 from . import register_space
 from .base import ArchState, Edge, Network, SearchSpace, Supernet
-from .ops import AvgPool3x3, Identity, ReLUConvBN, ResNetBasicBlock, Zero
+from .ops import AvgPool3x3, Identity, ReLUConvBN, ResNetBasicBlock, Zero, mixed_op
 
 OP_NAMES: Tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 NUM_NODES = 4
@@ -152,17 +152,12 @@ class MixedCell(nn.Module):
 
     def _edge(self, e: int, x: torch.Tensor, alive: Sequence[int],
               weights: Optional[Sequence[Sequence[float]]]) -> Optional[torch.Tensor]:
-        total: Optional[torch.Tensor] = None
         computed = [o for o in alive if weights is None or weights[e][o] != 0.0]
         skipped = sum(isinstance(op, ReLUConvBN) and o not in computed for o, op in enumerate(self.edges[e]))
         if skipped:
             self.skipped(x, skipped)
-        for o in computed:
-            out = self.edges[e][o](x)
-            if weights is not None and weights[e][o] != 1.0:
-                out = out * weights[e][o]
-            total = out if total is None else total + out
-        return total
+        ops = self.edges[e]
+        return mixed_op(((lambda o=o: ops[o](x)), None if weights is None else weights[e][o]) for o in computed)
 
     def forward(
         self, x: torch.Tensor, alive: Sequence[Sequence[int]],

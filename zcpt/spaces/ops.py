@@ -1,11 +1,51 @@
-"""Building blocks shared by the cell-based spaces (NAS-Bench-201 and DARTS).
+"""Building blocks shared by the spaces: the mixed op, and NAS-Bench-201's and DARTS's ops.
 
+:func:`mixed_op` is every supernet's mixed op: the sum of its alive candidates'
+outputs, each scaled by its weight (:mod:`zcpt.spaces.mixing`: ``softmax(alpha)``
+of the pass, a decided edge one-hot; none: a plain sum). :func:`empty_output`
+is what a supernet position with nothing alive gives where a tensor is needed.
 Kept deliberately small; the ops only DARTS has live in ``darts_ops.py``.
 """
 from __future__ import annotations
 
+from typing import Callable, Iterable, Optional, Tuple, Union
+
 import torch
 from torch import nn
+
+#: an op's weight in a mixed op: None (unscaled), a number, or a tensor (it may carry gradients)
+Weight = Union[None, float, torch.Tensor]
+
+
+def mixed_op(candidates: Iterable[Tuple[Callable[[], torch.Tensor], Weight]],
+             start: Optional[torch.Tensor] = None) -> Optional[torch.Tensor]:
+    """``start`` (a residual; None: nothing) plus each candidate's output times its weight,
+    in the order given; ``candidates`` are ``(compute, weight)`` pairs.
+
+    A weight of None or the number 1 leaves the output unscaled, the number 0 skips
+    the candidate (it is not computed); a tensor weight always multiplies (no
+    comparison: it may be on a GPU, or take gradients). None if nothing was added:
+    the caller says what an empty position is (zeros of its shape, a skipped node).
+    """
+    total = start
+    for compute, weight in candidates:
+        if isinstance(weight, torch.Tensor):
+            out = compute() * weight
+        elif weight is not None and weight == 0.0:
+            continue
+        else:
+            out = compute()
+            if weight is not None and weight != 1.0:
+                out = out * weight
+        total = out if total is None else total + out
+    return total
+
+
+def empty_output(x: torch.Tensor, channels: int, stride: int = 1) -> torch.Tensor:
+    """Zeros of the output shape of a position with nothing alive: ``channels`` maps of
+    ``x``'s size divided by ``stride`` (rounded up), on ``x``'s device and dtype."""
+    n, _, h, w = x.shape
+    return x.new_zeros((n, channels, -(-h // stride), -(-w // stride)))
 
 
 class ReLUConvBN(nn.Sequential):

@@ -61,6 +61,7 @@ from ..errors import ArchStringError, ZcptError, one_line
 from ..registry import Entry
 from . import SPACES
 from .base import ArchState, Edge, InputGroup, SearchSpace, Supernet
+from .ops import mixed_op
 
 INPUT_OP = "input"  # the op of an InputChoice edge: alive = that input is summed
 _NAME = re.compile(r"^[^\s,=+]+$")
@@ -121,12 +122,8 @@ class Choice(_Bound, nn.Module):
         return [(position[o], None if weights is None else weights[edge, o]) for o in owner.state.alive(edge)]
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        total = None
-        for i, weight in self._alive():
-            out = self.candidates[i](*args, **kwargs)
-            if weight is not None:
-                out = out * weight
-            total = out if total is None else total + out
+        candidates = self.candidates
+        total = mixed_op(((lambda i=i: candidates[i](*args, **kwargs)), weight) for i, weight in self._alive())
         if total is None:
             raise ZcptError(f"Choice '{self.label}' has no candidate alive")
         return total
@@ -149,19 +146,20 @@ class InputChoice(_Bound, nn.Module):
     def forward(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
         if len(inputs) != self.n_candidates:
             raise ZcptError(f"InputChoice '{self.label}' expects {self.n_candidates} inputs, got {len(inputs)}")
-        owner = self.owner
-        total = None
-        for i, x in enumerate(inputs):
-            if owner is not None:
-                edge = self._where["edges"][i]
-                if owner.state.is_edge_removed(edge):
-                    continue  # a removed input is not used
-                if owner.op_weights is not None:
-                    x = x * owner.op_weights[edge, self._where["op"]]
-            total = x if total is None else total + x
+        total = mixed_op(((lambda x=x: x), weight) for x, weight in self._alive_inputs(inputs))
         if total is None:
             raise ZcptError(f"InputChoice '{self.label}' has no input alive")
         return total
+
+    def _alive_inputs(self, inputs: Sequence[torch.Tensor]) -> List[Tuple[torch.Tensor, Optional[torch.Tensor]]]:
+        """(input, weight or None) of the inputs not removed (a removed input is not used)."""
+        owner = self.owner
+        if owner is None:
+            return [(x, None) for x in inputs]
+        edges, op = self._where["edges"], self._where["op"]
+        weights = owner.op_weights
+        return [(x, None if weights is None else weights[edges[i], op])
+                for i, x in enumerate(inputs) if not owner.state.is_edge_removed(edges[i])]
 
     def extra_repr(self) -> str:
         return f"label={self.label!r}, n_candidates={self.n_candidates}, n_chosen={self.n_chosen}"
@@ -432,7 +430,7 @@ class UserSpace(SearchSpace):
         return genotype
 
 
-class UserSupernet(Supernet):
+class UserSupernet(Supernet, wraps_models=True):
     """The user's model as a supernet: its choices follow this supernet's state."""
 
     weights_ops = True  # each Choice scales its alive candidates by the op weights
@@ -449,6 +447,11 @@ class UserSupernet(Supernet):
             else:
                 module._bind(self, edges=site.edges, op=space.op_names.index(INPUT_OP))
 
+    @classmethod
+    def wrap(cls, model: nn.Module, name: str = "user") -> "UserSupernet":
+        """The model itself as the supernet of its own space (its weights as they are)."""
+        return cls(UserSpace(template=model, name=name), model)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
@@ -460,7 +463,7 @@ class UserSupernet(Supernet):
 
 def supernet_from_module(model: nn.Module, name: str = "user") -> UserSupernet:
     """``Supernet.from_module``: the model itself becomes the supernet's (its weights as they are)."""
-    return UserSupernet(UserSpace(template=model, name=name), model)
+    return UserSupernet.wrap(model, name)
 
 
 # -- python:module:function ------------------------------------------------------------------
@@ -503,10 +506,10 @@ def load_function(target: str) -> Callable[..., nn.Module]:
     return fn
 
 
-def _resolve_space(name: str, arg: str) -> Entry:
+def _resolve_space(name: str, arg: str) -> "Entry[Any, Any]":
     """Your model with zcpt.Choice modules: python:package.module:function or python:file.py:function."""
     factory = load_function(arg)
-    return Entry(name, lambda: UserSpace(factory, name=name), {"user": True})
+    return SPACES.make_entry(name, lambda: UserSpace(factory, name=name))
 
 
 SPACES.add_family("python", _resolve_space, runs_code=True)  # never resolved from a file: see trusted_space

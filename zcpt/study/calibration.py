@@ -29,7 +29,7 @@ from ..files import write_json
 from ..metrics import top_metrics
 from ..progress import Progress
 from ..proxies.calibrated import FORMAT
-from ..proxies.ensemble import RULES, EnsembleSpec, aggregate
+from ..scores import RULES, EnsembleSpec, aggregate
 from ..training.brief import BriefTraining
 
 Scorer = Callable[[Any, int, str], float]  # (genotype, architecture index, proxy) -> score

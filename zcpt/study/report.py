@@ -57,10 +57,16 @@ def _training_functions(result: Dict[str, Any]) -> List[str]:
 
 def markdown(result: Dict[str, Any], images: Dict[str, str]) -> str:
     c = result["config"]
-    s = result["summary"]["functions"]
-    labels = result["functions"]
-    lines = ["# Operation-scoring study (NAS-Bench-201, CIFAR-10)", ""]
-    lines += [
+    lines = ["# Operation-scoring study (NAS-Bench-201, CIFAR-10)", ""] + _settings_lines(result)
+    lines += _initial_lines(result, images) + _pick_lines(result) + _progressive_lines(result, images)
+    if result.get("toy"):
+        lines += ["## Toy study (appendix)", "", toy_markdown(result["toy"], c), ""]
+    return "\n".join(lines)
+
+
+def _settings_lines(result: Dict[str, Any]) -> List[str]:
+    c, labels = result["config"], result["functions"]
+    lines = [
         f"Seeds {', '.join(map(str, c['seeds']))}; scoring batch {c['batch_size']} images of `{c['dataset']}`; "
         f"zero-cost supernet C={c['channels']}, {c['cells_per_stage']} cells/stage; device `{c['device']}`.",
         "",
@@ -77,12 +83,16 @@ def markdown(result: Dict[str, Any], images: Dict[str, str]) -> str:
                       + "; ".join(reduced) + ".", ""]
         else:
             lines += [f"Training-based rows ({', '.join(training)}) ran with the published settings.", ""]
+    return lines
 
-    lines += ["## Initial setting", "",
-              "Spearman's ρ per edge between a function's 5 op scores and the oracle's, averaged over the "
-              "6 edges; mean ± std over seeds.", "",
-              "| function | ρ with best-acc | ρ with avg-acc | paper ρ with best-acc |",
-              "|---|---|---|---|"]
+
+def _initial_lines(result: Dict[str, Any], images: Dict[str, str]) -> List[str]:
+    s, labels = result["summary"]["functions"], result["functions"]
+    lines = ["## Initial setting", "",
+             "Spearman's ρ per edge between a function's 5 op scores and the oracle's, averaged over the "
+             "6 edges; mean ± std over seeds.", "",
+             "| function | ρ with best-acc | ρ with avg-acc | paper ρ with best-acc |",
+             "|---|---|---|---|"]
     notes = []
     for label in labels:
         e = s[label]
@@ -98,38 +108,43 @@ def markdown(result: Dict[str, Any], images: Dict[str, str]) -> str:
         lines += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
     if "initial" in images:
         lines += [f"![correlation matrix of the initial setting]({images['initial']})", ""]
+    return lines
 
-    lines += ["## Architecture picked per edge independently (Table 1)", "",
-              "Each edge takes the op its function scores highest, on the full supernet.", "",
-              "| function | most frequent cell | picked | NB201 error (%) | rank | mean error ± std | paper error |",
-              "|---|---|---|---|---|---|---|"]
-    for label in labels:
+
+def _pick_lines(result: Dict[str, Any]) -> List[str]:
+    s = result["summary"]["functions"]
+    lines = ["## Architecture picked per edge independently (Table 1)", "",
+             "Each edge takes the op its function scores highest, on the full supernet.", "",
+             "| function | most frequent cell | picked | NB201 error (%) | rank | mean error ± std | paper error |",
+             "|---|---|---|---|---|---|---|"]
+    for label in result["functions"]:
         p = s[label]["pick"]
         lines.append(f"| {label} | `{p['arch']}` | {p['times']}/{p['of']} | {_fmt(p['error'], 2)} | {p['rank']} | "
                      f"{_fmt(p['error_mean'], 2)} ± {_fmt(p['error_std'], 2)} | {PAPER_ERROR.get(label, '')} |")
+    return lines + [""]
+
+
+def _progressive_lines(result: Dict[str, Any], images: Dict[str, str]) -> List[str]:
+    c, s, labels = result["config"], result["summary"]["functions"], result["functions"]
+    if not labels or "progressive" not in s[labels[0]]:
+        return []
+    n_iter = len(s[labels[0]]["progressive"])
+    choice = c.get("progressive_choice", "own")
+    lines = ["## Progressive setting", "",
+             f"Edges discretised in order 0..{n_iter - 1} (each by {'its own function' if choice == 'own' else 'best-acc'}); "
+             "at iteration t the remaining edges are re-scored and correlated with best-acc under the "
+             "current state.", "",
+             "| function | " + " | ".join(f"t={t}" for t in range(n_iter)) + " | final cell error (%) |",
+             "|---|" + "---|" * n_iter + "---|"]
+    for label in labels:
+        curve = s[label]["progressive"]
+        pp = s[label]["progressive_pick"]
+        lines.append(f"| {label} | " + " | ".join(_pm(x) for x in curve)
+                     + f" | {_fmt(pp['error_mean'], 2)} ± {_fmt(pp['error_std'], 2)} |")
     lines.append("")
-
-    if labels and "progressive" in s[labels[0]]:
-        n_iter = len(s[labels[0]]["progressive"])
-        choice = c.get("progressive_choice", "own")
-        lines += ["## Progressive setting", "",
-                  f"Edges discretised in order 0..{n_iter - 1} (each by {'its own function' if choice == 'own' else 'best-acc'}); "
-                  "at iteration t the remaining edges are re-scored and correlated with best-acc under the "
-                  "current state.", "",
-                  "| function | " + " | ".join(f"t={t}" for t in range(n_iter)) + " | final cell error (%) |",
-                  "|---|" + "---|" * n_iter + "---|"]
-        for label in labels:
-            curve = s[label]["progressive"]
-            pp = s[label]["progressive_pick"]
-            lines.append(f"| {label} | " + " | ".join(_pm(x) for x in curve)
-                         + f" | {_fmt(pp['error_mean'], 2)} ± {_fmt(pp['error_std'], 2)} |")
-        lines.append("")
-        if "progressive" in images:
-            lines += [f"![per-iteration correlation with best-acc]({images['progressive']})", ""]
-
-    if result.get("toy"):
-        lines += ["## Toy study (appendix)", "", toy_markdown(result["toy"], c), ""]
-    return "\n".join(lines)
+    if "progressive" in images:
+        lines += [f"![per-iteration correlation with best-acc]({images['progressive']})", ""]
+    return lines
 
 
 def toy_markdown(rows: List[Dict[str, Any]], config: Dict[str, Any]) -> str:

@@ -31,7 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import UnknownNameError, ZcptError, check_int, check_seed
-from ..scoring import SCORERS, ScoringContext, get_scorer, scorer_needs
+from ..scoring import SCORERS, ScorerState, ScoringContext, get_scorer, scorer_needs
 from ..spaces.mixing import OpMixing
 from ..spaces.base import ArchState
 from .correlation import mean_std, table_correlation
@@ -90,7 +90,7 @@ def parse_function(text: str) -> StudyFunction:
             raise UnknownNameError(
                 f"unknown proxy '{proxy}' in study function '{text}'; choose from: {', '.join(PROXIES.names())}"
             )
-        if PROXIES.entry(proxy).meta.get("ensemble") is not None:
+        if PROXIES.entry(proxy).spec.ensemble is not None:
             raise ZcptError(f"study function '{text}': the study correlates single-valued proxies, not ensembles")
         return StudyFunction(scorer, proxy)
     if sep:
@@ -240,24 +240,28 @@ class _Study:
                                                progress=self.progress, retrain_epochs=c.retrain_epochs)
         return self._stores[seed]
 
-    def _context_options(self, seed: int, fn: StudyFunction) -> Dict[str, Any]:
-        """What the oracle, best-zc, tenas and training-based scorers read from the context."""
+    def _scorer_states(self, seed: int, fn: StudyFunction) -> List[ScorerState]:
+        """The state that ``fn``'s scorer declares (see :class:`~zcpt.scoring.ScorerState`),
+        made from the study's settings: the oracles', tenas's or the training-based scorers'."""
         from ..scoring.cell_scores import CellScoreSettings
+        from ..scoring.oracles import OracleState
+        from ..scoring.tenas_scorer import TenasState
+        from ..scoring.training_based import TrainingState
 
-        c = self.config
-        options: Dict[str, Any] = {
-            "benchmark": self.bench, "dataset": self.dataset, "device": self.device,
-            "progress": self.progress,
-            "best_zc_settings": CellScoreSettings(
-                channels=c.best_zc_channels, cells_per_stage=c.best_zc_cells_per_stage,
-                batch_size=c.best_zc_batch_size, seed=c.best_zc_seed, dataset=c.dataset, data=c.data),
-            "best_zc_tables": self._best_zc_tables,
-            "finetune_epochs": c.finetune_epochs, "eval_images": c.eval_images,
-            "tenas_options": {"ntk_samples": c.tenas_ntk_samples, "lr_samples": c.tenas_lr_samples},
-        }
-        if fn.training:
-            options["darts_store"] = self._store(seed)
-        return options
+        c, declared = self.config, SCORERS.entry(fn.scorer).spec.state
+        if declared is OracleState:
+            settings = CellScoreSettings(channels=c.best_zc_channels, cells_per_stage=c.best_zc_cells_per_stage,
+                                         batch_size=c.best_zc_batch_size, seed=c.best_zc_seed, dataset=c.dataset,
+                                         data=c.data)
+            return [OracleState(benchmark=self.bench, best_zc_settings=settings, best_zc_tables=self._best_zc_tables,
+                                dataset=self.dataset, device=self.device, progress=self.progress)]
+        if declared is TenasState:
+            return [TenasState(options={"ntk_samples": c.tenas_ntk_samples, "lr_samples": c.tenas_lr_samples})]
+        if declared is TrainingState:
+            return [TrainingState(store=self._store(seed), finetune_epochs=c.finetune_epochs,
+                                  eval_images=c.eval_images, dataset=self.dataset, device=self.device,
+                                  progress=self.progress)]
+        return []
 
     def _proxy_options(self, proxy: Optional[str]) -> Dict[str, Any]:
         from ..proxies import PROXIES
@@ -279,7 +283,9 @@ class _Study:
         return table
 
     def reference(self, name: str, state: ArchState, edges: Sequence[int]) -> np.ndarray:
-        ctx = ScoringContext(space=self.space, benchmark=self.bench)
+        from ..scoring.oracles import OracleState
+
+        ctx = ScoringContext(space=self.space, states=[OracleState(benchmark=self.bench)])
         return self.score_table(StudyFunction(name), ctx, state, edges)
 
     def pick(self, choice: Sequence[int]) -> Dict[str, Any]:
@@ -308,7 +314,7 @@ class _Study:
             for fn in self.functions:
                 t1 = time.perf_counter()
                 ctx = ScoringContext(space=self.space, supernet=supernet, proxy=fn.proxy or "nwot",
-                                     proxy_options=self._proxy_options(fn.proxy), **self._context_options(seed, fn))
+                                     proxy_options=self._proxy_options(fn.proxy), states=self._scorer_states(seed, fn))
                 if self.mixed_op == "weighted":  # the alpha of the seed's first pass
                     ctx.mixing = OpMixing.draw(len(self.edges), len(self.ops), seed, 0)
                 record = self._run_function(fn, ctx, full, batches, refs, seed)

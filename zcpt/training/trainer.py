@@ -275,24 +275,7 @@ def _train(
     say: LogFn, progress: bool,
 ) -> Dict[str, Any]:
     ckpt_path, log_path = out / CHECKPOINT_FILE, out / LOG_FILE
-    state: Optional[Dict[str, Any]] = None
-    if resume:
-        if not ckpt_path.is_file():
-            raise ZcptError(f"nothing to resume: no {CHECKPOINT_FILE} in {out}")
-        state = load_checkpoint(ckpt_path, dev)
-        saved = TrainConfig.from_dict(state["config"])
-        diffs = config.differences(saved)
-        if state.get("space") != space.name:
-            diffs.insert(0, f"space: {space.name!r} != {state.get('space')!r}")
-        if state.get("genotype") != genotype_text:
-            diffs.insert(0, "genotype differs")
-        if diffs:
-            raise ZcptError(f"cannot resume {ckpt_path}: this run differs from the checkpoint ({'; '.join(diffs)})")
-    elif ckpt_path.exists():
-        raise ZcptError(f"{out} already holds a training checkpoint; resume it or choose another output directory")
-    else:
-        (out / RESULT_FILE).unlink(missing_ok=True)  # a stale result of some earlier run
-
+    state = _resumed_state(space, genotype_text, config, out, dev, resume)
     ds = _prepare_data(config, data, data_path)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed)
@@ -304,63 +287,115 @@ def _train(
     history: List[Dict[str, Any]] = []
     start_epoch, seconds = 0, 0.0
     if state is not None:
-        try:
-            net.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            history = list(state["history"])
-            start_epoch, seconds = int(state["epoch"]), float(state["seconds"])
-            _set_rng_state(state["rng"])
-        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-            raise ZcptError(f"checkpoint {ckpt_path} does not fit this network: {one_line(exc)}") from None
+        history, start_epoch, seconds = _restore(state, ckpt_path, net, optimizer, scheduler)
         say(f"resuming {out} after epoch {start_epoch}/{config.epochs}")
     _write_log(log_path, history)
     say(f"training on {ds.name} ({len(ds.train_labels)} train / {ds.num_test} test images), "
         f"{params_m:.3f}M params, device {dev}")
 
+    train_src, test_src = _sources(ds, config, dev)
+    last = config.epochs if stop_after is None else min(config.epochs, stop_after)
+    for epoch in range(start_epoch, last):
+        record = _epoch(net, train_src, test_src, optimizer, scheduler, config, epoch, progress)
+        seconds += record["seconds"]
+        history.append(record)
+        torch_save(ckpt_path, _checkpoint(space, genotype_text, config, ds, net, optimizer, scheduler,
+                                          history, seconds))
+        _write_log(log_path, history)
+        say(_epoch_line(record, config.epochs))
+    result = _result(space, genotype_text, config, ds, history, params_m, seconds, dev)
+    if result["finished"]:
+        write_json(out / RESULT_FILE, result)
+    return result
+
+
+def _resumed_state(space: Any, genotype_text: str, config: TrainConfig, out: Path, dev: torch.device,
+                   resume: bool) -> Optional[Dict[str, Any]]:
+    """The checkpoint to resume (checked against this run), or None for a fresh run."""
+    ckpt_path = out / CHECKPOINT_FILE
+    if not resume:
+        if ckpt_path.exists():
+            raise ZcptError(f"{out} already holds a training checkpoint; resume it or choose another output directory")
+        (out / RESULT_FILE).unlink(missing_ok=True)  # a stale result of some earlier run
+        return None
+    if not ckpt_path.is_file():
+        raise ZcptError(f"nothing to resume: no {CHECKPOINT_FILE} in {out}")
+    state = load_checkpoint(ckpt_path, dev)
+    saved = TrainConfig.from_dict(state["config"])
+    diffs = config.differences(saved)
+    if state.get("space") != space.name:
+        diffs.insert(0, f"space: {space.name!r} != {state.get('space')!r}")
+    if state.get("genotype") != genotype_text:
+        diffs.insert(0, "genotype differs")
+    if diffs:
+        raise ZcptError(f"cannot resume {ckpt_path}: this run differs from the checkpoint ({'; '.join(diffs)})")
+    return state
+
+
+def _restore(state: Dict[str, Any], ckpt_path: Path, net: nn.Module, optimizer: Any,
+             scheduler: Any) -> Tuple[List[Dict[str, Any]], int, float]:
+    """Weights, optimizer, schedule and RNG from the checkpoint; its history, epoch and seconds."""
+    try:
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        history = list(state["history"])
+        start_epoch, seconds = int(state["epoch"]), float(state["seconds"])
+        _set_rng_state(state["rng"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        raise ZcptError(f"checkpoint {ckpt_path} does not fit this network: {one_line(exc)}") from None
+    return history, start_epoch, seconds
+
+
+def _sources(ds: ImageDataset, config: TrainConfig, dev: torch.device) -> Tuple[BatchSource, BatchSource]:
     augmentation = Augmentation(config.resized_crop, config.color_jitter, config.test_crop)
     train_src = BatchSource(ds, split="train", batch_size=config.batch_size, seed=config.seed,
                             augment=True, device=dev, augmentation=augmentation)
     test_src = BatchSource(ds, split="test", batch_size=config.batch_size, seed=config.seed,
                            augment=False, device=dev, augmentation=augmentation)
-    last = config.epochs if stop_after is None else min(config.epochs, stop_after)
-    for epoch in range(start_epoch, last):
-        t0 = time.perf_counter()
-        lr = float(optimizer.param_groups[0]["lr"])
-        drop_prob = config.drop_path * epoch / config.epochs
-        if hasattr(net, "drop_path_prob"):
-            net.drop_path_prob = drop_prob
-        train_loss, train_acc = train_epoch(net, train_src, optimizer, config, epoch, progress)
-        if not math.isfinite(train_loss):
-            raise ZcptError(f"training diverged: the train loss is {train_loss} in epoch {epoch + 1}; try a smaller lr")
-        test_loss, test_acc = evaluate(net, test_src, config.max_steps)
-        scheduler.step()
-        elapsed = time.perf_counter() - t0
-        seconds += elapsed
-        record = {
-            "epoch": epoch + 1, "lr": lr, "drop_path_prob": drop_prob,
-            "train_loss": train_loss, "train_acc": train_acc,
-            "test_loss": test_loss, "test_acc": test_acc, "test_error": 100.0 - test_acc,
-            "seconds": elapsed,
-        }
-        history.append(record)
-        checkpoint = {
-            "format": _CHECKPOINT_FORMAT, "version": _CHECKPOINT_VERSION,
-            "space": space.name, "genotype": genotype_text, "config": config.to_dict(),
-            "epoch": epoch + 1, "seconds": seconds, "history": history,
-            "model": net.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "rng": _rng_state(),
-            # what rebuilds the evaluation network for inference (zcpt.models.load_trained)
-            "network": {"num_classes": ds.num_classes, "options": {"layers": config.layers, "channels": config.channels}},
-            "data": {"classes": list(ds.classes), "mean": list(ds.mean), "std": list(ds.std),
-                     "image_size": list(ds.image_size)},
-        }
-        torch_save(ckpt_path, checkpoint)
-        _write_log(log_path, history)
-        say(_epoch_line(record, config.epochs))
+    return train_src, test_src
 
+
+def _epoch(net: nn.Module, train_src: BatchSource, test_src: BatchSource, optimizer: Any, scheduler: Any,
+           config: TrainConfig, epoch: int, progress: bool) -> Dict[str, Any]:
+    """One epoch of training and its evaluation: the epoch's record."""
+    t0 = time.perf_counter()
+    lr = float(optimizer.param_groups[0]["lr"])
+    drop_prob = config.drop_path * epoch / config.epochs
+    if hasattr(net, "drop_path_prob"):
+        net.drop_path_prob = drop_prob
+    train_loss, train_acc = train_epoch(net, train_src, optimizer, config, epoch, progress)
+    if not math.isfinite(train_loss):
+        raise ZcptError(f"training diverged: the train loss is {train_loss} in epoch {epoch + 1}; try a smaller lr")
+    test_loss, test_acc = evaluate(net, test_src, config.max_steps)
+    scheduler.step()
+    return {
+        "epoch": epoch + 1, "lr": lr, "drop_path_prob": drop_prob,
+        "train_loss": train_loss, "train_acc": train_acc,
+        "test_loss": test_loss, "test_acc": test_acc, "test_error": 100.0 - test_acc,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def _checkpoint(space: Any, genotype_text: str, config: TrainConfig, ds: ImageDataset, net: nn.Module,
+                optimizer: Any, scheduler: Any, history: List[Dict[str, Any]], seconds: float) -> Dict[str, Any]:
+    return {
+        "format": _CHECKPOINT_FORMAT, "version": _CHECKPOINT_VERSION,
+        "space": space.name, "genotype": genotype_text, "config": config.to_dict(),
+        "epoch": history[-1]["epoch"], "seconds": seconds, "history": history,
+        "model": net.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(), "rng": _rng_state(),
+        # what rebuilds the evaluation network for inference (zcpt.models.load_trained)
+        "network": {"num_classes": ds.num_classes, "options": {"layers": config.layers, "channels": config.channels}},
+        "data": {"classes": list(ds.classes), "mean": list(ds.mean), "std": list(ds.std),
+                 "image_size": list(ds.image_size)},
+    }
+
+
+def _result(space: Any, genotype_text: str, config: TrainConfig, ds: ImageDataset, history: List[Dict[str, Any]],
+            params_m: float, seconds: float, dev: torch.device) -> Dict[str, Any]:
     final = history[-1] if history else None
-    result: Dict[str, Any] = {
+    return {
         "space": space.name,
         "genotype": genotype_text,
         "dataset": ds.name,
@@ -373,6 +408,3 @@ def _train(
         "device": str(dev),
         "finished": len(history) >= config.epochs,
     }
-    if result["finished"]:
-        write_json(out / RESULT_FILE, result)
-    return result

@@ -30,8 +30,11 @@ What every method gets from the machinery, without writing any of it:
   are checked (type, choices, minimum: one-line errors), defaults filled in, and
   kept in ``SearchConfig.method_options``; ``run.options`` has them all. They are
   written to progress.json and result.json and take part in the resume check.
-  The shared settings (space, proxy, batch size, seed, data, device, sizes) are
-  ``run.config``'s fields.
+  What the options cannot say (a name in another registry, a rule between
+  settings) goes in ``register_method(..., check=fn)``: ``fn(config)`` raises
+  one-line errors, called by ``SearchConfig.check``. Zero-Cost-PT is declared
+  the same way. The shared settings (space, proxy, batch size, seed, data,
+  device, sizes) are ``run.config``'s fields.
 * **The run directory.** ``zcpt search --out DIR`` is checked before any work and
   locked while the method runs; a second run on it is refused; reusing it needs
   ``--resume``, which needs the same configuration. ``run.state`` is a JSON-able
@@ -58,12 +61,13 @@ Same seed, same machine, same result: derive every random choice from
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Optional
 
 import numpy as np
 
 from ...errors import ZcptError
-from ...registry import Option, Registry
+from ...registry import Option  # noqa: F401  (the type of a method's declared options)
+from ._registry import METHODS, MethodFn, MethodSpec, get_method, list_methods, register_method  # noqa: F401
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -76,29 +80,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..result import SearchResult
     from ..rundir import RunDir
 
-MethodFn = Callable[["MethodRun"], "SearchResult"]
 _UNSET = object()
 
-# zero-cost-pt first: it is the default and `zcpt list methods` lists it first.
-METHODS: Registry[MethodFn] = Registry(
-    "search method", modules=("zcpt.search.methods.zero_cost_pt",), package="zcpt.search.methods"
-)
-
-
-def register_method(name: str, *, options: Iterable[Option] = (), budgets: bool = False, **meta: Any):
-    """Register ``fn(run: MethodRun) -> SearchResult`` under ``name`` with its declared options.
-
-    ``budgets=True``: the method honours ``run.budget`` (every architecture it
-    returns fits; see :mod:`zcpt.budget`); others refuse --max-params & co."""
-    return METHODS.register(name, options=options, budgets=budgets, **meta)
-
-
-def get_method(name: str) -> MethodFn:
-    return METHODS.get(name)
-
-
-def list_methods() -> List[str]:
-    return METHODS.names()
 
 
 class MethodRun:
@@ -233,4 +216,4 @@ class MethodRun:
         )
 
 
-__all__ = ["METHODS", "MethodRun", "get_method", "list_methods", "register_method"]
+__all__ = ["METHODS", "MethodRun", "MethodSpec", "get_method", "list_methods", "register_method"]

@@ -17,6 +17,7 @@ import numpy as np
 
 from ...registry import Option
 from ...scoring import ScoringContext
+from ...scoring.training_based import TrainingState
 from ...spaces.base import SearchSpace
 from ..proposal import run_pass
 from ..result import SearchResult
@@ -26,14 +27,15 @@ from .darts import TRAINING_OPTIONS, budget, supernet_store
 
 def darts_pt_search(space: SearchSpace, store: Any, seed: int, eval_images: Any = None) -> Dict[str, Any]:
     """DARTS-PT: random-order perturbation selection by accuracy drop, fine-tuning between edges."""
-    ctx = ScoringContext(space=space, darts_store=store, eval_images=eval_images)
+    own = TrainingState(store=store, eval_images=eval_images)
+    ctx = ScoringContext(space=space, states=[own])
     rng = np.random.default_rng([seed, 0x44505054])  # "DPPT": the edge order
 
     def no_batch():  # accuracy-based scores read no proxy minibatch
         return None, None
 
     result = run_pass(ctx, "darts-pt", "random", rng, no_batch, space.initial_state())
-    final = ctx.darts_supernet
+    final = own.supernet
     return {"genotype": space.format(space.genotype(result.state)), "decisions": result.decisions,
             "supernets_trained": store.trained_now,
             "epochs_trained": None if final is None else final.epochs_trained}

@@ -14,9 +14,10 @@ So a run interrupted after any finished proposal or validated candidate can be
 resumed from its output directory and ends with the same result; and with
 ``--workers N`` each pass and each candidate's validation is a Ray task that
 rebuilds the same supernet, network and batches from the configuration, so the
-result is that of ``--workers 1``. Its settings
-are :class:`~zcpt.search.SearchConfig`'s fields (proxy, order, scorer,
-proposals, validation, bn_mode, nonfinite, mixed_op, nwot_codes, ...).
+result is that of ``--workers 1``. Its own settings are its declared options
+(:data:`OPTIONS`: order, scorer, proposals N, validation V), checked by
+:func:`check`; the shared ones are :class:`~zcpt.search.SearchConfig`'s fields
+(proxy, batch size, bn_mode, nonfinite, mixed_op, nwot_codes, ...).
 """
 from __future__ import annotations
 
@@ -28,10 +29,14 @@ import torch
 from ...device import resolve_device, seed_everything
 from ...engine.autotune import recorded_choices
 from ...proxies import score_network
-from ...proxies.ensemble import to_json
-from ...scoring import ForwardCounter, ScoringContext, pick_best
+from ...scores import pick_best, to_json
+from ...errors import ZcptError, check_int
+from ...registry import Option
+from ...scoring import SCORERS, ForwardCounter, ScoringContext, scorer_needs
 from ..config import SearchConfig
 from ..result import SearchResult
+from ..rundir import RunDir
+from ..orders import ORDERS
 from ..stages import genotype_seed, one_pass, proposal_stage, validation_stage
 from . import MethodRun, register_method
 
@@ -75,9 +80,11 @@ class _Setup:
 
 
 def _worker_setup(config_json: Dict[str, Any]) -> _Setup:
+    """The setup a worker rebuilds from the configuration (its run directory in memory only:
+    the process that hands out the tasks records their results)."""
     config = SearchConfig(**config_json)
     config.check()
-    return _Setup(MethodRun(config, None, resolve_device(config.device)))
+    return _Setup(MethodRun(config, RunDir(None, config.to_json(), config.to_json()), resolve_device(config.device)))
 
 
 def proposal_task(task: Dict[str, Any]) -> Dict[str, Any]:
@@ -97,12 +104,37 @@ def validation_task(task: Dict[str, Any]) -> Dict[str, Any]:
     net = setup.build(text)
     counter = ForwardCounter().attach(net)
     scores = [to_json(score_network(config.proxy, net, setup.validation_batch(v), **setup.proxy_options))
-              for v in range(task["start"], config.validation)]
+              for v in range(task["start"], config.method_options["validation"])]
     counter.detach()
     return {"scores": scores, "forwards": counter.count, "seconds": time.perf_counter() - t0}
 
 
-@register_method("zero-cost-pt", budgets=True)
+OPTIONS = (
+    Option("order", str, "random", help="edge discretisation order, see `zcpt list orders`"),
+    Option("scorer", str, "zc-pt",
+           help="operation scoring function: zc-pt (perturbation), disc-zc (discretisation), tenas, or an oracle "
+                "(best-acc, avg-acc, best-zc) where the space has a benchmark; see `zcpt list scorers`; the "
+                "training-based ones are refused"),
+    Option("proposals", int, 10, short="-N", help="proposal passes, one candidate architecture each"),
+    Option("validation", int, 100, short="-V",
+           help="minibatches each candidate is scored on in the validation stage"),
+)
+
+
+def check(config: SearchConfig) -> None:
+    """What the options cannot say: the order and scorer are registered (a scorer that needs
+    a trained supernet is refused), N is positive and V not negative."""
+    options = config.method_options
+    ORDERS.entry(options["order"])
+    if scorer_needs(options["scorer"]).training:
+        usable = [s for s in SCORERS.names() if not scorer_needs(s).training]
+        raise ZcptError(f"scoring function '{options['scorer']}' needs a trained supernet, which the search "
+                        f"does not train; choose from: {', '.join(usable)}")
+    check_int(options["proposals"], "proposals")
+    check_int(options["validation"], "validation", minimum=0)
+
+
+@register_method("zero-cost-pt", options=OPTIONS, budgets=True, check=check)
 def zero_cost_pt(run: MethodRun) -> SearchResult:
     """Zero-Cost-PT: N perturbation passes over an untrained supernet, best of V batches (default)."""
     config = run.config
@@ -120,13 +152,14 @@ def zero_cost_pt(run: MethodRun) -> SearchResult:
         remote=(lambda c, start: (validation_task, {"config": config_json, "genotype": c, "start": start}))
         if remote else None,
     )
-    best = 0 if config.validation == 0 else pick_best(totals, candidates, config.nonfinite)
+    options = run.options
+    best = 0 if options["validation"] == 0 else pick_best(totals, candidates, config.nonfinite)
     return run.result(
         candidates[best],
         candidates=[{"genotype": c, "score": to_json(t), "proposed": sum(x["genotype"] == c for x in proposals)}
                     for c, t in zip(candidates, totals)],
-        proxy=config.proxy, order=config.order, scorer=config.scorer, proposals=config.proposals,
-        validation=config.validation, batch_size=config.batch_size,
+        proxy=config.proxy, order=options["order"], scorer=options["scorer"], proposals=options["proposals"],
+        validation=options["validation"], batch_size=config.batch_size,
         details={"engine": {"precision": config.precision, "threads": torch.get_num_threads(),
                             "choices": recorded_choices(run.device)}},
     )
