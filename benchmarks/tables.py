@@ -34,7 +34,20 @@ EDGES = ("1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2")
 
 
 def load(experiment: str) -> Dict[str, dict]:
-    return {p.stem: json.loads(p.read_text()) for p in sorted((RESULTS / experiment).glob("*.json"))}
+    """The experiment's result files by name; a search result's ``config`` flattened
+    (its method's options beside the shared settings, whatever the file's format)."""
+    runs = {p.stem: json.loads(p.read_text()) for p in sorted((RESULTS / experiment).glob("*.json"))}
+    for r in runs.values():
+        if isinstance(r.get("config"), dict) and "space" in r["config"]:
+            r["config"] = _flat_config(r["config"])
+    return runs
+
+
+def _flat_config(config: dict) -> dict:
+    from zcpt.search.config import migrate_config_json
+
+    migrated = migrate_config_json(config)
+    return {**migrated, **(migrated.get("method_options") or {})}
 
 
 def mean_std(values: Sequence[float]) -> str:
@@ -254,7 +267,10 @@ def _row_label(result: dict) -> str:
     label = c["method"] if c.get("method", "zero-cost-pt") != "zero-cost-pt" else f"zero-cost-pt {c['order']}"
     if c.get("proxy") and c.get("method") not in ("tenas", "random", "darts", "darts-pt"):
         label += f", {c['proxy']}"
-    options = {**c.get("proxy_args", {}), **c.get("method_options", {})}
+    from zcpt.search.config import LEGACY_OPTIONS  # Zero-Cost-PT's order, scorer, N, V: shown elsewhere
+
+    options = {k: v for k, v in {**c.get("proxy_args", {}), **c.get("method_options", {})}.items()
+               if k not in LEGACY_OPTIONS}
     return label + (f" ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})" if options else "")
 
 
