@@ -203,10 +203,14 @@ def measure_search(spec: Dict[str, Any]) -> Dict[str, Any]:
 
     import torch
     from zcpt.search import SearchConfig, search
-    from zcpt.search.config import LEGACY_OPTIONS
+
+    try:  # N, V, order: Zero-Cost-PT's options (SearchConfig fields in trees before format 2)
+        from zcpt.search.config import LEGACY_OPTIONS
+    except ImportError:
+        LEGACY_OPTIONS = ()
 
     torch.set_num_threads(spec["threads"])
-    fields = {f.name for f in dataclasses.fields(SearchConfig)} | set(LEGACY_OPTIONS)  # N, V, order: zcpt's options
+    fields = {f.name for f in dataclasses.fields(SearchConfig)} | set(LEGACY_OPTIONS)
     config = SearchConfig(**{k: v for k, v in spec["config"].items() if k in fields})
     ledger = None
     if spec.get("floors"):
