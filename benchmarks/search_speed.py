@@ -194,11 +194,32 @@ class _StageFollower:
             self.ledger.stage = self.NAMES[stage]
 
 
+def _search_floors(config, device: str) -> Dict[str, Any]:
+    """The stages' floors, from a second run of the same search with the ledger on
+    (its dispatch mode costs time per op, so it stays out of the timed run)."""
+    import logging
+    import tempfile
+
+    from conv_floor import ConvLedger, floors, memory_bandwidth, time_shapes
+    from zcpt.search import search
+
+    ledger = ConvLedger()
+    follower = _StageFollower(ledger)
+    progress_log = logging.getLogger("zcpt.progress")
+    progress_log.setLevel(logging.INFO)
+    progress_log.addHandler(follower.handler)
+    with tempfile.TemporaryDirectory() as tmp, ledger:
+        search(config, out_dir=Path(tmp) / "run")
+    progress_log.removeHandler(follower.handler)
+    bandwidth = memory_bandwidth()
+    best = time_shapes(ledger.shapes(), device=device)
+    return {"bandwidth_gbs": bandwidth / 1e9, "floors": floors(ledger, best, bandwidth)}
+
+
 def measure_search(spec: Dict[str, Any]) -> Dict[str, Any]:
     """One (tree, variant) search: seconds and forwards per stage, and (``floors``)
-    each stage's convolution floor measured in this process."""
+    each stage's convolution and memory floors measured in this process."""
     import dataclasses
-    import logging
     import tempfile
 
     import torch
@@ -212,22 +233,9 @@ def measure_search(spec: Dict[str, Any]) -> Dict[str, Any]:
     torch.set_num_threads(spec["threads"])
     fields = {f.name for f in dataclasses.fields(SearchConfig)} | set(LEGACY_OPTIONS)
     config = SearchConfig(**{k: v for k, v in spec["config"].items() if k in fields})
-    ledger = None
-    if spec.get("floors"):
-        from conv_floor import ConvLedger
-
-        ledger = ConvLedger()
-        follower = _StageFollower(ledger)
-        progress_log = logging.getLogger("zcpt.progress")
-        progress_log.setLevel(logging.INFO)
-        progress_log.addHandler(follower.handler)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        if ledger is not None:
-            with ledger:
-                result = search(config, out_dir=Path(tmp) / "run")
-        else:
-            result = search(config, out_dir=Path(tmp) / "run")
+        result = search(config, out_dir=Path(tmp) / "run")
         wall = time.perf_counter() - t0
         progress = json.loads((Path(tmp) / "run" / "progress.json").read_text())
     result = result if isinstance(result, dict) else result.to_json()
@@ -235,12 +243,8 @@ def measure_search(spec: Dict[str, Any]) -> Dict[str, Any]:
            "forward_passes": result["forward_passes"], "wall": wall,
            "ignored": sorted(set(spec["config"]) - fields),
            "first_pass": progress["proposals"][0].get("decisions") if progress.get("proposals") else None}
-    if ledger is not None:
-        from conv_floor import floors, memory_bandwidth, time_shapes
-
-        best = time_shapes(ledger.shapes(), device=spec["config"].get("device", "cpu"))
-        out["bandwidth_gbs"] = memory_bandwidth() / 1e9
-        out["floors"] = floors(ledger, best, out["bandwidth_gbs"] * 1e9)
+    if spec.get("floors"):
+        out.update(_search_floors(config, spec["config"].get("device", "cpu")))
     return out
 
 
