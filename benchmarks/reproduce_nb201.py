@@ -83,7 +83,7 @@ def main() -> None:
                                   bn_mode=args.bn_mode, device=args.device, data=args.data,
                                   mixed_op=args.mixed_op, nwot_codes=args.nwot_codes)
             t0 = time.perf_counter()
-            result = search(config, out_dir=out / f"{order}-s{seed}", resume=True)
+            result = search(config, out_dir=out / f"{order}-s{seed}", resume=True).to_json()
             print(f"{order} seed {seed}: {result['genotype']} C10 err {100 - result['benchmark']['cifar10']:.2f} "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
             results.setdefault(order, []).append(result)
