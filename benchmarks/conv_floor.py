@@ -19,7 +19,6 @@ launch overhead and slower-than-streaming ops add on top.
 """
 from __future__ import annotations
 
-import time
 from collections import Counter
 from typing import Any, Dict, Iterable, Tuple
 
@@ -27,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
+
+from zcpt.engine.autotune import measure
 
 #: (input shape, weight shape, stride, padding, dilation, groups, channels_last, has bias)
 ConvKey = Tuple[Tuple[int, ...], Tuple[int, ...], Tuple[int, ...], Tuple[int, ...], Tuple[int, ...], int, bool, bool]
@@ -72,15 +73,6 @@ class ConvLedger(TorchDispatchMode):
         return {key for _, key in self.calls}
 
 
-def _best_seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats + 1):  # the first call warms up (oneDNN's primitive cache, the allocator)
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times[1:])
-
-
 def time_shapes(keys: Iterable[ConvKey], repeats: int = 5, device: str = "cpu") -> Dict[ConvKey, float]:
     """Best seconds of one forward convolution per shape (no autograd)."""
     best: Dict[ConvKey, float] = {}
@@ -94,7 +86,8 @@ def time_shapes(keys: Iterable[ConvKey], repeats: int = 5, device: str = "cpu") 
             w = w.contiguous(memory_format=torch.channels_last)
         b = torch.randn(w_shape[0], generator=gen).to(device) if has_bias else None
         with torch.no_grad():
-            best[key] = _best_seconds(lambda: F.conv2d(x, w, b, stride, padding, dilation, groups), repeats)
+            # the warm-up call also builds oneDNN's primitive for the shape
+            best[key] = measure(lambda: F.conv2d(x, w, b, stride, padding, dilation, groups), repeats)
     return best
 
 
@@ -102,7 +95,7 @@ def memory_bandwidth(megabytes: int = 64, repeats: int = 5) -> float:
     """Bytes per second of ``c = a + b`` on tensors far larger than the caches."""
     n = megabytes * 2 ** 20 // 4
     a, b, c = torch.rand(n), torch.rand(n), torch.empty(n)
-    return 3 * 4 * n / _best_seconds(lambda: torch.add(a, b, out=c), repeats)
+    return 3 * 4 * n / measure(lambda: torch.add(a, b, out=c), repeats)
 
 
 def floors(ledger: ConvLedger, best: Dict[ConvKey, float], bandwidth: float) -> Dict[str, Dict[str, float]]:

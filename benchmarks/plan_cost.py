@@ -12,21 +12,13 @@ import time
 
 import torch
 
+from zcpt.engine.autotune import measure
 from zcpt.engine.fusion import build_plan
 from zcpt.proxies._utils import proxy_mode
 from zcpt.provenance import cpu_model
 from zcpt.spaces import get_space
 
 BATCH = {"nb201": 256, "darts": 64}
-
-
-def best(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:
@@ -43,10 +35,10 @@ def main() -> None:
         net = get_space(name).build_supernet().to(memory_format=torch.channels_last)
         x = torch.randn(b, 3, 32, 32).contiguous(memory_format=torch.channels_last)
         with torch.no_grad(), proxy_mode(net, "eval"):
-            build = best(lambda: build_plan(net, codes="reference"), args.repeats)
+            build = measure(lambda: build_plan(net, codes="reference"), args.repeats, warmup=False)
             plan = build_plan(net, codes="reference")
-            run = best(lambda: plan(x), args.repeats)
-            plain = best(lambda: net(x), args.repeats)
+            run = measure(lambda: plan(x), args.repeats, warmup=False)
+            plain = measure(lambda: net(x), args.repeats, warmup=False)
         print(f"| {name} | {b} | {build:.2f} | {run:.2f} | {plain:.2f} | {build / max(plain - run, 1e-9):.2f} |")
 
 

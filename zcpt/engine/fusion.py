@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..module_state import restored
 from .sites import SkippedBlocks, is_type_name_site, units
 
 RELU_TYPES: Tuple[type, ...] = (nn.ReLU, nn.ReLU6)
@@ -664,16 +665,11 @@ def plans_pay_at_first_use(net: nn.Module, input_shape: Sequence[int], device: t
     x = torch.randn(*input_shape, device=device)
 
     def run(choice: str) -> None:
-        saved = [b.detach().clone() for b in net.buffers()]  # train-mode batch norms move their statistics
-        try:
+        with restored(net, buffers=True):  # train-mode batch norms move their statistics
             if choice == "plan":
                 build_plan(net, **options)(x)
             else:
                 net(x)
-        finally:
-            with torch.no_grad():
-                for b, value in zip(net.buffers(), saved):
-                    b.copy_(value)
 
     with torch.no_grad():
         return choose(task, ["plan", "plain"], run, device, margin=0.1, per_setting=False) == "plan"
