@@ -393,7 +393,8 @@ def baseline_config(args: argparse.Namespace, name: str, seed: int) -> Tuple[Sea
             budget += f", {args.retrain_epochs} fine-tuning epochs per edge, {args.eval_images or 'all'} eval images"
         return config, budget
     if method == "random":
-        return SearchConfig(method="random", **common), "one uniform draw"
+        config = SearchConfig(method="random", method_options={"repeats": args.repeats}, **common)
+        return config, f"R={args.repeats} uniform draws"
     raise SystemExit(f"unknown baseline '{name}'")
 
 
@@ -465,7 +466,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                    help="Zero-Cost-PT runs: a NaN/inf score stops the run (error) or is excluded (skip)")
     g = p.add_argument_group("baselines")
     g.add_argument("--samples", type=int, default=1000, help="naswot/max-params M (paper: 1000)")
-    g.add_argument("--repeats", type=int, default=500, help="naswot/max-params R (paper: 500)")
+    g.add_argument("--repeats", type=int, default=500, help="naswot/max-params R (paper: 500); random: draws per seed")
     g.add_argument("--naswot-batch-size", type=int, default=128, help="naswot/evolution scoring batch (NASWOT: 128)")
     g.add_argument("--population", type=int, default=64)
     g.add_argument("--tournament", type=int, default=10)

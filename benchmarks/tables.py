@@ -281,6 +281,22 @@ def _setting(result: dict) -> str:
     return f"batch {c['batch_size']}" + (f", {c['method_options']}" if c.get("method_options") else "")
 
 
+def _row_error(runs: List[dict], dataset: str) -> str:
+    """Mean ± std test error of a row: over the seeds, or, where every run reports its
+    repeats (``details.over_repeats``), over all repeats of all seeds pooled."""
+    if not all(dataset in r.get("benchmark", {}) for r in runs):
+        return "–"
+    pooled = [r.get("details", {}).get("over_repeats", {}).get("benchmark", {}).get(dataset) for r in runs]
+    if not all(pooled):
+        return mean_std([error(r, dataset) for r in runs])
+    weights = np.array([r["details"]["over_repeats"]["repeats"] for r in runs], dtype=float)
+    means = np.array([100.0 - p["mean"] for p in pooled])
+    squares = np.array([p["std"] ** 2 for p in pooled]) + means ** 2
+    mean = float(np.average(means, weights=weights))
+    std = float(np.sqrt(max(np.average(squares, weights=weights) - mean ** 2, 0.0)))
+    return f"{mean:.2f} ± {std:.2f} ({int(weights.sum())} draws)"
+
+
 def ledger(experiment: str) -> Optional[str]:
     """A table of ``benchmarks/paper_experiments.py``'s runs: one row per method,
     proxy and order, mean ± std over the seeds present."""
@@ -293,13 +309,13 @@ def ledger(experiment: str) -> Optional[str]:
     space, protocol = experiment.split("-")[0], experiment.rsplit("-", 1)[-1]
     lines = [f"# {experiment}: {experiment.split('-', 1)[1].rsplit('-', 1)[0]}, {protocol} protocol", "",
              f"Space {space}, searched on CIFAR-10; test error (%) of the found architecture, mean ± std over the "
-             "seeds present (of 4).", "",
+             "seeds present (of 4); a sampling baseline with repeats (random, naswot, max-params) over every "
+             "repeat of every seed.", "",
              "| row | setting | seeds | " + " | ".join(label for _, label in DATASETS)
              + " | min / run | date |", "|---|---|---|" + "---|" * len(DATASETS) + "---|---|"]
     for label, rs in sorted(rows.items()):
         seeds = sorted(r["config"]["seed"] for r in rs)
-        cells = [mean_std([error(r, d) for r in rs]) if all(d in r.get("benchmark", {}) for r in rs) else "–"
-                 for d, _ in DATASETS]
+        cells = [_row_error(rs, d) for d, _ in DATASETS]
         minutes = np.mean([r.get("seconds", {}).get("total", 0.0) for r in rs]) / 60
         dates = sorted({r.get("provenance", {}).get("date", "?")[:10] for r in rs})
         lines.append(f"| {label} | {_setting(rs[0])} | {', '.join(map(str, seeds))} ({len(seeds)} of 4) | "

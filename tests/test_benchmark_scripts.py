@@ -62,3 +62,23 @@ def test_the_runner_fills_the_ledger_and_lists_nothing_missing_after(tmp_path: P
     errors = [100 - json.loads(p.read_text())["benchmark"]["cifar10"] for p in ledger]
     row = next(line for line in page.splitlines() if line.startswith("| zero-cost-pt random, params |"))
     assert f"{sum(errors) / 2:.2f} ± " in row and "0, 1 (2 of 4)" in row and "N=1, V=1, batch 4" in row
+
+
+def test_a_row_with_repeats_pools_every_draw_of_every_seed() -> None:
+    import numpy as np
+
+    tables = _module("tables")
+    draws = {0: [90.0, 94.0, 92.0], 1: [80.0, 93.0]}  # accuracies of each seed's repeats
+
+    def run(accuracies):
+        acc = np.array(accuracies)
+        return {"benchmark": {"cifar10": accuracies[0]},
+                "details": {"over_repeats": {"repeats": len(acc), "benchmark": {
+                    "cifar10": {"mean": float(acc.mean()), "std": float(acc.std())}}}}}
+
+    every = 100 - np.array(draws[0] + draws[1])
+    cell = tables._row_error([run(draws[0]), run(draws[1])], "cifar10")
+    assert cell == f"{every.mean():.2f} ± {every.std():.2f} (5 draws)"
+    plain = [{"benchmark": {"cifar10": 94.0}}, {"benchmark": {"cifar10": 92.0}}]
+    assert tables._row_error(plain, "cifar10") == "7.00 ± 1.00"
+    assert tables._row_error(plain, "cifar100") == "–"

@@ -58,6 +58,21 @@ def test_each_method_runs_on_nb201(args, check, tmp_path: Path, capsys) -> None:
     assert again.genotype == result.genotype
 
 
+def test_random_repeats_report_the_spread_of_independent_draws(tmp_path: Path, capsys) -> None:
+    one = _run(["--method", "random", "--seed", "3"], tmp_path / "one", capsys)
+    many = _run(["--method", "random", "--seed", "3", "--repeats", "6"], tmp_path / "many", capsys)
+    assert many.genotype == one.genotype  # the first draw does not depend on R
+    drawn = [c["genotype"] for c in many.candidates]
+    assert len(drawn) == 6 and len(set(drawn)) > 1
+    summary = many.details["over_repeats"]
+    assert summary["repeats"] == 6 and summary["distinct_choices"] == len(set(drawn))
+    from zcpt.search.result import describe
+    from zcpt.spaces import get_space
+
+    accuracies = [describe(get_space("nb201"), g, 10)["cifar10"] for g in drawn]
+    assert summary["benchmark"]["cifar10"]["mean"] == pytest.approx(sum(accuracies) / 6)
+
+
 @pytest.mark.parametrize("method, extra", [
     ("random", []), ("naswot", ["--samples", "5", "--proxy", "synflow"]), ("max-params", ["--samples", "5"]),
     ("evolution", ["--proxy", "synflow", "--population", "3", "--tournament", "2", "--evaluations", "5"]),

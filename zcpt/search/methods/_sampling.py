@@ -1,6 +1,7 @@
 """Sampling baselines: ``random``, ``naswot`` (Mellor et al. 2021) and ``max-params``.
 
-* random: one architecture drawn uniformly from the space.
+* random: one architecture drawn uniformly from the space (``--repeats R``: R
+  independent draws, the first returned, their spread reported).
 * naswot: draw M architectures uniformly (with replacement, as NASWOT's
   ``random_arch``), score each *standalone, untrained* network with a proxy on
   one minibatch, keep the highest score. Repeated R times on the same scores
@@ -94,9 +95,30 @@ def naswot_open(
     return {"draws": draws, "chosen": chosen, "scores": [float(values[g]) for g in chosen]}
 
 
-def random_search(space: Any, seed: int) -> Dict[str, Any]:
-    """The ``random`` method: one uniform draw from ``space`` (its own sampler)."""
-    return {"genotype": space.format(space.sample(repeat_rng(seed, 0)))}
+def random_search(space: Any, seed: int, repeat: int = 0) -> Dict[str, Any]:
+    """The ``random`` method: one uniform draw from ``space`` (its own sampler);
+    repeat ``r`` is an independent draw, the same whatever the number of repeats."""
+    return {"genotype": space.format(space.sample(repeat_rng(seed, repeat)))}
+
+
+def summarise_repeats(run: Any, repeats: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """Benchmark numbers of every repeat's choice, and their mean and std.
+
+    A sampling baseline's spread is over its repeats, not over the one
+    architecture it returns; ``run`` is the method's :class:`MethodRun`.
+    """
+    from ..result import describe
+
+    described: Dict[str, Dict[str, Any]] = {}
+    for r in repeats:
+        if r["genotype"] not in described:
+            described[r["genotype"]] = describe(run.space, r["genotype"], run.dataset.num_classes)
+    keys = [k for k, v in next(iter(described.values())).items() if isinstance(v, (int, float))]
+    summary = {}
+    for key in keys:
+        values = np.array([described[r["genotype"]][key] for r in repeats], dtype=float)
+        summary[key] = {"mean": float(values.mean()), "std": float(values.std())}
+    return {"repeats": len(repeats), "distinct_choices": len(described), "benchmark": summary}
 
 
 def naswot_search(space: Any, scores: Any, samples: int, repeats: int, seed: int) -> Dict[str, Any]:

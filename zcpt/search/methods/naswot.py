@@ -12,36 +12,16 @@ architecture returned is repeat 0's choice.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List
-
-import numpy as np
-
 from ...registry import Option
 from ..result import SearchResult
 from . import MethodRun, register_method
-from ._sampling import naswot_search
+from ._sampling import naswot_search, summarise_repeats
 from ._scores import standalone_scores
 
 SAMPLING_OPTIONS = [
     Option("samples", int, 1000, minimum=1, help="architectures drawn uniformly per repeat"),
     Option("repeats", int, 1, minimum=1, help="independent repeats over the same scores"),
 ]
-
-
-def _repeat_summary(run: MethodRun, repeats: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """Benchmark numbers of every repeat's choice, and their mean and std (the final report)."""
-    from ..result import describe
-
-    described: Dict[str, Dict[str, Any]] = {}
-    for r in repeats:
-        if r["genotype"] not in described:
-            described[r["genotype"]] = describe(run.space, r["genotype"], run.dataset.num_classes)
-    keys = [k for k, v in next(iter(described.values())).items() if isinstance(v, (int, float))]
-    summary = {}
-    for key in keys:
-        values = np.array([described[r["genotype"]][key] for r in repeats], dtype=float)
-        summary[key] = {"mean": float(values.mean()), "std": float(values.std())}
-    return {"repeats": len(repeats), "distinct_choices": len(described), "benchmark": summary}
 
 
 def sampling_method(run: MethodRun, proxy: str) -> SearchResult:
@@ -56,7 +36,7 @@ def sampling_method(run: MethodRun, proxy: str) -> SearchResult:
     return run.result(out["genotype"], candidates=out["repeats"],
                       details={"proxy": proxy, "samples": options["samples"],
                                "distinct_scored": out["distinct_scored"],
-                               "over_repeats": _repeat_summary(run, out["repeats"])},
+                               "over_repeats": summarise_repeats(run, out["repeats"])},
                       proxy=proxy, batch_size=config.batch_size)
 
 
