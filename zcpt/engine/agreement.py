@@ -52,11 +52,14 @@ def kernel_available(name: str, device: torch.device) -> bool:
     return bool(check(device)) if check else True
 
 
-def _rows(c: torch.Tensor) -> torch.Tensor:
-    return c.sum(dim=1, dtype=torch.int64)
+def _from_gram(gram: torch.Tensor, width: int) -> torch.Tensor:
+    """Agreement counts from the exact int64 Gram matrix of 0/1 codes.
 
-
-def _from_gram(gram: torch.Tensor, rows: torch.Tensor, width: int) -> torch.Tensor:
+    A row's active units are its own agreement with itself, ``gram[i, i]``: reading
+    them off the diagonal spares a pass over the codes (summing a bool matrix as
+    int64 first widens all of it, which cost as much as the GEMM).
+    """
+    rows = gram.diagonal()
     return 2 * gram - rows[:, None] - rows[None, :] + width
 
 
@@ -76,7 +79,7 @@ def gemm(codes: torch.Tensor) -> torch.Tensor:
     for start in range(0, f, chunk):
         c = codes[:, start:start + chunk]
         cf = c.to(torch.float32)
-        out += _from_gram((cf @ cf.T).to(torch.int64), _rows(c), c.shape[1])
+        out += _from_gram((cf @ cf.T).to(torch.int64), c.shape[1])
     return out
 
 
@@ -100,7 +103,7 @@ def int8(codes: torch.Tensor) -> torch.Tensor:
         if pad_k or pad_b:
             ci = torch.nn.functional.pad(ci, (0, pad_k, 0, pad_b))
         gram = torch._int_mm(ci, ci.t())[:b, :b].to(torch.int64)
-        out += _from_gram(gram, _rows(c), width)
+        out += _from_gram(gram, width)
     return out
 
 
