@@ -143,3 +143,18 @@ def test_a_search_records_the_engine_choices_it_ran_with(monkeypatch, tmp_path):
     assert len(engine["choices"]) == len(saved) - 1  # every one of this machine, not the foreign one
     assert engine["choices"]["planted-task"] == "planted" and "another machine" not in json.dumps(engine)
     assert engine["precision"] == "fp32" and engine["threads"] == torch.get_num_threads()
+
+
+def test_candidates_are_timed_round_robin_so_a_burst_of_load_cannot_decide(monkeypatch) -> None:
+    calls, clock = [], iter(range(1000))
+    monkeypatch.setattr(autotune.time, "perf_counter", lambda: next(clock))
+
+    def run(name):
+        calls.append(name)
+        if calls.count("b") == 2 and name == "b":  # b's first timed call meets a burst of other work
+            for _ in range(10):  # each tick of the fake clock is a time unit
+                next(clock)
+
+    best = autotune.measure_interleaved({"a": lambda: run("a"), "b": lambda: run("b")}, repeats=3)
+    assert calls == ["a", "b", "a", "b", "a", "b", "a", "b"]  # one warm-up each, then rounds
+    assert best == {"a": 1, "b": 1}  # the slowed round is not b's best

@@ -96,6 +96,26 @@ def measure(run: Callable[[], object], repeats: int = 3, warmup: bool = True) ->
     return best
 
 
+def measure_interleaved(runs: Dict[str, Callable[[], object]], repeats: int = 3,
+                        warmup: bool = True) -> Dict[str, float]:
+    """Best wall time of each of ``runs`` over ``repeats`` rounds, one call of each per round.
+
+    Round-robin rather than one candidate after another: a burst of other work on
+    the machine (a data loader's thread, another process) then slows every
+    candidate's round alike instead of deciding the choice by itself.
+    """
+    if warmup:
+        for run in runs.values():
+            run()
+    best = {name: float("inf") for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            t0 = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
+
 def choose(
     task: str, candidates: Sequence[str], run: Callable[[str], object], device: torch.device,
     margin: float = 0.0, repeats: int = 3, warmup: bool = True, per_setting: bool = True,
@@ -113,7 +133,7 @@ def choose(
     record = _load().get(key)
     if record and record.get("choice") in candidates and set(record.get("seconds", {})) == set(candidates):
         return record["choice"]
-    seconds = {name: measure(lambda: run(name), repeats, warmup) for name in candidates}
+    seconds = measure_interleaved({name: (lambda n=name: run(n)) for name in candidates}, repeats, warmup)
     choice = min(seconds, key=seconds.get)
     if seconds[choice] > (1.0 - margin) * seconds[candidates[0]]:
         choice = candidates[0]
