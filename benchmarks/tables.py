@@ -278,7 +278,10 @@ def _setting(result: dict) -> str:
     c = result["config"]
     if c.get("method", "zero-cost-pt") == "zero-cost-pt":
         return f"N={c['proposals']}, V={c['validation']}, batch {c['batch_size']}"
-    return f"batch {c['batch_size']}" + (f", {c['method_options']}" if c.get("method_options") else "")
+    options = ", ".join(f"{k}={v}" for k, v in sorted(c.get("method_options", {}).items()))
+    if c.get("method") == "random":  # nothing is scored: no batch
+        return options or "one draw"
+    return f"batch {c['batch_size']}" + (f", {options}" if options else "")
 
 
 def _row_error(runs: List[dict], dataset: str) -> str:
