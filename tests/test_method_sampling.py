@@ -110,3 +110,25 @@ def test_bad_counts_are_one_line_errors(bad) -> None:
         naswot_tabular(10, lambda i: i * 1.0, samples=bad, repeats=1, seed=0)
     with pytest.raises(ZcptError, match="--repeats"):
         naswot_tabular(10, lambda i: i * 1.0, samples=1, repeats=bad, seed=0)
+
+
+@pytest.mark.parametrize("name", ["nb201", "macro"])
+def test_max_params_reads_the_exact_counts_off_the_size_table(name: str) -> None:
+    """The params of drawn benchmark networks, without building them, equal the params proxy."""
+    import torch
+
+    from zcpt.benchmarks import get_benchmark
+    from types import SimpleNamespace
+
+    from zcpt.proxies import score_network
+    from zcpt.search.methods._scores import ParamsFromSizeTable, standalone_scores
+
+    space = get_space(name)
+    bench = get_benchmark(space.benchmark)
+    scores = standalone_scores(space, "params", batch_size=2, seed=0, dataset=SimpleNamespace(num_classes=10))
+    assert isinstance(scores, ParamsFromSizeTable)
+    indices = draw_indices(len(bench), 4, repeat_rng(0, 0))
+    x = torch.zeros(2, *space.input_shape)
+    counted = [score_network("params", space.build_network(bench.genotype_at(int(i)), num_classes=10),
+                             (x, torch.zeros(2, dtype=torch.long))) for i in indices]
+    assert scores.of_indices(indices).tolist() == pytest.approx(counted, rel=0, abs=1e-12)
