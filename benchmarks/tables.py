@@ -265,7 +265,7 @@ def _row_label(result: dict) -> str:
     """What a run of the runner varies: the method, proxy and order (and options)."""
     c = result["config"]
     label = c["method"] if c.get("method", "zero-cost-pt") != "zero-cost-pt" else f"zero-cost-pt {c['order']}"
-    if c.get("proxy") and c.get("method") not in ("tenas", "random", "darts", "darts-pt"):
+    if c.get("proxy") and c.get("method") not in ("tenas", "random", "max-params", "darts", "darts-pt"):
         label += f", {c['proxy']}"
     from zcpt.search.config import LEGACY_OPTIONS  # Zero-Cost-PT's order, scorer, N, V: shown elsewhere
 
@@ -279,7 +279,7 @@ def _setting(result: dict) -> str:
     if c.get("method", "zero-cost-pt") == "zero-cost-pt":
         return f"N={c['proposals']}, V={c['validation']}, batch {c['batch_size']}"
     options = ", ".join(f"{k}={v}" for k, v in sorted(c.get("method_options", {}).items()))
-    if c.get("method") == "random":  # nothing is scored: no batch
+    if c.get("method") in ("random", "max-params"):  # no data looked at: no batch
         return options or "one draw"
     return f"batch {c['batch_size']}" + (f", {options}" if options else "")
 
