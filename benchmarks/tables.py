@@ -252,13 +252,28 @@ def speed() -> Optional[str]:
              "quiet machine (c6c10b9 is the first release); a ratio of 1.0 to the convolution floor would be a "
              "stage that does nothing but its convolutions.", ""]
     for name, r in runs.items():
-        lines += (_speed_search if r.get("mode") == "search" else _speed_nets)(name, r)
+        lines += {"search": _speed_search, "quickstart": _speed_quickstart}.get(r.get("mode"), _speed_nets)(name, r)
         prov = r.get("provenance", {})
         if r.get("note"):
             lines += [f"Note: {r['note']}", ""]
         lines += [f"Measured: `{r.get('command', '?')}`, {prov.get('date', '?')[:10]}, {prov.get('cpu', '?')}, "
                   f"{prov.get('threads', '?')} thread(s), quiet machine.", ""]
     return "\n".join(lines) + "\n"
+
+
+def _speed_quickstart(name: str, r: dict) -> List[str]:
+    """The quickstart end to end: where its wall time went, and how often it spoke."""
+    start = r["stage_start_s"]
+    lines = [f"### `{name}`: the quickstart end to end ({r['candidates']} distinct candidates)", "",
+             "| stage | forwards | s | s / forward |", "|---|---|---|---|",
+             f"| data and setup | | {start['proposal']:.1f} | |"]
+    for stage in ("proposal", "validation"):
+        sec, n = r["seconds"][stage], r["forward_passes"][stage]
+        lines.append(f"| {stage} | {n} | {sec:.1f} | {sec / max(n, 1):.2f} |")
+    lines += [f"| total (wall) | | {r['wall']:.0f} ({r['wall'] / 60:.1f} min) | |", "",
+              f"First progress line after {r['first_line_s']:.1f} s; longest time between two lines "
+              f"{r['longest_silence_s']:.1f} s.", ""]
+    return lines
 
 
 def _row_label(result: dict) -> str:
