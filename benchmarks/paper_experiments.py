@@ -367,10 +367,11 @@ def baseline_config(args: argparse.Namespace, name: str, seed: int) -> Tuple[Sea
     if method == "zero-cost-disc":
         return zcpt_config(args, seed, proxy=proxy or "nwot", scorer="disc-zc"), setting(args)
     if method in ("naswot", "max-params"):
-        options = {"samples": args.samples, "repeats": args.repeats}
+        # NASWOT scored every architecture once: one score table (seed 0's) for every seed
+        options = {"samples": args.samples, "repeats": args.repeats, "score_seed": 0}
         config = SearchConfig(method=method, proxy=proxy or "nwot", batch_size=args.naswot_batch_size,
                               method_options=options, **common)
-        return config, f"M={args.samples}, R={args.repeats}, batch {args.naswot_batch_size}"
+        return config, f"M={args.samples}, R={args.repeats}, batch {args.naswot_batch_size}, one score table (seed 0)"
     if method == "evolution":
         options = {"population": args.population, "tournament": args.tournament, "evaluations": args.evaluations}
         config = SearchConfig(method=method, proxy=proxy or "nwot", batch_size=args.naswot_batch_size,

@@ -73,6 +73,18 @@ def test_random_repeats_report_the_spread_of_independent_draws(tmp_path: Path, c
     assert summary["benchmark"]["cifar10"]["mean"] == pytest.approx(sum(accuracies) / 6)
 
 
+def test_naswot_seeds_can_share_one_score_table(tmp_path: Path, capsys) -> None:
+    """NASWOT's protocol: every architecture scored once, the draws repeated per seed."""
+    args = ["--method", "naswot", "--proxy", "synflow", "--samples", "6", "--repeats", "2", *SIZE]
+    runs = [_run([*args, "--seed", str(seed), "--score-seed", "0"], tmp_path / f"s{seed}", capsys)
+            for seed in (0, 1)]
+    tables = sorted(p.name for p in (tmp_path / "cache" / "cell_scores").iterdir())
+    assert len(tables) == 1 and "-s0-" in tables[0]  # one table, seed 0's, for both seeds
+    assert [r.details["score_seed"] for r in runs] == [0, 0]
+    default = _run([*args, "--seed", "1"], tmp_path / "own", capsys)
+    assert default.details["score_seed"] == 1 and len(list((tmp_path / "cache" / "cell_scores").iterdir())) == 2
+
+
 @pytest.mark.parametrize("method, extra", [
     ("random", []), ("naswot", ["--samples", "5", "--proxy", "synflow"]), ("max-params", ["--samples", "5"]),
     ("evolution", ["--proxy", "synflow", "--population", "3", "--tournament", "2", "--evaluations", "5"]),

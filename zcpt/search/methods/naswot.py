@@ -21,20 +21,24 @@ from ._scores import standalone_scores
 SAMPLING_OPTIONS = [
     Option("samples", int, 1000, minimum=1, help="architectures drawn uniformly per repeat"),
     Option("repeats", int, 1, minimum=1, help="independent repeats over the same scores"),
+    Option("score_seed", int, None, minimum=0,
+           help="seed of the score table (networks' weights, minibatch); default: the search seed. "
+                "NASWOT scored every architecture once: give every seed the same score seed"),
 ]
 
 
 def sampling_method(run: MethodRun, proxy: str) -> SearchResult:
     config, options = run.config, run.options
     state = run.state
-    scores = standalone_scores(run.space, proxy, batch_size=config.batch_size, seed=config.seed,
+    score_seed = config.seed if options["score_seed"] is None else options["score_seed"]
+    scores = standalone_scores(run.space, proxy, batch_size=config.batch_size, seed=score_seed,
                                dataset=run.dataset, dataset_name=config.dataset, data=config.data,
                                proxy_options=config.proxy_options() if proxy == config.proxy else {},
                                network_options=config.network_options, device=run.device)
     out = naswot_search(run.space, scores, options["samples"], options["repeats"], config.seed)
     state["distinct_scored"] = out["distinct_scored"]
     return run.result(out["genotype"], candidates=out["repeats"],
-                      details={"proxy": proxy, "samples": options["samples"],
+                      details={"proxy": proxy, "samples": options["samples"], "score_seed": score_seed,
                                "distinct_scored": out["distinct_scored"],
                                "over_repeats": summarise_repeats(run, out["repeats"])},
                       proxy=proxy, batch_size=config.batch_size)
