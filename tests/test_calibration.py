@@ -104,7 +104,7 @@ def test_calibrated_file_is_an_ensemble_proxy(tmp_path):
     spec = read_calibration(str(path))
     assert spec == parse_ensemble(report["ensemble"])
     entry = PROXIES.entry(f"calibrated:{path}")
-    assert entry.meta["ensemble"] == spec and f"calibrated:{path}" in PROXIES
+    assert entry.spec.ensemble == spec and f"calibrated:{path}" in PROXIES
     value = score_network(f"calibrated:{path}", make_net(), make_batch())
     assert isinstance(value, ScoreVector) and value.spec == spec
 

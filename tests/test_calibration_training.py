@@ -67,7 +67,7 @@ def test_cli_calibrates_on_an_image_folder(make_image_folder, tmp_path, capsys):
     assert len(report["held_out"]) == 3 and len(list((tmp_path / "run" / "networks").glob("*.json"))) == 6
     scores = json.loads((tmp_path / "run" / "scores.json").read_text())
     assert all(0 <= a["accuracy"] <= 100 and set(a["scores"]) == {"nwot", "synflow", "params"} for a in scores["archs"])
-    assert PROXIES.entry(f"calibrated:{tmp_path / 'run' / 'calibration.json'}").meta["ensemble"] is not None
+    assert PROXIES.entry(f"calibrated:{tmp_path / 'run' / 'calibration.json'}").spec.ensemble is not None
     assert cli(folder, tmp_path / "run") == 2  # an existing calibration needs --resume
     assert "already holds a calibration; use --resume" in capsys.readouterr().err
 

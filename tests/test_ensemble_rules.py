@@ -20,7 +20,7 @@ def test_logrank_spelling_parses_and_round_trips():
     rank = parse_ensemble("ensemble:rank:nwot+synflow")  # the default rule, written out
     assert rank == parse_ensemble("ensemble:nwot+synflow") and rank.label == "ensemble:nwot+synflow"
     assert "weighted sum of log(rank / n)" in PROXIES.entry(spec.label).obj.__doc__
-    assert PROXIES.entry(AZ_NAS).meta["ensemble"].rule == "logrank"
+    assert PROXIES.entry(AZ_NAS).spec.ensemble.rule == "logrank"
 
 
 def test_unknown_rule_is_a_one_line_error():

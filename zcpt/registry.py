@@ -34,14 +34,12 @@ argument: ``PROXIES.add_family("ensemble", resolve)`` makes
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 import fnmatch
 import importlib
 import math
 import os
 import pkgutil
-from types import MappingProxyType
 from typing import Any, Callable, Dict, Generic, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from .errors import UnknownNameError, ZcptError, show, shorten
@@ -118,13 +116,6 @@ class Entry(Generic[T, S]):
     def doc(self) -> str:
         text = (getattr(self.obj, "__doc__", None) or "").strip()
         return text.splitlines()[0] if text else ""
-
-    @property
-    def meta(self) -> Mapping[str, Any]:
-        """Deprecated: the spec's fields as a read-only mapping (read ``spec`` instead)."""
-        spec = self.spec
-        fields = dataclasses.fields(spec) if dataclasses.is_dataclass(spec) else ()
-        return MappingProxyType({f.name: getattr(spec, f.name) for f in fields})
 
     def option(self, name: str) -> Optional[Option]:
         return next((o for o in self.options if o.name == name), None)
