@@ -113,22 +113,30 @@ def test_bad_counts_are_one_line_errors(bad) -> None:
 
 
 @pytest.mark.parametrize("name", ["nb201", "macro"])
-def test_max_params_reads_the_exact_counts_off_the_size_table(name: str) -> None:
+def test_max_params_reads_the_exact_counts_off_the_size_table(name: str, tmp_path, monkeypatch) -> None:
     """The params of drawn benchmark networks, without building them, equal the params proxy."""
+    from types import SimpleNamespace
+
     import torch
 
     from zcpt.benchmarks import get_benchmark
-    from types import SimpleNamespace
-
     from zcpt.proxies import score_network
-    from zcpt.search.methods._scores import ParamsFromSizeTable, standalone_scores
+    from zcpt.search.methods._scores import standalone_scores
 
+    monkeypatch.setenv("ZCPT_CACHE_DIR", str(tmp_path))
     space = get_space(name)
     bench = get_benchmark(space.benchmark)
-    scores = standalone_scores(space, "params", batch_size=2, seed=0, dataset=SimpleNamespace(num_classes=10))
-    assert isinstance(scores, ParamsFromSizeTable)
     indices = draw_indices(len(bench), 4, repeat_rng(0, 0))
     x = torch.zeros(2, *space.input_shape)
     counted = [score_network("params", space.build_network(bench.genotype_at(int(i)), num_classes=10),
                              (x, torch.zeros(2, dtype=torch.long))) for i in indices]
+    from zcpt.budget import size_tables
+
+    size_tables(space, 10)  # built (from whole networks) before the scores are asked for
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a network was built")
+
+    monkeypatch.setattr(space, "build_network", no_network)
+    scores = standalone_scores(space, "params", batch_size=2, seed=0, dataset=SimpleNamespace(num_classes=10))
     assert scores.of_indices(indices).tolist() == pytest.approx(counted, rel=0, abs=1e-12)

@@ -3,8 +3,7 @@
 :func:`standalone_scores` gives one object with ``of_genotypes(texts)`` (and,
 on a tabular space, ``of_indices(indices)`` over the benchmark's order):
 
-* tabular spaces (NB201, NAS-Bench-Macro): the ``params`` proxy from the space's
-  size table (:class:`ParamsFromSizeTable`), any other proxy from the cell-score cache
+* tabular spaces (NB201, NAS-Bench-Macro): the cell-score cache
   (:class:`~zcpt.scoring.cell_scores.CellScores`), one file per (space, proxy,
   batch size, seed, ...), which holds each architecture's score once, is
   resumable, and is the same table the study's best-zc oracle reads;
@@ -42,26 +41,6 @@ class TabularScores:
 
     def genotype(self, index: int) -> str:
         return self.space.format(self.bench.genotype_at(int(index)))
-
-
-class ParamsFromSizeTable(TabularScores):
-    """The ``params`` proxy of a benchmark's networks, read off the space's additive size table.
-
-    Exact: the table counts the parameters a forward pass uses, as the proxy does,
-    and is checked against whole networks when it is built
-    (:func:`~zcpt.budget.costs.check_tables`); it spares building and running
-    every drawn network (max-params draws nearly all 15,625 NB201 cells).
-    """
-
-    def __init__(self, space: Any, bench: Any, table: Any) -> None:
-        self.space, self.bench, self.table = space, bench, table
-        self.num_archs = len(bench)
-
-    def of_indices(self, indices: np.ndarray) -> np.ndarray:
-        idx = np.asarray(indices, dtype=np.int64)
-        known = {int(i): self.table.cost(self.space.state_of(self.bench.genotype_at(int(i)))) / 1e6
-                 for i in np.unique(idx)}
-        return np.array([known[int(i)] for i in idx], dtype=float)
 
 
 class OpenScores:
@@ -119,13 +98,6 @@ def standalone_scores(
         depth = size.pop(space.depth_option, None) if space.depth_option else None
         if size:
             raise ZcptError(f"cell scores of {space.name} take only width and depth options, got {sorted(size)}")
-        if proxy == "params" and channels is None and depth is None and not options:
-            from ...budget import NotAdditiveError, size_tables
-
-            try:
-                return ParamsFromSizeTable(space, bench, size_tables(space, dataset.num_classes)["params"])
-            except NotAdditiveError:
-                pass  # counted network by network below
         settings = CellScoreSettings(proxy=proxy, channels=channels, cells_per_stage=depth, batch_size=batch_size,
                                   seed=seed, dataset=dataset_name, data=data,
                                   proxy_options=tuple(sorted(options.items())), space=space.name)
