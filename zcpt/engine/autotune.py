@@ -86,14 +86,7 @@ def recorded_choices(device: torch.device) -> Dict[str, str]:
 
 def measure(run: Callable[[], object], repeats: int = 3, warmup: bool = True) -> float:
     """Best wall time of ``repeats`` calls of ``run`` after one warm-up call."""
-    if warmup:
-        run()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return measure_interleaved({"run": run}, repeats, warmup)["run"]
 
 
 def measure_interleaved(runs: Dict[str, Callable[[], object]], repeats: int = 3,
