@@ -33,6 +33,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from zcpt.errors import ZcptError
 from zcpt.log import cli_logging
 from zcpt.search import SearchConfig, search
 
@@ -48,7 +49,8 @@ ORDERS = ("fixed", "random", "global-op-iter", "global-edge-iter", "global-op-on
 #: (N, V, batch) of each protocol: the paper's, and the reduced one of the rows the paper's
 #: conclusions do not rest on (it picked the paper setting's cell on 2 of 4 random-order seeds).
 PROTOCOLS = {"paper": (10, 100, 256), "reduced": (10, 10, 64)}
-PROXIES = ("tenas", "fisher", "grad_norm", "grasp", "snip", "zen", "synflow", "nwot")
+PROXIES = ("nwot", "synflow", "zen", "snip", "grasp", "fisher", "grad_norm", "jacob_cov", "tenas", "zico", "meco",
+           "swap")
 SHARED = "nb201-zero-cost-pt-{proxy}-{order}-fp32-s{seed}"  # engine's paper-setting runs
 # Zen-score variants: (label, proxy options). "batch"/"running": the BN term from the batch
 # variance (the Zen-NAS paper) or the running variance (its code); Gaussian re-init (its code) or not.
@@ -89,7 +91,9 @@ class Run:
         return self
 
     def proposals(self) -> List[Dict[str, Any]]:
-        return json.loads((self.out / "progress.json").read_text())["proposals"]
+        """The proposal passes' records (none for a result reused from the ledger)."""
+        path = self.out / "progress.json"
+        return json.loads(path.read_text())["proposals"] if path.exists() else []
 
 
 def _run_one(config: SearchConfig, out: Path, threads: int) -> Tuple[str, str, float]:
@@ -107,44 +111,96 @@ def finish(args: argparse.Namespace, experiment: str, groups: Dict[str, List[Run
     """Run what is missing of ``groups`` (``--jobs`` at a time, none started after
     ``--hours``), copy every finished result into the ledger, and return the
     groups with only their finished runs. ``--list`` prints the missing runs and stops."""
+    if args.ledger:
+        reuse_ledger(Path(args.ledger), [run for runs in groups.values() for run in runs if not run.done])
     missing = [run for runs in groups.values() for run in runs if not run.done]
     if args.list:
         print(f"{experiment}: {len(missing)} of {sum(map(len, groups.values()))} runs missing")
         for run in missing:
             print(f"  {run.out}")
         raise SystemExit(0)
-    _execute(args, missing)
+    _execute(args, missing, lambda run: to_ledger(args, experiment, run))
     finished = {name: [run.load() for run in runs if run.done] for name, runs in groups.items()}
-    if args.ledger:
-        ledger = Path(args.ledger) / f"{experiment}-{args.protocol}"
-        ledger.mkdir(parents=True, exist_ok=True)
-        for runs in finished.values():
-            for run in runs:
-                (ledger / f"{run.out.name}.json").write_text(json.dumps(run.result, indent=1) + "\n")
+    for runs in finished.values():
+        for run in runs:
+            to_ledger(args, experiment, run)
     return {name: runs for name, runs in finished.items() if runs}
 
 
-def _execute(args: argparse.Namespace, missing: List[Run]) -> None:
+def to_ledger(args: argparse.Namespace, experiment: str, run: Run) -> None:
+    """Copy a finished run's result to ``LEDGER/<experiment>-<protocol>/<run>.json`` (at once, so
+    a queue cut off later loses nothing already finished)."""
+    if args.ledger:
+        ledger = Path(args.ledger) / f"{experiment}-{args.protocol}"
+        ledger.mkdir(parents=True, exist_ok=True)
+        (ledger / f"{run.out.name}.json").write_text(json.dumps(run.load().result, indent=1) + "\n")
+
+
+def _normalised(config: SearchConfig) -> Dict[str, Any]:
+    """``config`` with its defaults filled in (what decides the search), as JSON."""
+    config = SearchConfig.from_json(config.to_json())
+    config.check()
+    return config.to_json()
+
+
+def reuse_ledger(ledger: Path, missing: List[Run]) -> None:
+    """Give each missing run a committed result of the very same settings, if the ledger has one
+    (e.g. the reduced nwot rows of the semantics experiment): written to the run's directory
+    with ``reused_from`` naming the file, so it is not searched twice."""
+    wanted = {}
+    for run in missing:
+        try:
+            wanted[json.dumps(_normalised(run.config), sort_keys=True)] = run
+        except ZcptError:  # a bad setting: the run itself reports it
+            continue
+    if not wanted:
+        return
+    for path in sorted(ledger.glob("*/*.json")):
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or not isinstance(data.get("config"), dict) or "genotype" not in data:
+            continue
+        try:
+            key = json.dumps(_normalised(SearchConfig.from_json(data["config"])), sort_keys=True)
+        except (ZcptError, TypeError, ValueError):  # an older, incompatible layout: not reused
+            continue
+        run = wanted.pop(key, None)
+        if run is not None:
+            run.out.mkdir(parents=True, exist_ok=True)
+            (run.out / "result.json").write_text(json.dumps({**data, "reused_from": str(path.relative_to(ledger))},
+                                                            indent=1) + "\n")
+            print(f"{run.out.name}: reusing {path.relative_to(ledger)}", flush=True)
+
+
+def _execute(args: argparse.Namespace, missing: List[Run], finished: Callable[[Run], None]) -> None:
+    """Run ``missing`` ``--jobs`` at a time; ``finished(run)`` after each that succeeds. A run
+    that fails is reported in one line and the queue goes on."""
     import os
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from multiprocessing import get_context
 
     deadline = time.monotonic() + args.hours * 3600 if args.hours else float("inf")
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     queue = list(missing)
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        running = set()
+        running: Dict[Any, Run] = {}
         while queue or running:
             while queue and len(running) < args.jobs and time.monotonic() < deadline:
                 run = queue.pop(0)
-                running.add(pool.submit(_run_one, run.config, run.out, threads))
+                running[pool.submit(_run_one, run.config, run.out, threads)] = run
             if not running:
                 print(f"--hours {args.hours} spent: {len(queue)} runs left for the next session", flush=True)
                 return
-            done, running = wait(running, return_when=FIRST_COMPLETED)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                name, genotype, seconds = future.result()
+                run = running.pop(future)
+                try:
+                    name, genotype, seconds = future.result()
+                except Exception as exc:  # one failed run (e.g. a NaN score) must not stop the queue
+                    print(f"{run.out.name} failed: {type(exc).__name__}: {exc}", flush=True)
+                    args.failed.append(run.out.name)
+                    continue
                 print(f"{name}: {genotype} ({seconds:.0f} s)", flush=True)
+                finished(run)
 
 
 def zcpt_config(args: argparse.Namespace, seed: int, **kw: Any) -> SearchConfig:
@@ -234,7 +290,7 @@ def exp_orders(args: argparse.Namespace) -> None:
     lines = [f"Zero-Cost-PT, nwot, {setting(args)}; test error (%) mean ± std over seeds.", ""]
     lines += error_header("order", extra=("perturbations / pass", "forwards / pass", "distinct candidates"))
     for order, runs in groups.items():
-        passes = [p for run in runs for p in run.proposals()]
+        passes = [p for run in runs for p in run.proposals()] or [{}]
         scored = [p.get("scored_states", PERTURBATIONS.get(order, 0)) for p in passes]
         fwd = [r.result["forward_passes"]["proposal"] / r.result["proposals"] for r in runs]
         distinct = [len(r.result["candidates"]) for r in runs]
@@ -359,6 +415,42 @@ def exp_macro(args: argparse.Namespace) -> None:
     write(Path(args.out), "macro", lines, {"macro": runs})
 
 
+# -- calibration (issue 23): searches with the fitted ensembles -------------------------------
+AZ_NAS = "ensemble:logrank:az_expressivity+az_progressivity+az_trainability+az_complexity"
+
+
+def calibrated_proxies(args: argparse.Namespace, seed: int) -> Dict[str, str]:
+    """Row -> proxy of seed ``seed``: nwot, meco, swap, the AZ-NAS aggregate, and per K the
+    ensemble that calibration draw ``seed`` (modulo the draws) fitted in
+    ``benchmarks/calibration_evidence.py``'s ``<space>-k<K>.json``."""
+    rows = {"nwot": "nwot", "meco": "meco", "swap": "swap", "az-nas": AZ_NAS}
+    for k in args.ks:
+        path = Path(args.calibration) / f"{args.space}-k{k}.json"
+        if not path.is_file():
+            raise SystemExit(f"no calibration {path}: run benchmarks/calibration_evidence.py --space {args.space} "
+                             f"--out {args.calibration} first")
+        draws = json.loads(path.read_text())["calibrations"]
+        rows[f"k{k}"] = draws[seed % len(draws)]["ensemble"]
+    return rows
+
+
+def exp_calibrated(args: argparse.Namespace) -> None:
+    """Zero-Cost-PT (random order) with the calibrated ensembles beside the single proxies."""
+    groups: Dict[str, List[Run]] = {}
+    for seed in args.seeds:
+        for row, proxy in calibrated_proxies(args, seed).items():
+            config = zcpt_config(args, seed, space=args.space, proxy=proxy)
+            groups.setdefault(row, []).append(Run(config, Path(args.out) / f"{args.space}-calibrated" / f"{row}-s{seed}"))
+    groups = finish(args, f"{args.space}-calibrated", groups)
+    lines = [f"Zero-Cost-PT on {args.space}, random order, {setting(args)}, with each proxy and with the "
+             f"ensembles calibrated on K benchmark cells (seed s uses calibration draw s); test error (%).", ""]
+    lines += error_header("proxy", paper=False)
+    for row, runs in groups.items():
+        lines.append(error_row(row, [r.result for r in runs], with_paper=False))
+    lines += per_run_rows(groups)
+    write(Path(args.out), f"{args.space}-calibrated", lines, groups)
+
+
 # -- the baselines -------------------------------------------------------------------------------
 def baseline_config(args: argparse.Namespace, name: str, seed: int) -> Tuple[SearchConfig, str]:
     """(config, budget note) of a baseline row; ``name`` is METHOD or METHOD:PROXY."""
@@ -433,7 +525,7 @@ def exp_baselines(args: argparse.Namespace) -> None:
 
 EXPERIMENTS: Dict[str, Callable[[argparse.Namespace], None]] = {
     "orders": exp_orders, "proxies": exp_proxies, "zen": exp_zen, "ablation": exp_ablation,
-    "macro": exp_macro, "baselines": exp_baselines,
+    "macro": exp_macro, "baselines": exp_baselines, "calibrated": exp_calibrated,
 }
 BASELINES = ("random", "naswot:nwot", "naswot:synflow", "max-params", "tenas", "zero-cost-disc:nwot",
              "evolution:nwot", "darts", "darts-pt", "darts-pt-fix")
@@ -448,12 +540,17 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     p.add_argument("--proxies", nargs="+", default=list(PROXIES))
     p.add_argument("--variants", nargs="+", type=int, default=None, help="zen: which variants (0-3; default all)")
     p.add_argument("--methods", nargs="+", default=list(BASELINES), help=f"baselines (default: {' '.join(BASELINES)})")
+    p.add_argument("--space", choices=("nb201", "macro"), default="nb201", help="calibrated: the space")
+    p.add_argument("--ks", type=int, nargs="+", default=[10, 30, 100], help="calibrated: calibration sizes K")
+    p.add_argument("--calibration", default=str(Path(__file__).resolve().parent.parent / "results" / "calibration"),
+                   help="calibrated: the calibration_evidence.py results (default: results/calibration)")
     p.add_argument("--reuse", default=None, metavar="DIR",
                    help="directory of engine's shared paper-setting runs (e.g. runs/shared)")
     g = p.add_argument_group("running")
     g.add_argument("--protocol", choices=sorted(PROTOCOLS), default="paper",
                    help="Zero-Cost-PT setting: paper (N=10, V=100, batch 256) or reduced (N=10, V=10, batch 64)")
     g.add_argument("--jobs", type=int, default=1, help="runs at once, each with cores/jobs threads (default 1)")
+    g.add_argument("--threads", type=int, default=None, help="torch threads per run (default: cores / jobs)")
     g.add_argument("--hours", type=float, default=None, help="start no run after this many hours (resume later)")
     g.add_argument("--list", action="store_true", help="list the runs still missing and stop")
     g.add_argument("--ledger", default=str(Path(__file__).resolve().parent.parent / "results"),
@@ -490,8 +587,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         elif getattr(args, name) != value:
             args.protocol = "custom"
     args.out = str(Path(args.out) / args.protocol)
+    args.failed = []
     with cli_logging():
         EXPERIMENTS[args.experiment](args)
+    if args.failed:
+        raise SystemExit(f"{len(args.failed)} run(s) failed: {', '.join(args.failed)}")
 
 
 if __name__ == "__main__":

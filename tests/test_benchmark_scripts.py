@@ -54,6 +54,13 @@ def test_the_runner_fills_the_ledger_and_lists_nothing_missing_after(tmp_path: P
     assert result["config"]["proxy"] == "params" and result["config"]["seed"] == 0
     listed = subprocess.run(cmd + ["--list"], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert listed.returncode == 0 and "0 of 2 runs missing" in listed.stdout
+    # a fresh run directory: the ledger's results of the very same settings are reused, not searched again
+    fresh = [a if a != str(tmp_path / "runs") else str(tmp_path / "other") for a in cmd] + ["--seeds", "0", "1", "2"]
+    listed = subprocess.run(fresh + ["--list"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert listed.returncode == 0 and "1 of 3 runs missing" in listed.stdout and "params-s2" in listed.stdout
+    reused = json.loads((tmp_path / "other" / "custom" / "proxies" / "params-s1" / "result.json").read_text())
+    assert reused["reused_from"] == "nb201-proxies-custom/params-s1.json"
+    assert reused["genotype"] == json.loads(ledger[1].read_text())["genotype"]
 
     tables = _module("tables")
     tables.RESULTS = tmp_path / "results"
@@ -62,6 +69,16 @@ def test_the_runner_fills_the_ledger_and_lists_nothing_missing_after(tmp_path: P
     errors = [100 - json.loads(p.read_text())["benchmark"]["cifar10"] for p in ledger]
     row = next(line for line in page.splitlines() if line.startswith("| zero-cost-pt random, params |"))
     assert f"{sum(errors) / 2:.2f} ± " in row and "0, 1 (2 of 4)" in row and "N=1, V=1, batch 4" in row
+
+
+def test_a_failed_run_is_named_and_the_queue_goes_on(tmp_path: Path) -> None:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "paper_experiments.py"), "proxies", "--proxies", "zz_none",
+           "params", "--seeds", "0", "-N", "1", "-V", "1", "--batch-size", "4", "--train-images", "64",
+           "--out", str(tmp_path / "runs"), "--ledger", str(tmp_path / "results")]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 1 and "1 run(s) failed: zz_none-s0" in done.stderr
+    assert "zz_none-s0 failed: " in done.stdout and "Traceback" not in done.stdout + done.stderr
+    assert [p.name for p in (tmp_path / "results" / "nb201-proxies-custom").glob("*.json")] == ["params-s0.json"]
 
 
 def test_a_row_with_repeats_pools_every_draw_of_every_seed() -> None:
