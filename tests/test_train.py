@@ -178,9 +178,8 @@ def test_training_learns(tmp_path):
 
 def test_bad_inputs(cifar, tmp_path):
     config = TrainConfig(**TINY)
-    with pytest.raises(ZcptError, match="is neither"):
-        train("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
-              "nb201", config, tmp_path, data=cifar)
+    with pytest.raises(ZcptError, match="space 'macro' is none of them"):
+        train("01201201", "macro", config, tmp_path, data=cifar)
     with pytest.raises(ZcptError, match="malformed DARTS genotype"):
         train("Genotype(normal=[", "darts", config, tmp_path, data=cifar)
     with pytest.raises(ZcptError, match="stop_after"):
@@ -297,3 +296,37 @@ def test_cli_trains_mobilenet_with_the_imagenet_recipe(tmp_path, capsys, make_im
     assert "space 'mobilenet' has no layers" in capsys.readouterr().err
     assert main(["train", "--genotype", V2, "--setting", "imagenet", "--out", str(tmp_path / "bad2")]) == 2
     assert "needs layers and channels" in capsys.readouterr().err
+
+
+def test_cli_trains_an_nb201_cell_with_its_own_recipe(tmp_path, capsys):
+    """An NB201 cell (what `zcpt search --space nb201` finds) trains with NAS-Bench-201's recipe by
+    default, --layers/--channels size it, and the trained network loads for inference."""
+    from zcpt.models import load_trained
+
+    c = TrainConfig.from_setting("nb201")
+    assert (c.layers, c.channels, c.epochs, c.batch_size, c.lr, c.nesterov, c.weight_decay) == (
+        5, 16, 200, 256, 0.1, True, 5e-4)
+    assert (c.auxiliary_weight, c.cutout, c.drop_path, c.grad_clip) == (0.0, 0, 0.0, 0.0)
+    cell = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"
+    out = tmp_path / "train"
+    flags = ["--space", "nb201", "--genotype", cell, "--layers", "1", "--channels", "4", "--batch-size", "16",
+             "--epochs", "2", "--max-steps", "2", "--train-images", "64", "--test-images", "32"]
+    assert main(["train", *flags, "--out", str(out)]) == 0
+    result = json.loads((out / RESULT_FILE).read_text())
+    assert result["config"]["setting"] == "nb201" and result["epochs"] == 2
+    model, meta = load_trained(out)
+    x = torch.randn(2, 3, 32, 32)
+    expected = get_space_network(cell, _checkpoint(out)["model"])(x)
+    assert torch.allclose(model(x), expected)
+    capsys.readouterr()
+    assert main(["train", *flags, "--auxiliary-weight", "0.4", "--out", str(tmp_path / "bad")]) == 2
+    assert "an NB201 network has no auxiliary head" in capsys.readouterr().err
+
+
+def get_space_network(cell, weights):
+    """The NB201 network of ``cell`` at the test's size (1 cell per stage, C=4), ``weights`` loaded, eval mode."""
+    from zcpt.spaces import get_space
+
+    net = get_space("nb201").build_network(cell, num_classes=10, cells_per_stage=1, channels=4)
+    net.load_state_dict(weights)
+    return net.eval()

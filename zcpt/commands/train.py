@@ -14,10 +14,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="result.json of a search (or its directory)")
     p.add_argument("--space", default=None, help="search space (default: the result's, else darts)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (checkpoint, log, result)")
-    p.add_argument("--setting", choices=("standard", "mobile", "imagenet"), default=None,
+    p.add_argument("--setting", choices=("standard", "mobile", "nb201", "imagenet"), default=None,
                    help="standard: DARTS, 20 cells x 36 channels (CIFAR-10); mobile: 8 x 16 (CIFAR-100/SVHN); "
-                        "imagenet: the ProxylessNAS recipe at 224x224 (default for mobilenet, else standard); "
-                        "flags below override it")
+                        "nb201: NAS-Bench-201's recipe, 5 cells per stage x 16 channels, 200 epochs (default for "
+                        "nb201); imagenet: the ProxylessNAS recipe at 224x224 (default for mobilenet); else "
+                        "standard; flags below override it")
     p.add_argument("--dataset", default="cifar10",
                    help="cifar10, cifar100, svhn or imagefolder (default: cifar10)")
     p.add_argument("--data", default=None, metavar="PATH", help="dataset location (default: the bundled CIFAR-10)")
@@ -25,8 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="seed of weights, batches and augmentation (default: 0)")
 
     r = p.add_argument_group("recipe (defaults: the DARTS CIFAR-10 recipe)")
-    r.add_argument("--layers", type=int, default=None, help="cells (default: 20; mobile: 8)")
-    r.add_argument("--channels", type=int, default=None, help="initial channels (default: 36; mobile: 16)")
+    r.add_argument("--layers", type=int, default=None, help="cells (default: 20; mobile: 8; nb201: 5 per stage)")
+    r.add_argument("--channels", type=int, default=None, help="initial channels (default: 36; mobile, nb201: 16)")
     r.add_argument("--auxiliary-weight", type=float, default=None, help="auxiliary head loss weight, 0 disables it (default: 0.4)")
     r.add_argument("--cutout", type=int, default=None, help="cutout length, 0 disables it (default: 16)")
     r.add_argument("--drop-path", type=float, default=None, help="final drop-path probability (default: 0.2)")

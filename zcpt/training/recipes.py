@@ -29,6 +29,12 @@ from ..errors import MAX_CELLS, MAX_CHANNELS, ZcptError, check_image_side, check
 SETTINGS: Dict[str, Dict[str, Any]] = {
     "standard": {},
     "mobile": {"layers": 8, "channels": 16},
+    # NAS-Bench-201's own recipe (Dong & Yang 2020): C=16, 5 cells per stage ("layers"), SGD with
+    # Nesterov momentum, lr 0.1 cosine-annealed over 200 epochs, batch 256, weight decay 5e-4
+    "nb201": {
+        "layers": 5, "channels": 16, "auxiliary_weight": 0.0, "cutout": 0, "drop_path": 0.0, "lr": 0.1,
+        "nesterov": True, "weight_decay": 5e-4, "grad_clip": 0.0, "batch_size": 256, "epochs": 200,
+    },
     "imagenet": {
         "layers": None, "channels": None, "auxiliary_weight": 0.0, "cutout": 0, "drop_path": 0.0,
         "lr": 0.5, "momentum": 0.9, "nesterov": True, "weight_decay": 4e-5, "bn_weight_decay": False,
@@ -37,7 +43,7 @@ SETTINGS: Dict[str, Dict[str, Any]] = {
     },
 }
 #: The setting a space is trained with unless one is named (others: "standard").
-DEFAULT_SETTINGS: Dict[str, str] = {"mobilenet": "imagenet"}
+DEFAULT_SETTINGS: Dict[str, str] = {"mobilenet": "imagenet", "nb201": "nb201"}
 
 
 def default_setting(space: str) -> str:

@@ -176,23 +176,36 @@ def _prepare_data(config: TrainConfig, data: Optional[ImageDataset], data_path: 
 
 
 def _canonical_genotype(genotype: Any, space_name: str) -> Tuple[Any, Any]:
-    """The space (DARTS family or mobilenet) and the validated genotype of ``genotype``."""
+    """The space (DARTS family, NB201 or mobilenet) and the validated genotype of ``genotype``."""
     from ..spaces.darts import DartsSpace
     from ..spaces.mobilenet import MobileNetSpace
+    from ..spaces.nb201 import NB201Space
 
     space = get_space(space_name)
-    if not isinstance(space, (DartsSpace, MobileNetSpace)):
-        raise ZcptError(f"zcpt train trains DARTS-family and mobilenet genotypes; space '{space_name}' is neither")
+    if not isinstance(space, (DartsSpace, NB201Space, MobileNetSpace)):
+        raise ZcptError(f"zcpt train trains DARTS-family, nb201 and mobilenet genotypes; space '{space_name}' "
+                        "is none of them")
     text = genotype if isinstance(genotype, str) else space.format(genotype)
     g = space.parse(text)
     return space, g
 
 
+_TRAINING_ONLY = ("auxiliary", "drop_path")  # build options the evaluation network does without
+
+
 def _network_options(space: Any, config: TrainConfig) -> Dict[str, Any]:
     """The standalone network's build options a config sets (DARTS: cells, channels,
-    auxiliary head, drop path; mobilenet: backbone widths, dropout)."""
+    auxiliary head, drop path; NB201: cells per stage and channels; mobilenet: backbone
+    widths, dropout)."""
     from ..spaces.darts import DartsSpace
+    from ..spaces.nb201 import NB201Space
 
+    if isinstance(space, NB201Space):
+        if config.use_auxiliary or config.drop_path > 0 or config.widths is not None or config.dropout > 0:
+            raise ZcptError("an NB201 network has no auxiliary head, drop path, widths or dropout; "
+                            "use --setting nb201 or drop those flags")
+        return {name: value for name, value in (("cells_per_stage", config.layers), ("channels", config.channels))
+                if value is not None}
     if isinstance(space, DartsSpace):
         if config.layers is None or config.channels is None:
             raise ZcptError(f"a DARTS network needs layers and channels (setting '{config.setting}' has none); "
@@ -386,7 +399,8 @@ def _checkpoint(space: Any, genotype_text: str, config: TrainConfig, ds: ImageDa
         "model": net.state_dict(), "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(), "rng": _rng_state(),
         # what rebuilds the evaluation network for inference (zcpt.models.load_trained)
-        "network": {"num_classes": ds.num_classes, "options": {"layers": config.layers, "channels": config.channels}},
+        "network": {"num_classes": ds.num_classes, "options": {
+            k: v for k, v in _network_options(space, config).items() if k not in _TRAINING_ONLY}},
         "data": {"classes": list(ds.classes), "mean": list(ds.mean), "std": list(ds.std),
                  "image_size": list(ds.image_size)},
     }
