@@ -406,21 +406,110 @@ def calibration() -> Optional[str]:
     lines = ["# Calibration: a fitted ensemble against single proxies", "",
              "`zcpt calibrate` fits ensemble weights on K networks whose accuracies it knows; here the "
              "benchmark table gives them, and the fitted ensemble is measured on other networks of the space.", ""]
-    for space in sorted({r["settings"]["space"] for r in runs.values()}):
-        mine = {name: r for name, r in runs.items() if r["settings"]["space"] == space}
+    evidence = {name: r for name, r in runs.items() if "calibrations" in r}
+    for space in sorted({r["settings"]["space"] for r in evidence.values()}):
+        mine = {name: r for name, r in evidence.items() if r["settings"]["space"] == space}
         settings = dict(next(iter(mine.values()))["settings"], draws=max(r["settings"]["draws"] for r in mine.values()))
         lines += [f"## {SPACE_NAMES.get(space, space)}", "", calibration_protocol(settings), ""]
         lines += calibration_table(mine) + ["", "Each calibration:", ""] + calibration_draws(mine) + [""]
-    lines += ["Not measured here: the error of the Zero-Cost-PT searches that use these ensembles.", "",
-              "Rerun: `python benchmarks/calibration_evidence.py --space SPACE --out results/calibration`", ""]
+        lines += [f"Rerun: `python benchmarks/calibration_evidence.py --space {space} --out results/calibration`", ""]
+        lines += calibrated_searches(space, mine)
+    end_to_end = [(name, r) for name, r in runs.items() if "networks" in r]
+    for name, r in end_to_end:
+        lines += image_folder_run(name, r)
+    lines += ["## Measurements", ""]
     lines += [measurement(name, r) for name, r in runs.items()]
+    for experiment in sorted(p.name for p in RESULTS.glob("*-calibrated-*")):
+        lines += [measurement(f"{experiment}/{name}", r) for name, r in load(experiment).items()]
     return "\n".join(lines) + "\n"
+
+
+#: The rows of the calibrated-search experiment (run names ``<row>-s<seed>``) and what each searched with.
+CALIBRATED_ROWS = {"nwot": "nwot", "meco": "meco", "swap": "swap", "az-nas": "AZ-NAS (logrank of its four)"}
+
+
+def heldout_kendall(row: str, seed: int, evidence: Dict[str, dict]) -> Optional[float]:
+    """Kendall's tau on the calibration's held-out cells of what row ``row`` searched with at ``seed``
+    (a calibrated row: the draw that seed used)."""
+    if row.startswith("k") and f"k{row[1:]}" in evidence:
+        draws = evidence[f"k{row[1:]}"]["calibrations"]
+        return draws[seed % len(draws)]["eval"]["kendall"][0]
+    first = next(iter(evidence.values()), {"baselines": []})
+    match = [b for b in first["baselines"] if b["proxy"] == CALIBRATED_ROWS.get(row)]
+    return match[0]["kendall"][0] if match else None
+
+
+def calibrated_searches(space: str, evidence_files: Dict[str, dict]) -> List[str]:
+    """The Zero-Cost-PT searches with each calibrated ensemble beside single proxies (paper_experiments.py
+    calibrated): error of the found architecture next to the ranking quality on held-out cells."""
+    evidence = {f"k{r['settings']['k']}": r for r in evidence_files.values()
+                if r.get("settings", {}).get("space") == space and "calibrations" in r}
+    lines: List[str] = []
+    for experiment in sorted(p.name for p in RESULTS.glob(f"{space}-calibrated-*")):
+        runs = load(experiment)
+        rows: Dict[str, List[dict]] = {}
+        for name, r in runs.items():
+            rows.setdefault(name.rsplit("-s", 1)[0], []).append(r)
+        datasets = [(d, label) for d, label in DATASETS if all(d in r["benchmark"] for r in runs.values())]
+        first = next(iter(runs.values()))["config"]
+        lines += [f"### {SPACE_NAMES.get(space, space)}: searching with the calibrated ensemble", "",
+                  f"Zero-Cost-PT, random order, N={first['proposals']}, V={first['validation']}, batch "
+                  f"{first['batch_size']}, searched on CIFAR-10, with each single proxy, the AZ-NAS aggregate and "
+                  "the ensembles fitted above (seed s searches with calibration draw s of its K). Test error (%) of "
+                  "the found architecture, mean ± std over seeds, its benchmark rank, and the Kendall's tau on the "
+                  "held-out architectures of what it searched with.", "",
+                  "| searched with | seeds | " + " | ".join(label for _, label in datasets)
+                  + " | mean rank | held-out Kendall | min / run |", "|---|---|" + "---|" * len(datasets) + "---|---|---|"]
+        order = list(CALIBRATED_ROWS) + sorted((r for r in rows if r not in CALIBRATED_ROWS), key=lambda r: int(r[1:]))
+        for row in (r for r in order if r in rows):
+            rs = sorted(rows[row], key=lambda r: r["config"]["seed"])
+            seeds = [r["config"]["seed"] for r in rs]
+            taus = [t for t in (heldout_kendall(row, s, evidence) for s in seeds) if t is not None]
+            label = CALIBRATED_ROWS.get(row, f"calibrated ensemble, K = {row[1:]}")
+            minutes = np.mean([r.get("seconds", {}).get("total", 0.0) for r in rs]) / 60
+            lines.append(f"| {label} | {', '.join(map(str, seeds))} ({len(seeds)} of 4) | "
+                         + " | ".join(mean_std([error(r, d) for r in rs]) for d, _ in datasets)
+                         + f" | {np.mean([r['benchmark']['rank'] for r in rs]):.0f} | "
+                         + (f"{np.mean(taus):.3f}" if taus else "–") + f" | {minutes:.1f} |")
+        lines += ["", f"Rerun: `python benchmarks/paper_experiments.py calibrated --space {space} "
+                  f"--protocol {experiment.rsplit('-', 1)[-1]}`", ""]
+    return lines
+
+
+def image_folder_run(name: str, r: dict) -> List[str]:
+    """The end-to-end run on an image folder (benchmarks/imagefolder_end_to_end.py)."""
+    s, c = r["settings"], r["calibration"]
+    training = c["settings"]["training"]
+    size = c["settings"]["network_options"]
+    lines = ["## On an image folder, end to end", "",
+             f"A 10-class subset of the bundled CIFAR-10 written as an image folder at {s['size']} x {s['size']} "
+             f"pixels ({s['per_class']} training and {s['test_per_class']} test images per class). `zcpt calibrate` "
+             f"trained K = {s['k']} NB201 cells (C={size['channels']}, {size['cells_per_stage']} cell per stage) for "
+             f"{training['steps']} steps each, measured them on {training['val_images']} images held out of the "
+             f"training images, scored them with {', '.join(c['settings']['proxies'])}, and fitted "
+             f"`{c['ensemble']}` on half of them. Zero-Cost-PT (random order, N={s['proposals']}, V={s['validation']}, "
+             f"batch {s['batch_size']}) then searched the folder with that ensemble and with nwot alone, and "
+             f"`zcpt train` trained the two found cells and {s['random']} uniformly drawn ones with one recipe "
+             f"({s['epochs']} epochs of NAS-Bench-201's, batch 96, lr 0.05); accuracy on the folder's test images.", "",
+             "| network | cell | params (M) | test accuracy % |", "|---|---|---|---|"]
+    for net in r["networks"]:
+        lines.append(f"| {net['kind']} | `{net['genotype'].replace('|', chr(92) + '|')}` | "
+                     f"{net['trained']['params_M']:.3f} | {net['test_accuracy']:.2f} |")
+    random = [n["test_accuracy"] for n in r["networks"] if n["kind"].startswith("random")]
+    held = [row for row in c.get("heldout_rows", []) if str(row.get("proxy", "")).startswith("calibrated")]
+    lines += ["", f"Random cells: {mean_std(random)} %."]
+    if held:
+        lines.append(f"The fitted ensemble's Kendall's tau on the held-out half: {interval(held[0])}.")
+    lines += ["", f"Rerun: `python benchmarks/imagefolder_end_to_end.py --work runs/e2e --result results/calibration/"
+              f"{name}.json` ({r['seconds']['total'] / 60:.0f} min here).", ""]
+    return lines
 
 
 def ledger_experiments() -> Dict[str, Callable[[], Optional[str]]]:
     """The runner's experiments present in results/ (``<space>-<experiment>-<protocol>``)."""
     names = sorted(p.name for p in RESULTS.glob("*-*-*") if p.is_dir() and p.name not in EXPERIMENTS
-                   and p.name.rsplit("-", 1)[-1] in ("paper", "reduced", "custom"))
+                   and p.name.rsplit("-", 1)[-1] in ("paper", "reduced", "custom")
+                   and "-calibrated-" not in p.name)  # on the calibration page
     return {name: (lambda n=name: ledger(n)) for name in names}
 
 

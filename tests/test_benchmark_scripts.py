@@ -99,3 +99,37 @@ def test_a_row_with_repeats_pools_every_draw_of_every_seed() -> None:
     plain = [{"benchmark": {"cifar10": 94.0}}, {"benchmark": {"cifar10": 92.0}}]
     assert tables._row_error(plain, "cifar10") == "7.00 ± 1.00"
     assert tables._row_error(plain, "cifar100") == "–"
+
+
+def test_the_calibration_page_shows_each_search_beside_its_held_out_kendall(tmp_path: Path) -> None:
+    tables = _module("tables")
+    tables.RESULTS = tmp_path
+    draws = [{"draw": d, "ensemble": f"ensemble:nwot*{d + 1}+meco", "weights": {}, "fit_kendall": 0.9,
+              "eval": {"kendall": [0.5 + d / 10, 0.4, 0.6]}} for d in range(2)]
+    evidence = {"k10": {"settings": {"space": "nb201", "k": 10}, "calibrations": draws,
+                        "baselines": [{"proxy": "meco", "kendall": [0.7, 0.6, 0.8]}]}}
+    ledger = tmp_path / "nb201-calibrated-reduced"
+    ledger.mkdir()
+    for row, seed, acc, rank in (("meco", 0, 93.0, 10), ("k10", 0, 94.0, 4), ("k10", 1, 92.0, 30)):
+        config = {"space": "nb201", "seed": seed, "proxy": "x", "method_options": {"proposals": 10,
+                  "validation": 10}, "batch_size": 64}
+        (ledger / f"{row}-s{seed}.json").write_text(json.dumps(
+            {"config": config, "benchmark": {"cifar10": acc, "rank": rank}, "seconds": {"total": 60.0}}))
+    lines = tables.calibrated_searches("nb201", evidence)
+    meco = next(line for line in lines if line.startswith("| meco |"))
+    k10 = next(line for line in lines if line.startswith("| calibrated ensemble, K = 10 |"))
+    assert "| 0 (1 of 4) | 7.00 ± 0.00 | 10 | 0.700 | 1.0 |" in meco
+    # seed 1 searched with draw 1: the row's Kendall is the mean of draws 0 and 1 on the held-out cells
+    assert "| 0, 1 (2 of 4) | 7.00 ± 1.00 | 17 | 0.550 | 1.0 |" in k10
+
+
+def test_the_image_folder_example_writes_test_images_at_the_size_asked(tmp_path: Path) -> None:
+    from PIL import Image
+
+    cmd = [sys.executable, str(ROOT / "examples" / "make_image_folder.py"), "--out", str(tmp_path / "images"),
+           "--per-class", "2", "--test-per-class", "1", "--size", "20"]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    train, test = (sorted((tmp_path / "images" / split).glob("*/*.png")) for split in ("train", "test"))
+    assert len(train) == 20 and len(test) == 10 and len({p.parent.name for p in test}) == 10
+    assert Image.open(test[0]).size == (20, 20)
