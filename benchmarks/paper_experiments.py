@@ -353,34 +353,48 @@ def ablation_choice(proposals: List[Dict[str, Any]], validation: Dict[str, List[
 
 
 def exp_ablation(args: argparse.Namespace) -> None:
-    """N in {1, 10} x V in {0, 1, 10, 100}, derived from the N=10, V=100 runs' stored scores."""
+    """N in {1, 10, 100} x V in {0, 1, 10, 100}, as far as the runs reach, derived from the stored
+    proposals and per-batch validation scores of finished runs (``--runs``, default the
+    protocol's orders runs); the record goes to ``LEDGER/nb201-ablation-<protocol>/<order>.json``."""
     from zcpt.benchmarks import get_benchmark
+    from zcpt.provenance import provenance
 
     bench = get_benchmark("nb201")
-    lines = [f"N/V ablation (nwot, order {args.order}), derived from the stored per-batch validation scores of "
-             f"the searches at {setting(args)}; test error (%) mean ± std over seeds.", ""]
-    lines += ["| N | V | seeds | " + " | ".join(LABELS[d] for d in DATASETS) + " | distinct candidates |",
-              "|---|---|---|---|---|---|---|"]
+    root = Path(args.runs) if args.runs else Path(args.out) / "orders"
     progresses = []
     for seed in args.seeds:
-        path = shared_or(args, "nwot", args.order, seed, Path(args.out) / "orders" / f"{args.order}-s{seed}")
-        progresses.append(json.loads((path / "progress.json").read_text()))
-    payload: Dict[str, Any] = {}
-    for n in (1, 10):
-        for v in (0, 1, 10, 100):
-            if n > min(len(p["proposals"]) for p in progresses):
-                continue
-            picks = [ablation_choice(p["proposals"], p["validation"], n, v) for p in progresses]
-            rows = [bench.query(g) for g in picks]
-            distinct = [len(set(x["genotype"] for x in p["proposals"][:n])) for p in progresses]
-            cells = [fmt([100 - r[d] for r in rows]) for d in DATASETS]
-            lines.append(f"| {n} | {v} | {len(picks)} | " + " | ".join(cells) + f" | {np.mean(distinct):.1f} |")
-            payload[f"N{n}-V{v}"] = picks
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "ablation.json").write_text(json.dumps(payload, indent=1))
-    text = "\n".join(lines) + "\n"
-    (Path(args.out) / "ablation.md").write_text(text)
-    print(text)
+        path = root / f"{args.order}-s{seed}" / "progress.json"
+        if not path.is_file():
+            raise SystemExit(f"the ablation reads {path}: run `paper_experiments.py orders --orders {args.order}` "
+                             "at the same protocol first, or point --runs at finished runs")
+        progresses.append(json.loads(path.read_text()))
+    have_n = min(len(p["proposals"]) for p in progresses)
+    have_v = min((len(v) for p in progresses for v in p.get("validation", {}).values()), default=0)
+    rows = []
+    # N=1 has one candidate, which no V changes: its V=0 row only
+    for n, v in ((n, v) for n in (1, 10, 100) for v in (0, 1, 10, 100)
+                 if n <= have_n and v <= have_v and (n > 1 or v == 0)):
+        picks = [ablation_choice(p["proposals"], p["validation"], n, v) for p in progresses]
+        found = [bench.query(g) for g in picks]
+        rows.append({"N": n, "V": v, "seeds": list(args.seeds), "genotypes": picks,
+                     "errors": {d: [100 - r[d] for r in found] for d in DATASETS},
+                     "ranks": [r["rank"] for r in found],
+                     "distinct": [len(set(x["genotype"] for x in p["proposals"][:n])) for p in progresses]})
+    source = progresses[0]["config"]
+    record = {"settings": {"order": args.order, "proxy": source.get("proxy"), "batch_size": source.get("batch_size"),
+                           "proposals": have_n, "validation": have_v, "runs": str(root)},
+              "rows": rows, "provenance": provenance()}
+    if args.ledger:
+        ledger = Path(args.ledger) / f"nb201-ablation-{args.protocol}"
+        ledger.mkdir(parents=True, exist_ok=True)
+        (ledger / f"{args.order}.json").write_text(json.dumps(record, indent=1) + "\n")
+    lines = [f"N/V ablation (order {args.order}), derived from {len(progresses)} runs with N={have_n}, V={have_v}, "
+             f"batch {source.get('batch_size')}; test error (%) mean ± std over seeds.", "",
+             "| N | V | " + " | ".join(LABELS[d] for d in DATASETS) + " | distinct candidates |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['N']} | {row['V']} | " + " | ".join(fmt(row["errors"][d]) for d in DATASETS)
+                     + f" | {np.mean(row['distinct']):.1f} |")
+    print("\n".join(lines), flush=True)
 
 
 def exp_macro(args: argparse.Namespace) -> None:
@@ -537,6 +551,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3])
     p.add_argument("--orders", nargs="+", default=list(ORDERS))
     p.add_argument("--order", default="random", help="ablation: the order whose runs are read (default: random)")
+    p.add_argument("--runs", default=None, metavar="DIR",
+                   help="ablation: folder of finished runs ORDER-sSEED/ (default: the protocol's orders runs)")
     p.add_argument("--proxies", nargs="+", default=list(PROXIES))
     p.add_argument("--variants", nargs="+", type=int, default=None, help="zen: which variants (0-3; default all)")
     p.add_argument("--methods", nargs="+", default=list(BASELINES), help=f"baselines (default: {' '.join(BASELINES)})")

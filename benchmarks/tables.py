@@ -505,17 +505,46 @@ def image_folder_run(name: str, r: dict) -> List[str]:
     return lines
 
 
+def ablation() -> Optional[str]:
+    """The N/V ablation records (``paper_experiments.py ablation``), one table per order and setting."""
+    folders = sorted(RESULTS.glob("nb201-ablation-*"))
+    if not folders:
+        return None
+    lines = ["# NB201: the N/V ablation", "",
+             "How many proposal passes (N) and validation minibatches (V) Zero-Cost-PT needs: every (N, V) is "
+             "derived from the stored proposals and per-batch validation scores of finished searches (the first N "
+             "passes; each candidate's first V scores), which is exact because a pass's batches and order depend "
+             "only on (seed, pass) and validation batch k is the same for every candidate. V=0 returns the first "
+             "proposal (so N=1, a single candidate, has only that row). Test error (%) of the found cell, mean ± std over seeds; nwot.", ""]
+    records = []
+    for folder in folders:
+        records += [(f"{folder.name}/{name}", r) for name, r in load(folder.name).items()]
+    for name, r in records:
+        s = r["settings"]
+        lines += [f"## {s['order']} order, searches at N={s['proposals']}, V={s['validation']}, batch {s['batch_size']}",
+                  "", "| N | V | seeds | " + " | ".join(label for _, label in DATASETS)
+                  + " | mean rank | distinct candidates |", "|---|---|---|" + "---|" * len(DATASETS) + "---|---|"]
+        for row in r["rows"]:
+            lines.append(f"| {row['N']} | {row['V']} | {', '.join(map(str, row['seeds']))} | "
+                         + " | ".join(mean_std(row["errors"][d]) for d, _ in DATASETS)
+                         + f" | {np.mean(row['ranks']):.0f} | {np.mean(row['distinct']):.1f} |")
+        lines += ["", f"Rerun: `python benchmarks/paper_experiments.py ablation --order {s['order']} --runs DIR` "
+                  "(DIR: the searches' run folders, ORDER-sSEED/).", ""]
+    lines += [measurement(name, r) for name, r in records]
+    return "\n".join(lines) + "\n"
+
+
 def ledger_experiments() -> Dict[str, Callable[[], Optional[str]]]:
     """The runner's experiments present in results/ (``<space>-<experiment>-<protocol>``)."""
     names = sorted(p.name for p in RESULTS.glob("*-*-*") if p.is_dir() and p.name not in EXPERIMENTS
                    and p.name.rsplit("-", 1)[-1] in ("paper", "reduced", "custom")
-                   and "-calibrated-" not in p.name)  # on the calibration page
+                   and "-calibrated-" not in p.name and "-ablation-" not in p.name)  # own pages
     return {name: (lambda n=name: ledger(n)) for name in names}
 
 
 EXPERIMENTS: Dict[str, Callable[[], Optional[str]]] = {
     "nb201-iteration0": iteration0, "nb201-semantics": semantics, "nb201-paper": reproduction,
-    "darts-pass": darts_pass, "speed": speed, "calibration": calibration,
+    "darts-pass": darts_pass, "speed": speed, "calibration": calibration, "nb201-ablation": ablation,
 }
 
 

@@ -133,3 +133,26 @@ def test_the_image_folder_example_writes_test_images_at_the_size_asked(tmp_path:
     train, test = (sorted((tmp_path / "images" / split).glob("*/*.png")) for split in ("train", "test"))
     assert len(train) == 20 and len(test) == 10 and len({p.parent.name for p in test}) == 10
     assert Image.open(test[0]).size == (20, 20)
+
+
+def test_the_ablation_derives_every_n_and_v_from_stored_scores(tmp_path: Path) -> None:
+    cells = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+             "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+             "|skip_connect~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|none~0|nor_conv_1x1~1|nor_conv_3x3~2|"]
+    proposals = [{"genotype": cells[0]}] + [{"genotype": cells[1]}] * 5 + [{"genotype": cells[2]}] * 4
+    # cell 1 wins on the first batch, cell 2 over the first 10, cell 0 is never best after batch 0
+    validation = {cells[0]: [0.0] * 10, cells[1]: [5.0] + [0.0] * 9, cells[2]: [1.0] * 10}
+    run = tmp_path / "runs" / "random-s0"
+    run.mkdir(parents=True)
+    (run / "progress.json").write_text(json.dumps({"config": {"proxy": "nwot", "batch_size": 64},
+                                                   "proposals": proposals, "validation": validation}))
+    experiments = _module("paper_experiments")
+    experiments.main(["ablation", "--runs", str(tmp_path / "runs"), "--seeds", "0", "--protocol", "reduced",
+                      "--ledger", str(tmp_path / "results")])
+    record = json.loads((tmp_path / "results" / "nb201-ablation-reduced" / "random.json").read_text())
+    picks = {(row["N"], row["V"]): row["genotypes"][0] for row in record["rows"]}
+    assert picks == {(1, 0): cells[0], (10, 0): cells[0], (10, 1): cells[1], (10, 10): cells[2]}
+    assert [row["distinct"] for row in record["rows"]] == [[1], [3], [3], [3]]
+    assert record["settings"]["proposals"] == 10 and record["settings"]["validation"] == 10
+    with pytest.raises(SystemExit, match="the ablation reads"):
+        experiments.main(["ablation", "--runs", str(tmp_path / "runs"), "--seeds", "1", "--ledger", ""])
