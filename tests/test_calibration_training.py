@@ -189,6 +189,7 @@ def test_the_guide_runs(folder, tmp_path, monkeypatch):
     """Every command of docs/guide/calibration.md and its Python block, shrunk to tiny settings."""
     import zcpt
 
+    monkeypatch.chdir(tmp_path)  # a search without --out writes runs/ under the working directory
     commands = guide_commands()
     assert {argv[0] for argv in commands} == {"calibrate", "search"} and len(commands) >= 5
     for argv in commands:
@@ -202,7 +203,6 @@ def test_the_guide_runs(folder, tmp_path, monkeypatch):
         **{**kw, "k": 6, "bootstrap": 10, "batch_size": 8, "network_options": dict(TINY_NET)}))
     monkeypatch.setattr(zcpt, "BriefTraining", lambda **kw: real_budget(
         **{**kw, "steps": 2, "batch_size": 8, "val_images": 9, "train_images": 24}))
-    monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     exec(compile(blocks[0], str(GUIDE), "exec"), namespace)  # noqa: S102
     assert namespace["report"]["ensemble"].startswith("ensemble:")
