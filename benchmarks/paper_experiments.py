@@ -223,7 +223,8 @@ def shared_or(args: argparse.Namespace, proxy: str, order: str, seed: int, own: 
 
 
 def errors(results: Sequence[Dict[str, Any]], dataset: str) -> List[float]:
-    return [100.0 - r["benchmark"][dataset] for r in results]
+    """Test errors on ``dataset`` (none where the space's benchmark has no such table, e.g. Macro)."""
+    return [100.0 - r["benchmark"][dataset] for r in results if dataset in r["benchmark"]]
 
 
 def run_seconds(result: Dict[str, Any]) -> float:
@@ -469,9 +470,9 @@ def exp_calibrated(args: argparse.Namespace) -> None:
 def baseline_config(args: argparse.Namespace, name: str, seed: int) -> Tuple[SearchConfig, str]:
     """(config, budget note) of a baseline row; ``name`` is METHOD or METHOD:PROXY."""
     method, _, proxy = name.partition(":")
-    common: Dict[str, Any] = dict(space="nb201", seed=seed, device=args.device, data=args.data)
+    common: Dict[str, Any] = dict(space=args.space, seed=seed, device=args.device, data=args.data)
     if method == "zero-cost-disc":
-        return zcpt_config(args, seed, proxy=proxy or "nwot", scorer="disc-zc"), setting(args)
+        return zcpt_config(args, seed, space=args.space, proxy=proxy or "nwot", scorer="disc-zc"), setting(args)
     if method in ("naswot", "max-params"):
         # NASWOT scored every architecture once: one score table (seed 0's) for every seed
         options = {"samples": args.samples, "repeats": args.repeats, "score_seed": 0}
@@ -512,10 +513,11 @@ def exp_baselines(args: argparse.Namespace) -> None:
     for name in args.methods:
         for seed in args.seeds:
             config, budgets[name] = baseline_config(args, name, seed)
-            out = Path(args.out) / "baselines" / f"{name.replace(':', '-')}-s{seed}"
+            folder = "baselines" if args.space == "nb201" else f"{args.space}-baselines"
+            out = Path(args.out) / folder / f"{name.replace(':', '-')}-s{seed}"
             groups.setdefault(name, []).append(Run(config, out))
-    groups = finish(args, "nb201-baselines", groups)
-    lines = [f"Baselines on NB201, searched on the CIFAR-10 training split, seeds {args.seeds}; test error (%) "
+    groups = finish(args, f"{args.space}-baselines", groups)
+    lines = [f"Baselines on {args.space}, searched on the CIFAR-10 training split, seeds {args.seeds}; test error (%) "
              "mean ± std over seeds (naswot / max-params: also over the R repeats of each seed).", "",
              "| method | budget | seeds | " + " | ".join(LABELS[d] for d in DATASETS) + " | over repeats "
              + " | ".join(LABELS[d] for d in DATASETS) + " | s / run |",
@@ -526,7 +528,7 @@ def exp_baselines(args: argparse.Namespace) -> None:
         over = [r["details"].get("over_repeats") for r in results]
         if all(over):
             repeat_cells = []
-            for d in DATASETS:
+            for d in (d for d in DATASETS if all(d in o["benchmark"] for o in over)):
                 means = [100 - o["benchmark"][d]["mean"] for o in over]
                 stds = [o["benchmark"][d]["std"] for o in over]
                 repeat_cells.append(f"{np.mean(means):.2f}±{np.mean(stds):.2f}")
@@ -556,7 +558,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     p.add_argument("--proxies", nargs="+", default=list(PROXIES))
     p.add_argument("--variants", nargs="+", type=int, default=None, help="zen: which variants (0-3; default all)")
     p.add_argument("--methods", nargs="+", default=list(BASELINES), help=f"baselines (default: {' '.join(BASELINES)})")
-    p.add_argument("--space", choices=("nb201", "macro"), default="nb201", help="calibrated: the space")
+    p.add_argument("--space", choices=("nb201", "macro"), default="nb201", help="calibrated, baselines: the space (default: nb201)")
     p.add_argument("--ks", type=int, nargs="+", default=[10, 30, 100], help="calibrated: calibration sizes K")
     p.add_argument("--calibration", default=str(Path(__file__).resolve().parent.parent / "results" / "calibration"),
                    help="calibrated: the calibration_evidence.py results (default: results/calibration)")
