@@ -119,11 +119,10 @@ def finish(args: argparse.Namespace, experiment: str, groups: Dict[str, List[Run
         for run in missing:
             print(f"  {run.out}")
         raise SystemExit(0)
+    for run in (run for runs in groups.values() for run in runs if run.done):
+        to_ledger(args, experiment, run)  # finished before (or reused): in the ledger before the queue starts
     _execute(args, missing, lambda run: to_ledger(args, experiment, run))
     finished = {name: [run.load() for run in runs if run.done] for name, runs in groups.items()}
-    for runs in finished.values():
-        for run in runs:
-            to_ledger(args, experiment, run)
     return {name: runs for name, runs in finished.items() if runs}
 
 
