@@ -48,7 +48,8 @@ ORDERS = ("fixed", "random", "global-op-iter", "global-edge-iter", "global-op-on
           "global-edge-iter-rescored", "global-op-once-reference", "global-edge-once-reference")
 #: (N, V, batch) of each protocol: the paper's, and the reduced one of the rows the paper's
 #: conclusions do not rest on (it picked the paper setting's cell on 2 of 4 random-order seeds).
-PROTOCOLS = {"paper": (10, 100, 256), "reduced": (10, 10, 64)}
+#: "small": the searches with calibrated ensembles of up to eight proxies, each scored on its own per perturbation.
+PROTOCOLS = {"paper": (10, 100, 256), "reduced": (10, 10, 64), "small": (5, 10, 32)}
 PROXIES = ("nwot", "synflow", "zen", "snip", "grasp", "fisher", "grad_norm", "jacob_cov", "tenas", "zico", "meco",
            "swap")
 SHARED = "nb201-zero-cost-pt-{proxy}-{order}-fp32-s{seed}"  # engine's paper-setting runs
@@ -96,10 +97,27 @@ class Run:
         return json.loads(path.read_text())["proposals"] if path.exists() else []
 
 
+def _exit_with_parent() -> None:
+    """End this worker when the runner that started it is gone (stopped or killed): a search
+    left running would hold its run directory's lock against the next queue."""
+    import os
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(2)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def _run_one(config: SearchConfig, out: Path, threads: int) -> Tuple[str, str, float]:
     """One search in a worker process (resumes a cut-off run)."""
     import torch
 
+    _exit_with_parent()
     torch.set_num_threads(threads)
     with cli_logging():
         t0 = time.perf_counter()
@@ -565,7 +583,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                    help="directory of engine's shared paper-setting runs (e.g. runs/shared)")
     g = p.add_argument_group("running")
     g.add_argument("--protocol", choices=sorted(PROTOCOLS), default="paper",
-                   help="Zero-Cost-PT setting: paper (N=10, V=100, batch 256) or reduced (N=10, V=10, batch 64)")
+                   help="Zero-Cost-PT setting: paper (N=10, V=100, batch 256), reduced (N=10, V=10, batch 64) or "
+                        "small (N=5, V=10, batch 32)")
     g.add_argument("--jobs", type=int, default=1, help="runs at once, each with cores/jobs threads (default 1)")
     g.add_argument("--threads", type=int, default=None, help="torch threads per run (default: cores / jobs)")
     g.add_argument("--hours", type=float, default=None, help="start no run after this many hours (resume later)")

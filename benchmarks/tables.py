@@ -537,7 +537,7 @@ def ablation() -> Optional[str]:
 def ledger_experiments() -> Dict[str, Callable[[], Optional[str]]]:
     """The runner's experiments present in results/ (``<space>-<experiment>-<protocol>``)."""
     names = sorted(p.name for p in RESULTS.glob("*-*-*") if p.is_dir() and p.name not in EXPERIMENTS
-                   and p.name.rsplit("-", 1)[-1] in ("paper", "reduced", "custom")
+                   and p.name.rsplit("-", 1)[-1] in ("paper", "reduced", "small", "custom")
                    and "-calibrated-" not in p.name and "-ablation-" not in p.name)  # own pages
     return {name: (lambda n=name: ledger(n)) for name in names}
 
