@@ -483,6 +483,41 @@ def exp_calibrated(args: argparse.Namespace) -> None:
     write(Path(args.out), f"{args.space}-calibrated", lines, groups)
 
 
+# -- the operation-scoring study (paper section 3) ---------------------------------------------
+STUDY_FUNCTIONS = ("best-acc", "avg-acc", "zc-pt:nwot", "zc-pt:synflow", "disc-zc:nwot", "disc-zc:synflow", "tenas")
+
+
+def exp_study(args: argparse.Namespace) -> None:
+    """``zcpt study`` at the paper's supernet size (C=16, 5 cells per stage), seeds ``--seeds``;
+    ``best-zc:nwot`` reads its cells' scores from the cell-score cache (NASWOT's full table at
+    batch 128 when that has been scored). The record goes to ``LEDGER/nb201-study-<protocol>/``."""
+    from zcpt.provenance import provenance
+    from zcpt.study.runner import StudyConfig, run_study, to_json_ready
+
+    functions = tuple(args.functions or STUDY_FUNCTIONS)
+    size = dict(channels=args.study_channels, cells_per_stage=args.study_cells)
+    config = StudyConfig(functions=functions, seeds=tuple(args.seeds), batch_size=args.study_batch_size, **size,
+                         best_zc_channels=size["channels"], best_zc_cells_per_stage=size["cells_per_stage"],
+                         best_zc_batch_size=args.naswot_batch_size, best_zc_seed=0, device=args.device, data=args.data)
+    config.check()
+    start = time.perf_counter()
+    with cli_logging():
+        import logging
+
+        result = run_study(config, log=logging.getLogger("zcpt.study").info, progress=None)
+    record = {**to_json_ready(result), "provenance": provenance(),
+              "seconds": {"total": time.perf_counter() - start}}
+    if args.ledger:
+        paper = (args.study_channels, args.study_cells, args.study_batch_size) == (16, 5, 64)
+        ledger = Path(args.ledger) / f"nb201-study-{'paper' if paper else 'custom'}"
+        ledger.mkdir(parents=True, exist_ok=True)
+        name = "-".join(f.replace(":", "_") for f in functions if f not in ("best-acc", "avg-acc"))
+        (ledger / f"{name or 'oracles'}.json").write_text(json.dumps(record, indent=1) + "\n")
+    for label, e in record["summary"]["functions"].items():
+        print(f"{label}: rho(best-acc) {e['rho_best-acc']['mean']:+.3f} ± {e['rho_best-acc']['std']:.3f}, "
+              f"pick {e['pick']['error']:.2f} % (rank {e['pick']['rank']})", flush=True)
+
+
 # -- the baselines -------------------------------------------------------------------------------
 def baseline_config(args: argparse.Namespace, name: str, seed: int) -> Tuple[SearchConfig, str]:
     """(config, budget note) of a baseline row; ``name`` is METHOD or METHOD:PROXY."""
@@ -558,7 +593,7 @@ def exp_baselines(args: argparse.Namespace) -> None:
 
 EXPERIMENTS: Dict[str, Callable[[argparse.Namespace], None]] = {
     "orders": exp_orders, "proxies": exp_proxies, "zen": exp_zen, "ablation": exp_ablation,
-    "macro": exp_macro, "baselines": exp_baselines, "calibrated": exp_calibrated,
+    "macro": exp_macro, "baselines": exp_baselines, "calibrated": exp_calibrated, "study": exp_study,
 }
 BASELINES = ("random", "naswot:nwot", "naswot:synflow", "max-params", "tenas", "zero-cost-disc:nwot",
              "evolution:nwot", "darts", "darts-pt", "darts-pt-fix")
@@ -574,6 +609,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                    help="ablation: folder of finished runs ORDER-sSEED/ (default: the protocol's orders runs)")
     p.add_argument("--proxies", nargs="+", default=list(PROXIES))
     p.add_argument("--variants", nargs="+", type=int, default=None, help="zen: which variants (0-3; default all)")
+    p.add_argument("--functions", nargs="+", default=None,
+                   help=f"study: scoring functions (default: {' '.join(STUDY_FUNCTIONS)})")
     p.add_argument("--methods", nargs="+", default=list(BASELINES), help=f"baselines (default: {' '.join(BASELINES)})")
     p.add_argument("--space", choices=("nb201", "macro"), default="nb201", help="calibrated, baselines: the space (default: nb201)")
     p.add_argument("--ks", type=int, nargs="+", default=[10, 30, 100], help="calibrated: calibration sizes K")
@@ -602,6 +639,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     g.add_argument("--samples", type=int, default=1000, help="naswot/max-params M (paper: 1000)")
     g.add_argument("--repeats", type=int, default=500, help="naswot/max-params R (paper: 500); random: draws per seed")
     g.add_argument("--naswot-batch-size", type=int, default=128, help="naswot/evolution scoring batch (NASWOT: 128)")
+    g.add_argument("--study-channels", type=int, default=16, help="study: supernet C (paper: 16)")
+    g.add_argument("--study-cells", type=int, default=5, help="study: cells per stage (paper: 5)")
+    g.add_argument("--study-batch-size", type=int, default=64, help="study: scoring minibatch (paper: 64)")
     g.add_argument("--population", type=int, default=64)
     g.add_argument("--tournament", type=int, default=10)
     g.add_argument("--evaluations", type=int, default=1000)

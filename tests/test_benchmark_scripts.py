@@ -156,3 +156,18 @@ def test_the_ablation_derives_every_n_and_v_from_stored_scores(tmp_path: Path) -
     assert record["settings"]["proposals"] == 10 and record["settings"]["validation"] == 10
     with pytest.raises(SystemExit, match="the ablation reads"):
         experiments.main(["ablation", "--runs", str(tmp_path / "runs"), "--seeds", "1", "--ledger", ""])
+
+
+def test_the_study_runs_at_a_chosen_size_and_its_page_shows_every_function(tmp_path: Path) -> None:
+    experiments = _module("paper_experiments")
+    experiments.main(["study", "--functions", "best-acc", "avg-acc", "zc-pt:nwot", "--seeds", "0",
+                      "--study-channels", "4", "--study-cells", "1", "--study-batch-size", "8",
+                      "--ledger", str(tmp_path)])
+    record = json.loads((tmp_path / "nb201-study-custom" / "zc-pt_nwot.json").read_text())
+    assert record["config"]["channels"] == 4 and record["provenance"]["zcpt"]
+    tables = _module("tables")
+    tables.RESULTS = tmp_path
+    page = tables.study()
+    best = next(line for line in page.splitlines() if line.startswith("| best-acc |"))
+    assert best.startswith("| best-acc | 1.000 ± 0.000 | 0.650 ± 0.000 | – | 5.63 / 1 |")  # the oracle is exact
+    assert "| zc-pt:nwot |" in page and "0.77 or 0.63" in page
