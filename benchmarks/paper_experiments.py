@@ -500,6 +500,10 @@ def exp_study(args: argparse.Namespace) -> None:
                          best_zc_channels=size["channels"], best_zc_cells_per_stage=size["cells_per_stage"],
                          best_zc_batch_size=args.naswot_batch_size, best_zc_seed=0, device=args.device, data=args.data)
     config.check()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     start = time.perf_counter()
     with cli_logging():
         import logging
