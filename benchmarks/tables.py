@@ -569,6 +569,35 @@ def study() -> Optional[str]:
     return "\n".join(lines) + "\n"
 
 
+def _run_seconds(result: dict) -> Optional[float]:
+    seconds = result.get("seconds")
+    if isinstance(seconds, dict):
+        return seconds.get("total")
+    return None
+
+
+def ledger_summary() -> Optional[str]:
+    """One line per folder of results/: its runs, their dates and what they cost."""
+    folders = sorted(p for p in RESULTS.iterdir() if p.is_dir()) if RESULTS.is_dir() else []
+    if not folders:
+        return None
+    lines = ["# The ledger: every experiment and what it cost", "",
+             "Every folder of `results/`: how many result files it holds, when they were measured, and the wall "
+             "time they record (a search's `seconds.total`, a benchmark's own; results reused from another "
+             "experiment count there, not here). The threads and CPU of each run are on its experiment's page.", "",
+             "| folder | files | dates | minutes per file | hours in all |", "|---|---|---|---|---|"]
+    for folder in folders:
+        runs = load(folder.name)
+        own = [r for r in runs.values() if not r.get("reused_from")]
+        seconds = [t for t in (_run_seconds(r) for r in own) if t]
+        dates = sorted({r.get("provenance", {}).get("date", "?")[:10] for r in runs.values()})
+        span = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}" if dates else "–"
+        per = f"{np.mean(seconds) / 60:.1f}" if seconds else "–"
+        total = f"{sum(seconds) / 3600:.2f}" if seconds else "–"
+        lines.append(f"| `{folder.name}` | {len(runs)} | {span} | {per} | {total} |")
+    return "\n".join(lines) + "\n"
+
+
 def ledger_experiments() -> Dict[str, Callable[[], Optional[str]]]:
     """The runner's experiments present in results/ (``<space>-<experiment>-<protocol>``)."""
     names = sorted(p.name for p in RESULTS.glob("*-*-*") if p.is_dir() and p.name not in EXPERIMENTS
@@ -580,7 +609,7 @@ def ledger_experiments() -> Dict[str, Callable[[], Optional[str]]]:
 EXPERIMENTS: Dict[str, Callable[[], Optional[str]]] = {
     "nb201-iteration0": iteration0, "nb201-semantics": semantics, "nb201-paper": reproduction,
     "darts-pass": darts_pass, "speed": speed, "calibration": calibration, "nb201-ablation": ablation,
-    "nb201-study": study,
+    "nb201-study": study, "ledger": ledger_summary,
 }
 
 
