@@ -69,6 +69,9 @@ def test_the_runner_fills_the_ledger_and_lists_nothing_missing_after(tmp_path: P
     errors = [100 - json.loads(p.read_text())["benchmark"]["cifar10"] for p in ledger]
     row = next(line for line in page.splitlines() if line.startswith("| zero-cost-pt random, params |"))
     assert f"{sum(errors) / 2:.2f} ± " in row and "0, 1 (2 of 4)" in row and "N=1, V=1, batch 4" in row
+    summary = tables.ledger_summary()
+    hours = sum(json.loads(p.read_text())["seconds"]["total"] for p in ledger) / 3600
+    assert f"| `nb201-proxies-custom` | 2 | " in summary and summary.rstrip().endswith(f"| {hours:.2f} |")
 
 
 def test_a_failed_run_is_named_and_the_queue_goes_on(tmp_path: Path) -> None:
