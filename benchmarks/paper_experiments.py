@@ -51,7 +51,7 @@ ORDERS = ("fixed", "random", "global-op-iter", "global-edge-iter", "global-op-on
 #: "small": the searches with calibrated ensembles of up to eight proxies, each scored on its own per perturbation.
 PROTOCOLS = {"paper": (10, 100, 256), "reduced": (10, 10, 64), "small": (5, 10, 32)}
 PROXIES = ("nwot", "synflow", "zen", "snip", "grasp", "fisher", "grad_norm", "jacob_cov", "tenas", "zico", "meco",
-           "swap")
+           "swap", "ensemble:nwot+synflow+meco+swap")
 SHARED = "nb201-zero-cost-pt-{proxy}-{order}-fp32-s{seed}"  # engine's paper-setting runs
 # Zen-score variants: (label, proxy options). "batch"/"running": the BN term from the batch
 # variance (the Zen-NAS paper) or the running variance (its code); Gaussian re-init (its code) or not.
@@ -323,7 +323,8 @@ def exp_proxies(args: argparse.Namespace) -> None:
     groups: Dict[str, List[Run]] = {}
     for proxy in args.proxies:
         for seed in args.seeds:
-            path = shared_or(args, proxy, "random", seed, Path(args.out) / "proxies" / f"{proxy}-s{seed}")
+            name = proxy.replace(":", "-")  # an ensemble row: ensemble:nwot+meco -> ensemble-nwot+meco
+            path = shared_or(args, proxy, "random", seed, Path(args.out) / "proxies" / f"{name}-s{seed}")
             groups.setdefault(proxy, []).append(Run(zcpt_config(args, seed, proxy=proxy), path))
     groups = finish(args, "nb201-proxies", groups)
     lines = [f"Zero-Cost-PT, random order, {setting(args)}; test error (%) mean ± std over seeds.", ""]
