@@ -130,7 +130,8 @@ def finish(args: argparse.Namespace, experiment: str, groups: Dict[str, List[Run
     ``--hours``), copy every finished result into the ledger, and return the
     groups with only their finished runs. ``--list`` prints the missing runs and stops."""
     if args.ledger:
-        reuse_ledger(Path(args.ledger), [run for runs in groups.values() for run in runs if not run.done])
+        reuse_ledger(Path(args.ledger), [run for runs in groups.values() for run in runs if not run.done],
+                     own=Path(args.ledger) / f"{experiment}-{args.protocol}")
     missing = [run for runs in groups.values() for run in runs if not run.done]
     if args.list:
         print(f"{experiment}: {len(missing)} of {sum(map(len, groups.values()))} runs missing")
@@ -160,10 +161,11 @@ def _normalised(config: SearchConfig) -> Dict[str, Any]:
     return config.to_json()
 
 
-def reuse_ledger(ledger: Path, missing: List[Run]) -> None:
-    """Give each missing run a committed result of the very same settings, if the ledger has one
-    (e.g. the reduced nwot rows of the semantics experiment): written to the run's directory
-    with ``reused_from`` naming the file, so it is not searched twice."""
+def reuse_ledger(ledger: Path, missing: List[Run], own: Path) -> None:
+    """Give each missing run a committed result of the very same settings, if the ledger has one:
+    its own (``own``: this experiment's folder; e.g. after its run directory was deleted), or
+    another experiment's (e.g. the reduced nwot rows of the semantics experiment), written to the
+    run's directory with ``reused_from`` naming that file, so nothing is searched twice."""
     wanted = {}
     for run in missing:
         try:
@@ -172,7 +174,7 @@ def reuse_ledger(ledger: Path, missing: List[Run]) -> None:
             continue
     if not wanted:
         return
-    for path in sorted(ledger.glob("*/*.json")):
+    for path in sorted(ledger.glob("*/*.json"), key=lambda p: (p.parent != own, p)):  # its own first
         data = json.loads(path.read_text())
         if not isinstance(data, dict) or not isinstance(data.get("config"), dict) or "genotype" not in data:
             continue
@@ -182,10 +184,11 @@ def reuse_ledger(ledger: Path, missing: List[Run]) -> None:
             continue
         run = wanted.pop(key, None)
         if run is not None:
+            mine = path == own / f"{run.out.name}.json"
+            source = {} if mine else {"reused_from": data.get("reused_from", str(path.relative_to(ledger)))}
             run.out.mkdir(parents=True, exist_ok=True)
-            (run.out / "result.json").write_text(json.dumps({**data, "reused_from": str(path.relative_to(ledger))},
-                                                            indent=1) + "\n")
-            print(f"{run.out.name}: reusing {path.relative_to(ledger)}", flush=True)
+            (run.out / "result.json").write_text(json.dumps({**data, **source}, indent=1) + "\n")
+            print(f"{run.out.name}: {'its own result' if mine else 'reusing'} {path.relative_to(ledger)}", flush=True)
 
 
 def _execute(args: argparse.Namespace, missing: List[Run], finished: Callable[[Run], None]) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,13 +55,6 @@ def test_the_runner_fills_the_ledger_and_lists_nothing_missing_after(tmp_path: P
     assert result["config"]["proxy"] == "params" and result["config"]["seed"] == 0
     listed = subprocess.run(cmd + ["--list"], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert listed.returncode == 0 and "0 of 2 runs missing" in listed.stdout
-    # a fresh run directory: the ledger's results of the very same settings are reused, not searched again
-    fresh = [a if a != str(tmp_path / "runs") else str(tmp_path / "other") for a in cmd] + ["--seeds", "0", "1", "2"]
-    listed = subprocess.run(fresh + ["--list"], capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert listed.returncode == 0 and "1 of 3 runs missing" in listed.stdout and "params-s2" in listed.stdout
-    reused = json.loads((tmp_path / "other" / "custom" / "proxies" / "params-s1" / "result.json").read_text())
-    assert reused["reused_from"] == "nb201-proxies-custom/params-s1.json"
-    assert reused["genotype"] == json.loads(ledger[1].read_text())["genotype"]
 
     tables = _module("tables")
     tables.RESULTS = tmp_path / "results"
@@ -72,6 +66,23 @@ def test_the_runner_fills_the_ledger_and_lists_nothing_missing_after(tmp_path: P
     summary = tables.ledger_summary()
     hours = sum(json.loads(p.read_text())["seconds"]["total"] for p in ledger) / 3600
     assert f"| `nb201-proxies-custom` | 2 | " in summary and summary.rstrip().endswith(f"| {hours:.2f} |")
+
+    # fresh run directories: the experiment's own ledger files are taken back (no search, no reused_from) ...
+    fresh = [a if a != str(tmp_path / "runs") else str(tmp_path / "other") for a in cmd] + ["--seeds", "0", "1", "2"]
+    listed = subprocess.run(fresh + ["--list"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert listed.returncode == 0 and "1 of 3 runs missing" in listed.stdout and "params-s2" in listed.stdout
+    own = json.loads((tmp_path / "other" / "custom" / "proxies" / "params-s0" / "result.json").read_text())
+    assert "reused_from" not in own and "params-s0: its own result" in listed.stdout
+    # ... and another experiment's result of the very same settings is reused and says where it came from
+    elsewhere = tmp_path / "results" / "nb201-elsewhere-custom"
+    elsewhere.mkdir()
+    ledger[1].rename(elsewhere / "x.json")
+    shutil.rmtree(tmp_path / "other")
+    listed = subprocess.run(fresh + ["--list"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert "1 of 3 runs missing" in listed.stdout and "params-s1: reusing nb201-elsewhere-custom/x.json" in listed.stdout
+    reused = json.loads((tmp_path / "other" / "custom" / "proxies" / "params-s1" / "result.json").read_text())
+    assert reused["reused_from"] == "nb201-elsewhere-custom/x.json"
+    assert reused["genotype"] == json.loads((elsewhere / "x.json").read_text())["genotype"]
 
 
 def test_a_failed_run_is_named_and_the_queue_goes_on(tmp_path: Path) -> None:
