@@ -109,3 +109,29 @@ def test_bad_input_is_a_one_line_error():
         score_network("az_expressivity", one, batch, sites="relu")
     with pytest.raises(ZcptError, match="conv layers"):
         score_network("az_expressivity", nn.Sequential(nn.Flatten()), batch)
+
+
+def test_an_ensemble_scores_the_feature_proxies_in_one_forward_with_the_same_values():
+    """AZ-NAS computes expressivity, progressivity and trainability from one forward and backward;
+    an ensemble of them does too (the proxies' ``joint``), and gives each proxy's own value."""
+    from zcpt.proxies.base import score_jointly
+
+    torch.manual_seed(0)
+    net = NB201Network(("nor_conv_3x3", "skip_connect", "nor_conv_1x1", "avg_pool_3x3", "nor_conv_3x3", "none"),
+                       channels=4, cells_per_stage=1)
+    batch = make_batch()
+    names = ("az_expressivity", "az_progressivity", "az_trainability")
+    forwards = []
+    handle = net.register_forward_hook(lambda *_: forwards.append(1))
+    alone = {name: score_network(name, net, batch) for name in names}
+    assert len(forwards) == 3
+    together = score_jointly(names, net, batch)
+    assert len(forwards) == 4 and together == pytest.approx(alone, rel=1e-12)
+    score_network("ensemble:logrank:" + "+".join(names), net, batch)
+    assert len(forwards) == 5  # one forward for the three
+    vector = score_network("ensemble:logrank:" + "+".join(names) + "+az_complexity", net, batch)
+    handle.remove()
+    assert list(vector.values[:3]) == pytest.approx([alone[n] for n in names], rel=1e-12)
+    assert vector.values[3] == score_network("az_complexity", net, batch)
+    with pytest.raises(ZcptError, match="no joint function in common"):
+        score_jointly(("az_expressivity", "nwot"), net, batch)

@@ -10,7 +10,7 @@ the sum of log(rank / n) (``ensemble:logrank:...``, :mod:`zcpt.proxies.ensemble`
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -104,11 +104,49 @@ def block_trainability(f_in: torch.Tensor, f_out: torch.Tensor, gen: torch.Gener
     return -math.inf if sigma == 0.0 else 2.0 - sigma - 1.0 / sigma
 
 
+def _progressivity(entropies: Sequence[float], net: nn.Module) -> float:
+    if len(entropies) < 2:
+        raise ZcptError(f"proxy 'az_progressivity' needs two feature maps or more, {type(net).__name__} "
+                        f"gave {len(entropies)}")
+    with np.errstate(invalid="ignore"):
+        steps = np.diff(np.array(entropies))
+    return -math.inf if np.isnan(steps).any() else float(steps.min())
+
+
+def _trainability(maps: Sequence[torch.Tensor], seed: int, net: nn.Module) -> float:
+    if len(maps) < 2:
+        raise ZcptError(f"proxy 'az_trainability' needs two feature maps or more, {type(net).__name__} "
+                        f"gave {len(maps)}")
+    gen = torch.Generator().manual_seed(seed)
+    scores = [block_trainability(maps[i - 1], maps[i], gen) for i in reversed(range(1, len(maps)))]
+    kept = [s for s in scores if s is not None]
+    return math.fsum(kept) / len(kept) if kept else -math.inf
+
+
+def az_nas_scores(net: nn.Module, batch: Batch, loss_fn: LossFn, names: Sequence[str], *, sites: str = "blocks",
+                  seed: int = 0, bn_mode: str = "train") -> Dict[str, float]:
+    """The AZ-NAS feature proxies of ``names`` from one forward (and the trainability's backward
+    products), as AZ-NAS computes them together; each value is what its own proxy gives.
+    An ensemble of several of them calls this once (the ``joint`` of their registrations)."""
+    maps = feature_maps(net, batch[0], sites, names[0], bn_mode)
+    out: Dict[str, float] = {}
+    if "az_expressivity" in names or "az_progressivity" in names:
+        entropies = [spectral_entropy(f) for f in maps]
+        if "az_expressivity" in names:
+            out["az_expressivity"] = math.fsum(entropies)
+        if "az_progressivity" in names:
+            out["az_progressivity"] = _progressivity(entropies, net)
+    if "az_trainability" in names:
+        out["az_trainability"] = _trainability(maps, seed, net)
+    return out
+
+
 _SITES_OPTION = Option("sites", str, "blocks", choices=SITES,
                        help="blocks: the network's feature_blocks() (else conv outputs); conv: conv outputs")
 
 
-@register_proxy("az_expressivity", needs_grad=False, options=[_SITES_OPTION, bn_mode_option("train")])
+@register_proxy("az_expressivity", needs_grad=False, options=[_SITES_OPTION, bn_mode_option("train")],
+                joint=az_nas_scores)
 def az_expressivity(net: nn.Module, batch: Batch, loss_fn: LossFn, *, sites: str = "blocks",
                     bn_mode: str = "train") -> float:
     """AZ-NAS expressivity: sum over feature maps of the spectral entropy of their channel covariance.
@@ -122,7 +160,8 @@ def az_expressivity(net: nn.Module, batch: Batch, loss_fn: LossFn, *, sites: str
     return math.fsum(spectral_entropy(f) for f in maps)
 
 
-@register_proxy("az_progressivity", needs_grad=False, options=[_SITES_OPTION, bn_mode_option("train")])
+@register_proxy("az_progressivity", needs_grad=False, options=[_SITES_OPTION, bn_mode_option("train")],
+                joint=az_nas_scores)
 def az_progressivity(net: nn.Module, batch: Batch, loss_fn: LossFn, *, sites: str = "blocks",
                      bn_mode: str = "train") -> float:
     """AZ-NAS progressivity: the smallest increase of expressivity from one feature map to the next.
@@ -132,19 +171,14 @@ def az_progressivity(net: nn.Module, batch: Batch, loss_fn: LossFn, *, sites: st
     features' spectrum scores high. Needs at least two maps. Higher = better.
     """
     maps = feature_maps(net, batch[0], sites, "az_progressivity", bn_mode)
-    if len(maps) < 2:
-        raise ZcptError(f"proxy 'az_progressivity' needs two feature maps or more, {type(net).__name__} gave {len(maps)}")
-    entropies = np.array([spectral_entropy(f) for f in maps])
-    with np.errstate(invalid="ignore"):
-        steps = entropies[1:] - entropies[:-1]
-    return -math.inf if np.isnan(steps).any() else float(steps.min())
+    return _progressivity([spectral_entropy(f) for f in maps], net)
 
 
 @register_proxy("az_trainability", needs_grad=True, options=[
     _SITES_OPTION,
     Option("seed", int, 0, minimum=0, help="seed of the random +-1 output gradients"),
     bn_mode_option("train"),
-])
+], joint=az_nas_scores)
 def az_trainability(net: nn.Module, batch: Batch, loss_fn: LossFn, *, sites: str = "blocks", seed: int = 0,
                     bn_mode: str = "train") -> float:
     """AZ-NAS trainability: mean over blocks of 2 - sigma - 1/sigma of each block's sampled Jacobian.
@@ -157,13 +191,7 @@ def az_trainability(net: nn.Module, batch: Batch, loss_fn: LossFn, *, sites: str
     map are left out (the AZ-NAS code scores an identity cell -inf); none left:
     -inf. Higher = better.
     """
-    maps = feature_maps(net, batch[0], sites, "az_trainability", bn_mode)
-    if len(maps) < 2:
-        raise ZcptError(f"proxy 'az_trainability' needs two feature maps or more, {type(net).__name__} gave {len(maps)}")
-    gen = torch.Generator().manual_seed(seed)
-    scores = [block_trainability(maps[i - 1], maps[i], gen) for i in reversed(range(1, len(maps)))]
-    kept = [s for s in scores if s is not None]
-    return math.fsum(kept) / len(kept) if kept else -math.inf
+    return _trainability(feature_maps(net, batch[0], sites, "az_trainability", bn_mode), seed, net)
 
 
 @register_proxy("az_complexity", needs_grad=False)

@@ -20,12 +20,12 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
-from ..errors import NonFiniteScoreError
+from ..errors import NonFiniteScoreError, ZcptError
 from ..module_state import restored
 from ..registry import Option, Registry
 from ._utils import BN_MODES
@@ -45,6 +45,9 @@ class ProxySpec:
 
     needs_grad: bool = False  # False: run under torch.no_grad()
     ensemble: Optional["EnsembleSpec"] = None  # an ensemble's components: its score is a ScoreVector
+    # joint(net, batch, loss_fn, names, **options) -> {name: score}: computes this proxy together with
+    # the others that name the same function from one pass; an ensemble holding several calls it once
+    joint: Optional[Callable[..., Dict[str, float]]] = None
 
 
 # Every module of this package is found on the first lookup; these list first, in this order.
@@ -62,8 +65,10 @@ def bn_mode_option(default: str = "train") -> Option:
                   help="batch-norm statistics while scoring: train (of the batch) or eval (running)")
 
 
-def register_proxy(name: str, *, needs_grad: bool, options: Iterable[Option] = ()):
-    """Register ``fn(net, batch, loss_fn, *, <options>) -> float`` (higher = better)."""
+def register_proxy(name: str, *, needs_grad: bool, options: Iterable[Option] = (),
+                   joint: Optional[Callable[..., Dict[str, float]]] = None):
+    """Register ``fn(net, batch, loss_fn, *, <options>) -> float`` (higher = better); ``joint``:
+    see :class:`ProxySpec` (it must give exactly what ``fn`` gives)."""
     declared = tuple(options)
 
     def decorator(fn: ProxyFn) -> ProxyFn:
@@ -73,7 +78,7 @@ def register_proxy(name: str, *, needs_grad: bool, options: Iterable[Option] = (
         if keywords != {o.name: o.default for o in declared}:
             raise TypeError(f"proxy '{name}': declared options {[(o.name, o.default) for o in declared]} "
                             f"do not match its keyword-only parameters {sorted(keywords.items())}")
-        PROXIES.add(name, fn, spec=ProxySpec(needs_grad=needs_grad), options=declared)
+        PROXIES.add(name, fn, spec=ProxySpec(needs_grad=needs_grad, joint=joint), options=declared)
         return fn
 
     return decorator
@@ -118,6 +123,24 @@ def score_network(
     if entry.spec.ensemble is not None:  # a ScoreVector (zcpt.scores)
         return value
     return float(value)
+
+
+def score_jointly(names: Sequence[str], net: nn.Module, batch: Batch, loss_fn: Optional[LossFn] = None,
+                  **options: Any) -> Dict[str, float]:
+    """Score ``net`` with proxies ``names``, which share one ``joint`` function, in one call of it
+    (as :func:`score_network` would score each: buffers restored, gradients cleared)."""
+    entries = [PROXIES.entry(name) for name in names]
+    joint = entries[0].spec.joint
+    if joint is None or any(e.spec.joint is not joint for e in entries):
+        raise ZcptError(f"proxies {', '.join(names)} have no joint function in common")
+    needs_grad = any(e.spec.needs_grad for e in entries)
+    try:
+        with restored(net, buffers=True), (torch.enable_grad() if needs_grad else torch.no_grad()):
+            values = joint(net, batch, loss_fn or nn.functional.cross_entropy, tuple(names), **options)
+    finally:
+        for p in net.parameters():
+            p.grad = None
+    return {name: float(values[name]) for name in names}
 
 
 def require_finite(value: float, what: str) -> float:

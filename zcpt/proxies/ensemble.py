@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from torch import nn
 
@@ -23,7 +23,7 @@ from ..scores import (  # noqa: F401  (the score type's names, as this module of
     rank_sum, score_is_finite, to_json, total,
 )
 from ._utils import BN_MODES
-from .base import PROXIES, Batch, LossFn, ProxySpec, score_network
+from .base import PROXIES, Batch, LossFn, ProxySpec, score_jointly, score_network
 from .nwot import CODES
 
 _TERM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?))?$")
@@ -59,6 +59,16 @@ def parse_ensemble(text: str) -> EnsembleSpec:
     return EnsembleSpec(tuple(names), tuple(weights), rule)
 
 
+def joint_groups(names: Sequence[str]) -> List[List[str]]:
+    """The components that share a ``joint`` function (two or more), in the ensemble's order."""
+    groups: dict = {}
+    for name in names:
+        joint = PROXIES.entry(name).spec.joint
+        if joint is not None:
+            groups.setdefault(joint, []).append(name)
+    return [members for members in groups.values() if len(members) > 1]
+
+
 # -- the proxy family -------------------------------------------------------------------------
 def _resolve(name: str, arg: str) -> Entry:
     """Ensemble of proxies ranked per comparison: ensemble:nwot+synflow+zico (weights: nwot*2+synflow;
@@ -78,13 +88,18 @@ def _resolve(name: str, arg: str) -> Entry:
             raise ZcptError(f"no proxy of {spec.label} has a batch-norm mode; drop --bn-mode")
         if codes is not None and not takes_codes:
             raise ZcptError(f"no proxy of {spec.label} counts activation codes; drop the codes option")
-        values = []
-        for component in spec.names:
-            options = {"bn_mode": bn_mode} if bn_mode is not None and component in takes_bn else {}
+        def options(component: str) -> dict:
+            given = {"bn_mode": bn_mode} if bn_mode is not None and component in takes_bn else {}
             if codes is not None and component in takes_codes:
-                options["codes"] = codes
-            values.append(score_network(component, net, batch, loss_fn, **options))
-        return ScoreVector(spec, values)
+                given["codes"] = codes
+            return given
+
+        values = {}
+        for members in joint_groups(spec.names):  # e.g. AZ-NAS's feature proxies: one pass for all
+            values.update(score_jointly(members, net, batch, loss_fn, **options(members[0])))
+        for component in (c for c in spec.names if c not in values):
+            values[component] = score_network(component, net, batch, loss_fn, **options(component))
+        return ScoreVector(spec, [values[c] for c in spec.names])
 
     rule = "weighted sum of log(rank / n)" if spec.rule == "logrank" else "weighted rank sum"
     ensemble.__doc__ = f"Ensemble of {', '.join(spec.names)}, compared by {rule}."
