@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -509,10 +510,7 @@ def exp_study(args: argparse.Namespace) -> None:
 
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    with cli_logging():
-        import logging
-
-        result = run_study(config, log=logging.getLogger("zcpt.study").info, progress=None)
+    result = run_study(config, log=logging.getLogger("zcpt.study").info, progress=None)
     record = {**to_json_ready(result), "provenance": provenance(),
               "seconds": {"total": time.perf_counter() - start}}
     if args.ledger:
