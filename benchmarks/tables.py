@@ -500,6 +500,12 @@ def image_folder_run(name: str, r: dict) -> List[str]:
     lines += ["", f"Random cells: {mean_std(random)} %."]
     if held:
         lines.append(f"The fitted ensemble's Kendall's tau on the held-out half: {interval(held[0])}.")
+    single = [row for row in c.get("heldout_rows", []) if not str(row.get("proxy", "")).startswith(("calibrated",
+                                                                                                     "ensemble"))]
+    if single:
+        best = max(single, key=lambda row: row["kendall"][0])
+        lines.append(f"The best single proxy there: {best['proxy']}, {interval(best)}; the fit's own Kendall on the "
+                     f"networks it was fitted on: {c['fit_kendall']:.3f}.")
     lines += ["", f"Rerun: `python benchmarks/imagefolder_end_to_end.py --work runs/e2e --result results/calibration/"
               f"{name}.json` ({r['seconds']['total'] / 60:.0f} min here).", ""]
     return lines
