@@ -291,6 +291,10 @@ def test_cli_trains_mobilenet_with_the_imagenet_recipe(tmp_path, capsys, make_im
     assert result["config"]["image_size"] == 24 and result["config"]["label_smoothing"] == 0.1
     history = _checkpoint(out)["history"]
     assert [r["lr"] for r in history] == pytest.approx([0.5, 0.25])  # cosine over 2 epochs from lr 0.5
+    from zcpt.models import load_trained
+
+    model, _ = load_trained(out)  # rebuilt with the trained widths (the checkpoint records them)
+    assert sum(p.numel() for p in model.parameters()) == round(result["params_M"] * 1e6)
     assert all(math.isfinite(r["train_loss"]) for r in history)
     assert main(["train", *flags, "--layers", "3", "--out", str(tmp_path / "bad")]) == 2
     assert "space 'mobilenet' has no layers" in capsys.readouterr().err
