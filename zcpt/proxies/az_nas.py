@@ -126,8 +126,8 @@ def _trainability(maps: Sequence[torch.Tensor], seed: int, net: nn.Module) -> fl
 def az_nas_scores(net: nn.Module, batch: Batch, loss_fn: LossFn, names: Sequence[str], *, sites: str = "blocks",
                   seed: int = 0, bn_mode: str = "train") -> Dict[str, float]:
     """The AZ-NAS feature proxies of ``names`` from one forward (and the trainability's backward
-    products), as AZ-NAS computes them together; each value is what its own proxy gives.
-    An ensemble of several of them calls this once (the ``joint`` of their registrations)."""
+    products), as AZ-NAS computes them together. Each proxy is this with its own name alone, and
+    an ensemble of several calls it once (the ``joint`` of their registrations)."""
     maps = feature_maps(net, batch[0], sites, names[0], bn_mode)
     out: Dict[str, float] = {}
     if "az_expressivity" in names or "az_progressivity" in names:
@@ -156,8 +156,7 @@ def az_expressivity(net: nn.Module, batch: Batch, loss_fn: LossFn, *, sites: str
     for nwot), gives :func:`spectral_entropy`; the score is their sum. Features
     spread evenly over many directions score high. Higher = better.
     """
-    maps = feature_maps(net, batch[0], sites, "az_expressivity", bn_mode)
-    return math.fsum(spectral_entropy(f) for f in maps)
+    return az_nas_scores(net, batch, loss_fn, ("az_expressivity",), sites=sites, bn_mode=bn_mode)["az_expressivity"]
 
 
 @register_proxy("az_progressivity", needs_grad=False, options=[_SITES_OPTION, bn_mode_option("train")],
@@ -170,8 +169,7 @@ def az_progressivity(net: nn.Module, batch: Batch, loss_fn: LossFn, *, sites: st
     score is min_i (e_i - e_{i-1}): a network whose every block widens its
     features' spectrum scores high. Needs at least two maps. Higher = better.
     """
-    maps = feature_maps(net, batch[0], sites, "az_progressivity", bn_mode)
-    return _progressivity([spectral_entropy(f) for f in maps], net)
+    return az_nas_scores(net, batch, loss_fn, ("az_progressivity",), sites=sites, bn_mode=bn_mode)["az_progressivity"]
 
 
 @register_proxy("az_trainability", needs_grad=True, options=[
@@ -191,7 +189,8 @@ def az_trainability(net: nn.Module, batch: Batch, loss_fn: LossFn, *, sites: str
     map are left out (the AZ-NAS code scores an identity cell -inf); none left:
     -inf. Higher = better.
     """
-    return _trainability(feature_maps(net, batch[0], sites, "az_trainability", bn_mode), seed, net)
+    scores = az_nas_scores(net, batch, loss_fn, ("az_trainability",), sites=sites, seed=seed, bn_mode=bn_mode)
+    return scores["az_trainability"]
 
 
 @register_proxy("az_complexity", needs_grad=False)

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import inspect
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -96,6 +97,19 @@ def proxy_needs_grad(name: str) -> bool:
     return PROXIES.entry(name).spec.needs_grad
 
 
+@contextmanager
+def _scoring(net: nn.Module, needs_grad: bool) -> Iterator[None]:
+    """Gradients on or off while a proxy runs; the network's buffers restored and its gradients
+    cleared after. Train-mode batch norm updates running statistics; restoring them keeps a
+    score independent of what was scored before (and a resumed search exact)."""
+    try:
+        with restored(net, buffers=True), (torch.enable_grad() if needs_grad else torch.no_grad()):
+            yield
+    finally:
+        for p in net.parameters():
+            p.grad = None
+
+
 def score_network(
     name: str,
     net: nn.Module,
@@ -111,15 +125,8 @@ def score_network(
     callers that take decisions on them use :func:`require_finite`.
     """
     entry = PROXIES.entry(name)
-    loss_fn = loss_fn or nn.functional.cross_entropy
-    # Train-mode batch norm updates running statistics; restoring them keeps a
-    # score independent of what was scored before (and a resumed search exact).
-    try:
-        with restored(net, buffers=True), (torch.enable_grad() if entry.spec.needs_grad else torch.no_grad()):
-            value = entry.obj(net, batch, loss_fn, **options)
-    finally:
-        for p in net.parameters():
-            p.grad = None
+    with _scoring(net, entry.spec.needs_grad):
+        value = entry.obj(net, batch, loss_fn or nn.functional.cross_entropy, **options)
     if entry.spec.ensemble is not None:  # a ScoreVector (zcpt.scores)
         return value
     return float(value)
@@ -133,13 +140,8 @@ def score_jointly(names: Sequence[str], net: nn.Module, batch: Batch, loss_fn: O
     joint = entries[0].spec.joint
     if joint is None or any(e.spec.joint is not joint for e in entries):
         raise ZcptError(f"proxies {', '.join(names)} have no joint function in common")
-    needs_grad = any(e.spec.needs_grad for e in entries)
-    try:
-        with restored(net, buffers=True), (torch.enable_grad() if needs_grad else torch.no_grad()):
-            values = joint(net, batch, loss_fn or nn.functional.cross_entropy, tuple(names), **options)
-    finally:
-        for p in net.parameters():
-            p.grad = None
+    with _scoring(net, any(e.spec.needs_grad for e in entries)):
+        values = joint(net, batch, loss_fn or nn.functional.cross_entropy, tuple(names), **options)
     return {name: float(values[name]) for name in names}
 
 
