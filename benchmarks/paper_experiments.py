@@ -149,10 +149,15 @@ def finish(args: argparse.Namespace, experiment: str, groups: Dict[str, List[Run
 def to_ledger(args: argparse.Namespace, experiment: str, run: Run) -> None:
     """Copy a finished run's result to ``LEDGER/<experiment>-<protocol>/<run>.json`` (at once, so
     a queue cut off later loses nothing already finished)."""
+    write_ledger(args, f"{experiment}-{args.protocol}", run.out.name, run.load().result)
+
+
+def write_ledger(args: argparse.Namespace, folder: str, name: str, record: Dict[str, Any]) -> None:
+    """``record`` as ``LEDGER/<folder>/<name>.json`` (nothing without ``--ledger``)."""
     if args.ledger:
-        ledger = Path(args.ledger) / f"{experiment}-{args.protocol}"
+        ledger = Path(args.ledger) / folder
         ledger.mkdir(parents=True, exist_ok=True)
-        (ledger / f"{run.out.name}.json").write_text(json.dumps(run.load().result, indent=1) + "\n")
+        (ledger / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
 
 
 def _normalised(config: SearchConfig) -> Dict[str, Any]:
@@ -407,10 +412,7 @@ def exp_ablation(args: argparse.Namespace) -> None:
     record = {"settings": {"order": args.order, "proxy": source.get("proxy"), "batch_size": source.get("batch_size"),
                            "proposals": have_n, "validation": have_v, "runs": str(root)},
               "rows": rows, "provenance": provenance()}
-    if args.ledger:
-        ledger = Path(args.ledger) / f"nb201-ablation-{args.protocol}"
-        ledger.mkdir(parents=True, exist_ok=True)
-        (ledger / f"{args.order}.json").write_text(json.dumps(record, indent=1) + "\n")
+    write_ledger(args, f"nb201-ablation-{args.protocol}", args.order, record)
     lines = [f"N/V ablation (order {args.order}), derived from {len(progresses)} runs with N={have_n}, V={have_v}, "
              f"batch {source.get('batch_size')}; test error (%) mean ± std over seeds.", "",
              "| N | V | " + " | ".join(LABELS[d] for d in DATASETS) + " | distinct candidates |", "|---|---|---|---|---|---|"]
@@ -513,12 +515,9 @@ def exp_study(args: argparse.Namespace) -> None:
     result = run_study(config, log=logging.getLogger("zcpt.study").info, progress=None)
     record = {**to_json_ready(result), "provenance": provenance(),
               "seconds": {"total": time.perf_counter() - start}}
-    if args.ledger:
-        paper = (args.study_channels, args.study_cells, args.study_batch_size) == (16, 5, 64)
-        ledger = Path(args.ledger) / f"nb201-study-{'paper' if paper else 'custom'}"
-        ledger.mkdir(parents=True, exist_ok=True)
-        name = "-".join(f.replace(":", "_") for f in functions if f not in ("best-acc", "avg-acc"))
-        (ledger / f"{name or 'oracles'}.json").write_text(json.dumps(record, indent=1) + "\n")
+    paper = (args.study_channels, args.study_cells, args.study_batch_size) == (16, 5, 64)
+    name = "-".join(f.replace(":", "_") for f in functions if f not in ("best-acc", "avg-acc"))
+    write_ledger(args, f"nb201-study-{'paper' if paper else 'custom'}", name or "oracles", record)
     for label, e in record["summary"]["functions"].items():
         print(f"{label}: rho(best-acc) {e['rho_best-acc']['mean']:+.3f} ± {e['rho_best-acc']['std']:.3f}, "
               f"pick {e['pick']['error']:.2f} % (rank {e['pick']['rank']})", flush=True)

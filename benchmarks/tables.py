@@ -58,10 +58,18 @@ def error(result: dict, dataset: str = "cifar10") -> float:
     return 100.0 - result["benchmark"][dataset]
 
 
+def _run_seconds(result: dict) -> Optional[float]:
+    """A result's recorded wall time (``seconds.total``), if it has one."""
+    seconds = result.get("seconds")
+    if isinstance(seconds, dict):
+        return seconds.get("total")
+    return None
+
+
 def measurement(name: str, result: dict) -> str:
     """``name: date, CPU, N threads, wall time`` from a result's provenance."""
     prov = result.get("provenance", {})
-    seconds = result.get("seconds", {}).get("total")
+    seconds = _run_seconds(result)
     wall = f", {seconds / 60:.1f} min" if seconds else ""
     filed = " (provenance filed afterwards)" if prov.get("filed") else ""
     return (f"- `{name}`: {prov.get('date', 'date not recorded')[:10]}, {prov.get('cpu', 'CPU not recorded')}, "
@@ -334,7 +342,7 @@ def ledger(experiment: str) -> Optional[str]:
     for label, rs in sorted(rows.items()):
         seeds = sorted(r["config"]["seed"] for r in rs)
         cells = [_row_error(rs, d) for d, _ in DATASETS]
-        minutes = np.mean([r.get("seconds", {}).get("total", 0.0) for r in rs]) / 60
+        minutes = np.mean([_run_seconds(r) or 0.0 for r in rs]) / 60
         dates = sorted({r.get("provenance", {}).get("date", "?")[:10] for r in rs})
         lines.append(f"| {label} | {_setting(rs[0])} | {', '.join(map(str, seeds))} ({len(seeds)} of 4) | "
                      + " | ".join(cells) + f" | {minutes:.1f} | {', '.join(dates)} |")
@@ -466,7 +474,7 @@ def calibrated_searches(space: str, evidence_files: Dict[str, dict]) -> List[str
             seeds = [r["config"]["seed"] for r in rs]
             taus = [t for t in (heldout_kendall(row, s, evidence) for s in seeds) if t is not None]
             label = CALIBRATED_ROWS.get(row, f"calibrated ensemble, K = {row[1:]}")
-            minutes = np.mean([r.get("seconds", {}).get("total", 0.0) for r in rs]) / 60
+            minutes = np.mean([_run_seconds(r) or 0.0 for r in rs]) / 60
             lines.append(f"| {label} | {', '.join(map(str, seeds))} ({len(seeds)} of 4) | "
                          + " | ".join(mean_std([error(r, d) for r in rs]) for d, _ in datasets)
                          + f" | {np.mean([r['benchmark']['rank'] for r in rs]):.0f} | "
@@ -573,13 +581,6 @@ def study() -> Optional[str]:
                   + " ".join(k for k in r["summary"]["functions"]) + "`", ""]
     lines += [measurement(name, r) for name, r in records]
     return "\n".join(lines) + "\n"
-
-
-def _run_seconds(result: dict) -> Optional[float]:
-    seconds = result.get("seconds")
-    if isinstance(seconds, dict):
-        return seconds.get("total")
-    return None
 
 
 def ledger_summary() -> Optional[str]:
