@@ -432,8 +432,9 @@ def exp_macro(args: argparse.Namespace) -> None:
     codes = bench.codes()
     distinct = {trained_code(c): acc[i] for i, c in enumerate(codes)}
     distinct_acc = np.array(sorted(distinct.values()))
-    runs = finish(args, "macro", {"macro": [Run(zcpt_config(args, seed, space="macro"), Path(args.out) / "macro" / f"s{seed}")
-                                            for seed in args.seeds]}).get("macro", [])
+    runs = [Run(zcpt_config(args, seed, space="macro"), Path(args.out) / "macro" / f"s{seed}") for seed in args.seeds]
+    # ledger folder macro-zero-cost-pt-<protocol>: <space>-<experiment>-<protocol> as every other
+    runs = finish(args, "macro-zero-cost-pt", {"macro": runs}).get("macro", [])
     lines = [f"NAS-Bench-Macro, Zero-Cost-PT nwot, random order, {setting(args)} "
              f"(benchmark: {len(codes)} codes, {len(distinct)} distinct networks).", "",
              "| seed | code | trained as | CIFAR-10 err | params (M) | FLOPs (M) | rank of 6,561 | rank of 3,969 | s |",
