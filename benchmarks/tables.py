@@ -285,15 +285,19 @@ def _speed_quickstart(name: str, r: dict) -> List[str]:
 
 
 def _row_label(result: dict) -> str:
-    """What a run of the runner varies: the method, proxy and order (and options)."""
+    """What a run of the runner varies: the method (Zero-Cost-PT: its order, or zero-cost-disc),
+    the proxy and the proxy's options; the method's budget is the setting's (``_setting``)."""
     c = result["config"]
-    label = c["method"] if c.get("method", "zero-cost-pt") != "zero-cost-pt" else f"zero-cost-pt {c['order']}"
-    if c.get("proxy") and c.get("method") not in ("tenas", "random", "max-params", "darts", "darts-pt"):
+    method = c.get("method", "zero-cost-pt")
+    if method == "zero-cost-pt":
+        label = "zero-cost-disc" if c.get("scorer") == "disc-zc" else f"zero-cost-pt {c['order']}"
+    elif method == "darts-pt" and c.get("method_options", {}).get("fix_alpha"):
+        label = "darts-pt (fix alpha)"
+    else:
+        label = method
+    if c.get("proxy") and method not in ("tenas", "random", "max-params", "darts", "darts-pt"):
         label += f", {c['proxy']}"
-    from zcpt.search.config import LEGACY_OPTIONS  # Zero-Cost-PT's order, scorer, N, V: shown elsewhere
-
-    options = {k: v for k, v in {**c.get("proxy_args", {}), **c.get("method_options", {})}.items()
-               if k not in LEGACY_OPTIONS}
+    options = c.get("proxy_args") or {}
     return label + (f" ({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})" if options else "")
 
 
@@ -323,33 +327,120 @@ def _row_error(runs: List[dict], dataset: str) -> str:
     return f"{mean:.2f} ± {std:.2f} ({int(weights.sum())} draws)"
 
 
+def _experiment_of(folder: str) -> tuple:
+    """(space, runner experiment, protocol) of a ledger folder ``<space>-<experiment>-<protocol>``."""
+    space, rest = folder.split("-", 1)
+    experiment, protocol = rest.rsplit("-", 1)
+    return space, experiment, protocol
+
+
+def rerun_command(folder: str) -> str:
+    """The runner's command line that fills ``folder`` (``macro-zero-cost-pt`` is its ``macro`` experiment)."""
+    space, experiment, protocol = _experiment_of(folder)
+    if experiment == "zero-cost-pt":
+        experiment = space
+    elif space != "nb201":
+        experiment += f" --space {space}"
+    return f"python benchmarks/paper_experiments.py {experiment} --protocol {protocol}"
+
+
+def row_table(runs: Sequence[dict], paper: Optional[Callable[[str], Optional[dict]]] = None) -> List[str]:
+    """One row per method, proxy and order (``_row_label``) of ``runs``: setting, seeds, test
+    error mean ± std per dataset, minutes per run, dates; ``paper(label)`` gives a row's
+    paper numbers ({dataset: (mean, std)}) for a column beside ours."""
+    rows: Dict[tuple, List[dict]] = {}
+    for r in runs:
+        rows.setdefault((_row_label(r), _setting(r)), []).append(r)
+    head = "| row | setting | seeds | " + " | ".join(label for _, label in DATASETS)
+    lines = [head + (" | paper CIFAR-10" if paper else "") + " | min / run | date |",
+             "|---|---|---|" + "---|" * len(DATASETS) + ("---|" if paper else "") + "---|---|"]
+    for (label, setting), rs in sorted(rows.items()):
+        seeds = sorted(r["config"]["seed"] for r in rs)
+        cells = [_row_error(rs, d) for d, _ in DATASETS]
+        if paper:
+            known = paper(label)
+            cells.append(f"{known['cifar10'][0]:.2f} ± {known['cifar10'][1]:.2f}" if known else "–")
+        minutes = np.mean([_run_seconds(r) or 0.0 for r in rs]) / 60
+        dates = sorted({r.get("provenance", {}).get("date", "?")[:10] for r in rs})
+        lines.append(f"| {label} | {setting} | {', '.join(map(str, seeds))} ({len(seeds)} of 4) | "
+                     + " | ".join(cells) + f" | {minutes:.1f} | {', '.join(dates)} |")
+    return lines
+
+
 def ledger(experiment: str) -> Optional[str]:
     """A table of ``benchmarks/paper_experiments.py``'s runs: one row per method,
     proxy and order, mean ± std over the seeds present."""
     runs = load(experiment)
     if not runs:
         return None
-    rows: Dict[str, List[dict]] = {}
-    for r in runs.values():
-        rows.setdefault(_row_label(r), []).append(r)
-    space, protocol = experiment.split("-")[0], experiment.rsplit("-", 1)[-1]
-    lines = [f"# {experiment}: {experiment.split('-', 1)[1].rsplit('-', 1)[0]}, {protocol} protocol", "",
+    space, name, protocol = _experiment_of(experiment)
+    lines = [f"# {experiment}: {name}, {protocol} protocol", "",
              f"Space {space}, searched on CIFAR-10; test error (%) of the found architecture, mean ± std over the "
              "seeds present (of 4); a sampling baseline with repeats (random, naswot, max-params) over every "
-             "repeat of every seed.", "",
-             "| row | setting | seeds | " + " | ".join(label for _, label in DATASETS)
-             + " | min / run | date |", "|---|---|---|" + "---|" * len(DATASETS) + "---|---|"]
-    for label, rs in sorted(rows.items()):
-        seeds = sorted(r["config"]["seed"] for r in rs)
-        cells = [_row_error(rs, d) for d, _ in DATASETS]
-        minutes = np.mean([_run_seconds(r) or 0.0 for r in rs]) / 60
-        dates = sorted({r.get("provenance", {}).get("date", "?")[:10] for r in rs})
-        lines.append(f"| {label} | {_setting(rs[0])} | {', '.join(map(str, seeds))} ({len(seeds)} of 4) | "
-                     + " | ".join(cells) + f" | {minutes:.1f} | {', '.join(dates)} |")
-    lines += ["", f"Rerun: `python benchmarks/paper_experiments.py {experiment.split('-', 1)[1].rsplit('-', 1)[0]} "
-              f"--protocol {protocol}`", ""]
+             "repeat of every seed.", ""]
+    lines += row_table(list(runs.values()))
+    lines += ["", f"Rerun: `{rerun_command(experiment)}`", ""]
     lines += [measurement(name, r) for name, r in runs.items()]
     return "\n".join(lines) + "\n"
+
+
+#: The comparison page's sections: (title, space, the runner's experiments whose folders it gathers).
+SECTIONS = (
+    ("Zero-Cost-PT with each proxy (random order)", "nb201", ("proxies", "zen")),
+    ("Zero-Cost-PT orders (nwot)", "nb201", ("paper", "orders")),
+    ("Baselines", "nb201", ("baselines",)),
+    ("NAS-Bench-Macro", "macro", ("zero-cost-pt", "baselines")),
+)
+PROTOCOL_ORDER = ("paper", "reduced", "small", "custom")
+
+
+def _paper_numbers(label: str) -> Optional[dict]:
+    """The paper's numbers of a row label (nwot with random or global-op-iter order)."""
+    for order, numbers in PAPER.items():
+        if label == f"zero-cost-pt {order}, nwot":
+            return numbers
+    return None
+
+
+def _section_folders(space: str, experiments: Sequence[str]) -> List[str]:
+    """The ledger folders of ``experiments`` in ``space``, paper protocol first."""
+    folders = []
+    for experiment in experiments:
+        if experiment == "paper":  # the paper-setting reproduction has its own folder
+            folders += [f"{space}-paper"] if (RESULTS / f"{space}-paper").is_dir() else []
+            continue
+        found = [p.name for p in RESULTS.glob(f"{space}-{experiment}-*") if p.is_dir()
+                 and _experiment_of(p.name)[1:] in ((experiment, proto) for proto in PROTOCOL_ORDER)]
+        folders += sorted(found, key=lambda name: PROTOCOL_ORDER.index(_experiment_of(name)[2]))
+    return folders
+
+
+def comparisons() -> Optional[str]:
+    """Every row of the paper's comparisons on one page, each with its setting, seeds, date and
+    wall time; one table per section gathers all protocols (a row per label and setting)."""
+    lines = ["# The paper's comparisons", "",
+             "Every comparison row measured so far, searched on the CIFAR-10 training split: test error (%) of "
+             "the found architecture, mean ± std over the seeds present (a sampling baseline: over every repeat "
+             "of every seed), the setting it ran at, its seeds, minutes per run and dates. A row appears once "
+             "per setting it was measured at; the paper's own number (N=10, V=100, batch 256, 4 seeds) stands "
+             "beside the rows it reports. Each folder's page has the rerun command and one measurement line "
+             "per run (CPU, threads).", ""]
+    found = False
+    for title, space, experiments in SECTIONS:
+        folders = _section_folders(space, experiments)
+        runs = [r for folder in folders for r in load(folder).values() if isinstance(r.get("config"), dict)]
+        if not runs:
+            continue
+        found = True
+        lines += [f"## {title}", "", "From " + ", ".join(f"[`{f}`]({f}.md)" for f in folders) + ".", ""]
+        lines += row_table(runs, paper=_paper_numbers) + [""]
+    if not found:
+        return None
+    lines += ["## Elsewhere", "",
+              "- the N/V ablation: [NB201 ablation](nb201-ablation.md);",
+              "- the operation-scoring study: [NB201 study](nb201-study.md);",
+              "- Zero-Cost-PT with calibrated ensembles: [Calibration](calibration.md).", ""]
+    return "\n".join(lines)
 
 
 def interval(row: dict, metric: str = "kendall") -> str:
@@ -616,7 +707,7 @@ def ledger_experiments() -> Dict[str, Callable[[], Optional[str]]]:
 EXPERIMENTS: Dict[str, Callable[[], Optional[str]]] = {
     "nb201-iteration0": iteration0, "nb201-semantics": semantics, "nb201-paper": reproduction,
     "darts-pass": darts_pass, "speed": speed, "calibration": calibration, "nb201-ablation": ablation,
-    "nb201-study": study, "ledger": ledger_summary,
+    "nb201-study": study, "ledger": ledger_summary, "comparisons": comparisons,
 }
 
 

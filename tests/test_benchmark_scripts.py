@@ -63,6 +63,9 @@ def test_the_runner_fills_the_ledger_and_lists_nothing_missing_after(tmp_path: P
     errors = [100 - json.loads(p.read_text())["benchmark"]["cifar10"] for p in ledger]
     row = next(line for line in page.splitlines() if line.startswith("| zero-cost-pt random, params |"))
     assert f"{sum(errors) / 2:.2f} ± " in row and "0, 1 (2 of 4)" in row and "N=1, V=1, batch 4" in row
+    compared = tables.comparisons()
+    assert "## Zero-Cost-PT with each proxy (random order)" in compared and "[`nb201-proxies-custom`]" in compared
+    assert row.split(" | ")[3] in next(line for line in compared.splitlines() if "params |" in line)
     summary = tables.ledger_summary()
     hours = sum(json.loads(p.read_text())["seconds"]["total"] for p in ledger) / 3600
     assert f"| `nb201-proxies-custom` | 2 | " in summary and summary.rstrip().endswith(f"| {hours:.2f} |")
@@ -83,6 +86,23 @@ def test_the_runner_fills_the_ledger_and_lists_nothing_missing_after(tmp_path: P
     reused = json.loads((tmp_path / "other" / "custom" / "proxies" / "params-s1" / "result.json").read_text())
     assert reused["reused_from"] == "nb201-elsewhere-custom/x.json"
     assert reused["genotype"] == json.loads((elsewhere / "x.json").read_text())["genotype"]
+
+
+def test_rows_are_named_by_what_they_vary_and_each_folder_by_its_rerun_command() -> None:
+    tables = _module("tables")
+
+    def label(**config: object) -> str:
+        return tables._row_label({"config": config})
+
+    assert label(method="zero-cost-pt", order="random", scorer="disc-zc", proxy="nwot") == "zero-cost-disc, nwot"
+    assert label(method="zero-cost-pt", order="fixed", scorer="zc-pt", proxy="zen",
+                 proxy_args={"bn": False}) == "zero-cost-pt fixed, zen (bn=False)"
+    assert label(method="darts-pt", proxy="nwot", method_options={"fix_alpha": True}) == "darts-pt (fix alpha)"
+    assert label(method="naswot", proxy="synflow", method_options={"samples": 10}) == "naswot, synflow"
+    assert tables.rerun_command("macro-zero-cost-pt-paper") == \
+        "python benchmarks/paper_experiments.py macro --protocol paper"
+    assert tables.rerun_command("macro-baselines-reduced").endswith("baselines --space macro --protocol reduced")
+    assert tables.rerun_command("nb201-orders-small").endswith("paper_experiments.py orders --protocol small")
 
 
 def test_a_failed_run_is_named_and_the_queue_goes_on(tmp_path: Path) -> None:
