@@ -392,6 +392,10 @@ SECTIONS = (
     ("NAS-Bench-Macro", "macro", ("zero-cost-pt", "baselines")),
 )
 PROTOCOL_ORDER = ("paper", "reduced", "small", "custom")
+#: Pages the comparison page links to: (what, page, the results folders that make it).
+ELSEWHERE = (("the N/V ablation", "nb201-ablation", "nb201-ablation-*"),
+             ("the operation-scoring study", "nb201-study", "nb201-study-*"),
+             ("Zero-Cost-PT with calibrated ensembles", "calibration", "calibration"))
 
 
 def _paper_numbers(label: str) -> Optional[dict]:
@@ -436,10 +440,9 @@ def comparisons() -> Optional[str]:
         lines += row_table(runs, paper=_paper_numbers) + [""]
     if not found:
         return None
-    lines += ["## Elsewhere", "",
-              "- the N/V ablation: [NB201 ablation](nb201-ablation.md);",
-              "- the operation-scoring study: [NB201 study](nb201-study.md);",
-              "- Zero-Cost-PT with calibrated ensembles: [Calibration](calibration.md).", ""]
+    links = [f"- {what}: [{page}]({page}.md)" for what, page, folders in ELSEWHERE if any(RESULTS.glob(folders))]
+    if links:
+        lines += ["## Elsewhere", ""] + links + [""]
     return "\n".join(lines)
 
 
