@@ -344,22 +344,33 @@ def rerun_command(folder: str) -> str:
     return f"python benchmarks/paper_experiments.py {experiment} --protocol {protocol}"
 
 
-def row_table(runs: Sequence[dict], paper: Optional[Callable[[str], Optional[dict]]] = None) -> List[str]:
+def _forwards_per_pass(runs: Sequence[dict]) -> str:
+    """Mean supernet forwards of one proposal pass (the perturbations an order scores), '–' off Zero-Cost-PT."""
+    counts = [r["forward_passes"]["proposal"] / r["proposals"] for r in runs
+              if r.get("proposals") and isinstance(r.get("forward_passes"), dict)]
+    return f"{np.mean(counts):.0f}" if len(counts) == len(runs) else "–"
+
+
+def row_table(runs: Sequence[dict], paper: Optional[Callable[[str], Optional[dict]]] = None,
+              per_pass: bool = False) -> List[str]:
     """One row per method, proxy and order (``_row_label``) of ``runs``: setting, seeds, test
     error mean ± std per dataset, minutes per run, dates; ``paper(label)`` gives a row's
-    paper numbers ({dataset: (mean, std)}) for a column beside ours."""
+    paper numbers ({dataset: (mean, std)}) for a column beside ours; ``per_pass`` adds the
+    forwards of one proposal pass."""
     rows: Dict[tuple, List[dict]] = {}
     for r in runs:
         rows.setdefault((_row_label(r), _setting(r)), []).append(r)
     head = "| row | setting | seeds | " + " | ".join(label for _, label in DATASETS)
-    lines = [head + (" | paper CIFAR-10" if paper else "") + " | min / run | date |",
-             "|---|---|---|" + "---|" * len(DATASETS) + ("---|" if paper else "") + "---|---|"]
+    extra = (" | paper CIFAR-10" if paper else "") + (" | forwards / pass" if per_pass else "")
+    lines = [head + extra + " | min / run | date |", "|---|---|---|" + "---|" * (len(DATASETS) + extra.count("|")) + "---|---|"]
     for (label, setting), rs in sorted(rows.items()):
         seeds = sorted(r["config"]["seed"] for r in rs)
         cells = [_row_error(rs, d) for d, _ in DATASETS]
         if paper:
             known = paper(label)
             cells.append(f"{known['cifar10'][0]:.2f} ± {known['cifar10'][1]:.2f}" if known else "–")
+        if per_pass:
+            cells.append(_forwards_per_pass(rs))
         minutes = np.mean([_run_seconds(r) or 0.0 for r in rs]) / 60
         dates = sorted({r.get("provenance", {}).get("date", "?")[:10] for r in rs})
         lines.append(f"| {label} | {setting} | {', '.join(map(str, seeds))} ({len(seeds)} of 4) | "
@@ -378,7 +389,7 @@ def ledger(experiment: str) -> Optional[str]:
              f"Space {space}, searched on CIFAR-10; test error (%) of the found architecture, mean ± std over the "
              "seeds present (of 4); a sampling baseline with repeats (random, naswot, max-params) over every "
              "repeat of every seed.", ""]
-    lines += row_table(list(runs.values()))
+    lines += row_table(list(runs.values()), per_pass=name == "orders")
     lines += ["", f"Rerun: `{rerun_command(experiment)}`", ""]
     lines += [measurement(name, r) for name, r in runs.items()]
     return "\n".join(lines) + "\n"
@@ -437,7 +448,7 @@ def comparisons() -> Optional[str]:
             continue
         found = True
         lines += [f"## {title}", "", "From " + ", ".join(f"[`{f}`]({f}.md)" for f in folders) + ".", ""]
-        lines += row_table(runs, paper=_paper_numbers) + [""]
+        lines += row_table(runs, paper=_paper_numbers, per_pass="orders" in experiments) + [""]
     if not found:
         return None
     links = [f"- {what}: [{page}]({page}.md)" for what, page, folders in ELSEWHERE if any(RESULTS.glob(folders))]
