@@ -302,13 +302,17 @@ def _row_label(result: dict) -> str:
 
 
 def _setting(result: dict) -> str:
+    """What a row ran at: Zero-Cost-PT's N, V and batch; a baseline's scoring batch (where it
+    scores data), training images and supernet size (where it trains), and its options."""
     c = result["config"]
     if c.get("method", "zero-cost-pt") == "zero-cost-pt":
         return f"N={c['proposals']}, V={c['validation']}, batch {c['batch_size']}"
-    options = ", ".join(f"{k}={v}" for k, v in sorted(c.get("method_options", {}).items()))
-    if c.get("method") in ("random", "max-params"):  # no data looked at: no batch
-        return options or "one draw"
-    return f"batch {c['batch_size']}" + (f", {options}" if options else "")
+    parts = [] if c.get("method") in ("random", "max-params", "darts", "darts-pt") else [f"batch {c['batch_size']}"]
+    if c.get("train_images"):
+        parts.append(f"{c['train_images']} training images")
+    parts += [f"{k}={v}" for k, v in sorted((c.get("supernet_options") or {}).items())]
+    parts += [f"{k}={v}" for k, v in sorted(c.get("method_options", {}).items())]
+    return ", ".join(parts) or "one draw"
 
 
 def _row_error(runs: List[dict], dataset: str) -> str:
@@ -359,7 +363,9 @@ def row_table(runs: Sequence[dict], paper: Optional[Callable[[str], Optional[dic
     forwards of one proposal pass."""
     rows: Dict[tuple, List[dict]] = {}
     for r in runs:
-        rows.setdefault((_row_label(r), _setting(r)), []).append(r)
+        row = rows.setdefault((_row_label(r), _setting(r)), [])
+        if all(o["config"]["seed"] != r["config"]["seed"] for o in row):  # a run two experiments share: once
+            row.append(r)
     head = "| row | setting | seeds | " + " | ".join(label for _, label in DATASETS)
     extra = (" | paper CIFAR-10" if paper else "") + (" | forwards / pass" if per_pass else "")
     lines = [head + extra + " | min / run | date |", "|---|---|---|" + "---|" * (len(DATASETS) + extra.count("|")) + "---|---|"]
@@ -448,7 +454,8 @@ def comparisons() -> Optional[str]:
             continue
         found = True
         lines += [f"## {title}", "", "From " + ", ".join(f"[`{f}`]({f}.md)" for f in folders) + ".", ""]
-        lines += row_table(runs, paper=_paper_numbers, per_pass="orders" in experiments) + [""]
+        paper = _paper_numbers if space == "nb201" else None  # the paper's numbers here are NB201's
+        lines += row_table(runs, paper=paper, per_pass="orders" in experiments) + [""]
     if not found:
         return None
     links = [f"- {what}: [{page}]({page}.md)" for what, page, folders in ELSEWHERE if any(RESULTS.glob(folders))]

@@ -99,6 +99,14 @@ def test_rows_are_named_by_what_they_vary_and_each_folder_by_its_rerun_command()
                  proxy_args={"bn": False}) == "zero-cost-pt fixed, zen (bn=False)"
     assert label(method="darts-pt", proxy="nwot", method_options={"fix_alpha": True}) == "darts-pt (fix alpha)"
     assert label(method="naswot", proxy="synflow", method_options={"samples": 10}) == "naswot, synflow"
+    darts = {"method": "darts", "batch_size": 256, "train_images": 5000, "supernet_options": {"channels": 8},
+             "method_options": {"epochs": 10}}
+    assert tables._setting({"config": darts}) == "5000 training images, channels=8, epochs=10"  # no unused batch
+    assert tables._setting({"config": {"method": "naswot", "batch_size": 128, "method_options": {"samples": 10}}}) \
+        == "batch 128, samples=10"
+    shared = {"config": {"method": "random", "seed": 0, "method_options": {}}, "benchmark": {"cifar10": 90.0}}
+    row = tables.row_table([shared, dict(shared)])[2]  # one run two experiments hold counts once
+    assert row.startswith("| random | one draw | 0 (1 of 4) | 10.00 ± 0.00 |")
     assert tables.rerun_command("macro-zero-cost-pt-paper") == \
         "python benchmarks/paper_experiments.py macro --protocol paper"
     assert tables.rerun_command("macro-baselines-reduced").endswith("baselines --space macro --protocol reduced")
