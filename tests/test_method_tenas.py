@@ -146,3 +146,19 @@ def test_settings_are_checked() -> None:
         TenasSettings(repeat=0).check()
     with pytest.raises(ZcptError, match="batch"):
         TenasSettings(batch_size=1).check()
+
+
+def test_each_pruning_round_reports_progress(monkeypatch, caplog) -> None:
+    """A round scores every (edge, op) of the supernet, minutes on a CPU: it says how far it is."""
+    import functools
+    import io
+    import logging
+
+    import zcpt.search.methods.tenas as tenas_module
+    from zcpt.progress import Progress
+
+    monkeypatch.setattr(tenas_module, "Progress", functools.partial(Progress, stream=io.StringIO(), interval=0.0))
+    caplog.set_level(logging.INFO, logger="zcpt")
+    tenas_search(get_space("nb201"), None, seed=0, indicators=FakeIndicators())
+    lines = [r.getMessage() for r in caplog.records if r.name == "zcpt.progress"]
+    assert lines[0].startswith("tenas round 0: 1/24 (4%)") and any(line.startswith("tenas round 2: 12/12") for line in lines)

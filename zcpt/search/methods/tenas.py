@@ -42,6 +42,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...errors import ZcptError
+from ...progress import Progress
 from ...proxies.tenas import activation_patterns, ntk_condition_number
 from ...registry import Option
 from ...spaces.base import ArchState, SearchSpace, Supernet
@@ -314,7 +315,11 @@ def tenas_search(
         pairs = [(e, o) for e in range(state.num_edges) if state.num_alive(e) > 1 for o in state.alive(e)]
         if not pairs:
             break
-        changes = [ind.changes(state, state.without(e, o), (t, k)) for k, (e, o) in enumerate(pairs)]
+        changes = []
+        with Progress(len(pairs), f"tenas round {t}") as bar:  # a round is minutes on a CPU
+            for k, (e, o) in enumerate(pairs):
+                changes.append(ind.changes(state, state.without(e, o), (t, k)))
+                bar.update()
         sums = rank_sums([c[0] for c in changes], [c[1] for c in changes])
         pruned: List[Tuple[int, int]] = []
         for e in dict.fromkeys(e for e, _ in pairs):
