@@ -548,7 +548,9 @@ def baseline_config(args: argparse.Namespace, name: str, seed: int) -> Tuple[Sea
         return config, (f"P={args.population}, S={args.tournament}, {args.evaluations} evaluations, "
                         f"batch {args.naswot_batch_size}")
     if method == "tenas":
-        return SearchConfig(method=method, **common), "TE-NAS's NB201 settings (batch 72, 3 repeats)"
+        options = {} if args.tenas_repeat == 3 else {"tenas_repeat": args.tenas_repeat}
+        return (SearchConfig(method=method, method_options=options, **common),
+                f"TE-NAS's NB201 settings (batch 72, {args.tenas_repeat} repeat(s))")
     if method in ("darts", "darts-pt", "darts-pt-fix"):
         size = {"channels": args.train_channels, "cells_per_stage": args.train_cells}
         options: Dict[str, Any] = {"epochs": args.epochs, "train_batch_size": 64}
@@ -655,6 +657,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     g.add_argument("--population", type=int, default=64)
     g.add_argument("--tournament", type=int, default=10)
     g.add_argument("--evaluations", type=int, default=1000)
+    g.add_argument("--tenas-repeat", type=int, default=3, help="tenas: initialisations per indicator (TE-NAS: 3)")
     g.add_argument("--epochs", type=int, default=100, help="darts/darts-pt supernet epochs (paper: 100)")
     g.add_argument("--train-images-darts", type=int, default=None, help="darts/darts-pt training images (paper: all)")
     g.add_argument("--train-channels", type=int, default=16, help="darts/darts-pt supernet C (paper: 16)")
