@@ -307,7 +307,8 @@ def _setting(result: dict) -> str:
     c = result["config"]
     if c.get("method", "zero-cost-pt") == "zero-cost-pt":
         return f"N={c['proposals']}, V={c['validation']}, batch {c['batch_size']}"
-    parts = [] if c.get("method") in ("random", "max-params", "darts", "darts-pt") else [f"batch {c['batch_size']}"]
+    unbatched = ("random", "max-params", "darts", "darts-pt", "tenas")  # no scoring batch, or their own option
+    parts = [] if c.get("method") in unbatched else [f"batch {c['batch_size']}"]
     if c.get("train_images"):
         parts.append(f"{c['train_images']} training images")
     parts += [f"{k}={v}" for k, v in sorted((c.get("supernet_options") or {}).items())]
