@@ -432,7 +432,7 @@ def _section_folders(space: str, experiments: Sequence[str]) -> List[str]:
             folders += [f"{space}-paper"] if (RESULTS / f"{space}-paper").is_dir() else []
             continue
         found = [p.name for p in RESULTS.glob(f"{space}-{experiment}-*") if p.is_dir()
-                 and _experiment_of(p.name)[1:] in ((experiment, proto) for proto in PROTOCOL_ORDER)]
+                 and _experiment_of(p.name)[1] == experiment and _experiment_of(p.name)[2] in PROTOCOL_ORDER]
         folders += sorted(found, key=lambda name: PROTOCOL_ORDER.index(_experiment_of(name)[2]))
     return folders
 
@@ -721,7 +721,7 @@ def ledger_summary() -> Optional[str]:
 def ledger_experiments() -> Dict[str, Callable[[], Optional[str]]]:
     """The runner's experiments present in results/ (``<space>-<experiment>-<protocol>``)."""
     names = sorted(p.name for p in RESULTS.glob("*-*-*") if p.is_dir() and p.name not in EXPERIMENTS
-                   and p.name.rsplit("-", 1)[-1] in ("paper", "reduced", "small", "custom")
+                   and p.name.rsplit("-", 1)[-1] in PROTOCOL_ORDER
                    and not any(f"-{own}-" in p.name for own in ("calibrated", "ablation", "study")))  # own pages
     return {name: (lambda n=name: ledger(n)) for name in names}
 
